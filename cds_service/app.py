@@ -1,0 +1,189 @@
+"""The HTTP layer: discovery, service calls, feedback and health, kept thin over the engine and the store."""
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cds_service import __version__
+from cds_service.engine import Engine
+from cds_service.errors import (
+    BadRequest,
+    CDSError,
+    PayloadTooLarge,
+    UnknownService,
+    UnsupportedMediaType,
+    operation_outcome,
+)
+from cds_service.feedback_store import FeedbackStore
+from cds_service.gather.prefetch import PREFETCH_TEMPLATES
+from cds_service.hook_context import Hook
+from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.protocol.feedback import parse_feedback
+from cds_service.protocol.request import parse_hook_request
+from cds_service.settings import Settings, get_settings
+from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
+
+log = logging.getLogger("cds_service.http")
+JSON = "application/json"
+
+
+def discovery_document(hooks: tuple[Hook, ...] = ALL_HOOKS) -> dict[str, object]:
+    return {
+        "services": [
+            {
+                "hook": hook.name,
+                "id": hook.service_id,
+                "title": hook.title,
+                "description": hook.description,
+                "prefetch": dict(PREFETCH_TEMPLATES),
+            }
+            for hook in hooks
+        ]
+    }
+
+
+def _error_response(error: CDSError) -> Response:
+    body = orjson.dumps(operation_outcome(error.message, error.issue_code))
+    return Response(body, status_code=error.status_code, media_type=JSON)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` (before it is all in memory)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_content_type(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media and media not in ("application/json", "application/fhir+json") and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not '{media}'.")
+
+
+def create_app(
+    settings: Settings | None = None,
+    knowledge: Knowledge | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    knowledge = knowledge or load_knowledge(settings.knowledge_dir)
+    engine = Engine(knowledge, settings)
+    discovery = orjson.dumps(discovery_document())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = FeedbackStore(settings.database_url)
+        owns_client = http is None
+        app.state.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.fhir_timeout_seconds),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            follow_redirects=False,
+        )
+        log.info("service started", extra={"version": knowledge.version})
+        try:
+            yield
+        finally:
+            if owns_client:
+                await app.state.http.aclose()
+            app.state.store.close()
+
+    app = FastAPI(
+        title="Imatinib CDS Hooks service",
+        version=__version__,
+        description="CDS Hooks 2.0 service: imatinib with CYP3A4 inducers, and imatinib-relevant variants.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        max_age=600,
+    )
+
+    @app.exception_handler(CDSError)
+    async def _cds_error(_request: Request, exc: CDSError) -> Response:
+        return _error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "invalid"
+        return Response(
+            orjson.dumps(operation_outcome(str(exc.detail), code)), status_code=exc.status_code, media_type=JSON
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(BadRequest(f"Invalid request: {exc.errors()[0].get('msg', 'invalid')}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.error("unexpected error", extra={"error": type(exc).__name__})
+        body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.", "exception"))
+        return Response(body, status_code=500, media_type=JSON)
+
+    @app.get("/cds-services", summary="CDS Hooks discovery")
+    async def list_services() -> Response:
+        return Response(discovery, media_type=JSON)
+
+    @app.post("/cds-services/{service_id}", summary="Call a CDS service")
+    async def call_service(service_id: str, request: Request) -> Response:
+        started = time.perf_counter()
+        hook = HOOKS_BY_SERVICE_ID.get(service_id)
+        if hook is None:
+            raise UnknownService(f"No CDS service with id '{service_id}'. GET /cds-services lists them.")
+        check_content_type(request)
+        hook_request = parse_hook_request(await read_body(request, settings.max_body_bytes))
+        if hook_request.hook != hook.name:
+            raise BadRequest(
+                f"Service '{service_id}' answers the '{hook.name}' hook, but the request is for '{hook_request.hook}'."
+            )
+        response = await engine.evaluate(hook, hook_request, request.app.state.http)
+        log.info(
+            "service call answered",
+            extra={
+                "service_id": service_id,
+                "hook_instance": hook_request.hookInstance,
+                "cards": len(response.cards),
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return Response(response.to_json(), media_type=JSON)
+
+    @app.post("/cds-services/{service_id}/feedback", summary="Card feedback")
+    async def feedback(service_id: str, request: Request) -> Response:
+        if service_id not in HOOKS_BY_SERVICE_ID:
+            raise UnknownService(f"No CDS service with id '{service_id}'.")
+        check_content_type(request)
+        _parsed, entries = parse_feedback(await read_body(request, settings.max_body_bytes))
+        stored = await run_in_threadpool(request.app.state.store.add, service_id, entries)
+        log.info("feedback stored", extra={"service_id": service_id, "rows": stored, "count": len(entries)})
+        return Response(orjson.dumps({"received": len(entries), "stored": stored}), media_type=JSON)
+
+    @app.get("/healthz", summary="Liveness and knowledge-base version")
+    async def healthz() -> Response:
+        return Response(
+            orjson.dumps({"status": "ok", "version": __version__, "knowledge": knowledge.version}),
+            media_type=JSON,
+        )
+
+    return app

@@ -1,0 +1,107 @@
+"""`cds-service`: serve, evaluate a request file offline, export feedback."""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import orjson
+
+from cds_service.errors import CDSError, operation_outcome
+from cds_service.knowledge import KnowledgeError, load_knowledge
+from cds_service.settings import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        load_knowledge(settings.knowledge_dir)  # fail here, with the file named, not in every worker
+    except KnowledgeError as exc:
+        print(f"cds-service: the knowledge base is broken: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "cds_service.asgi:app",
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.engine import Engine
+    from cds_service.protocol.request import parse_hook_request
+    from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
+
+    settings = get_settings()
+    try:
+        knowledge = load_knowledge(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        print(f"cds-service: the knowledge base is broken: {exc}", file=sys.stderr)
+        return 2
+    body = Path(args.request).read_bytes() if args.request != "-" else sys.stdin.buffer.read()
+    try:
+        request = parse_hook_request(body)
+        if args.service:
+            hook = HOOKS_BY_SERVICE_ID.get(args.service)
+            if hook is None:
+                raise CDSError(f"No service '{args.service}'; choose one of {sorted(HOOKS_BY_SERVICE_ID)}.")
+        else:
+            hook = next((h for h in ALL_HOOKS if h.name == request.hook), None)
+            if hook is None:
+                raise CDSError(f"No service answers the '{request.hook}' hook.")
+        response = asyncio.run(Engine(knowledge, settings).evaluate(hook, request, http=None))
+    except CDSError as exc:
+        print(orjson.dumps(operation_outcome(exc.message, exc.issue_code), option=orjson.OPT_INDENT_2).decode())
+        return 1
+    print(orjson.dumps(orjson.loads(response.to_json()), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _feedback_export(_args: argparse.Namespace) -> int:
+    from cds_service.feedback_store import FeedbackStore
+
+    store = FeedbackStore(get_settings().database_url)
+    try:
+        for row in store.export():
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (settings from CDS_* variables)")
+    serve.add_argument("--host", help="address to bind (CDS_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (CDS_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (CDS_WORKERS, default 1)")
+    serve.set_defaults(func=_serve)
+
+    evaluate = commands.add_parser("evaluate", help="print the cards for a CDS Hooks request file, no server")
+    evaluate.add_argument("request", help="a CDS Hooks request JSON file, or - for standard input")
+    evaluate.add_argument("--service", help="service id (default: the one for the request's hook)")
+    evaluate.set_defaults(func=_evaluate)
+
+    feedback = commands.add_parser("feedback", help="stored card feedback")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = feedback_commands.add_parser("export", help="print stored feedback as JSON lines")
+    export.set_defaults(func=_feedback_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The pipeline behind every service call: context -> FHIR data -> facts -> rules -> cards.
+
+Shared by the HTTP endpoint and `cds-service evaluate`, so what a pharmacist reviews offline is exactly what an
+EHR gets.
+"""
+
+import httpx
+
+from cds_service.facts import extract_facts
+from cds_service.facts.medications import identify, medication_concept
+from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
+from cds_service.gather.record import gather_record
+from cds_service.hook_context import Hook, HookContext
+from cds_service.knowledge import Knowledge
+from cds_service.protocol.cards import INDICATOR_RANK, CardsResponse
+from cds_service.protocol.request import HookRequest
+from cds_service.rules import Rule, default_rules
+from cds_service.settings import Settings
+
+
+def _needs_advice(context: HookContext, knowledge: Knowledge) -> bool:
+    """Whether any order being decided names a medicine the knowledge base knows (or one not yet resolvable).
+
+    A draft with no medication chosen yet, or only medicines no rule is about, gets `{"cards": []}` without
+    touching the FHIR server.
+    """
+    for order in context.draft_orders:
+        if order.get("resourceType") not in MEDICATION_ORDER_TYPES or not context.is_under_decision(order):
+            continue
+        if _unresolved_reference(order):
+            return True
+        concept = medication_concept(order, {})
+        if concept is not None and identify(concept, knowledge).ingredients:
+            return True
+    return False
+
+
+def _unresolved_reference(order: Resource) -> bool:
+    reference = order.get("medicationReference")
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    return isinstance(ref, str) and not ref.startswith("#")
+
+
+class Engine:
+    def __init__(self, knowledge: Knowledge, settings: Settings, rules: tuple[Rule, ...] | None = None):
+        self.knowledge = knowledge
+        self.settings = settings
+        self.rules = rules if rules is not None else default_rules()
+
+    async def evaluate(self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None) -> CardsResponse:
+        context = hook.read_context(request.context)
+        if not _needs_advice(context, self.knowledge):
+            return CardsResponse()
+        record = await gather_record(
+            request,
+            context,
+            http,
+            budget_seconds=self.settings.fhir_timeout_seconds,
+            max_pages=self.settings.fhir_max_pages,
+        )
+        facts = extract_facts(context, record, self.knowledge, hook.name)
+        cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
+        cards.sort(key=lambda card: INDICATOR_RANK[card.indicator], reverse=True)
+        return CardsResponse(cards=cards)

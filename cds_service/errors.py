@@ -1,0 +1,51 @@
+"""Errors a caller can act on, each answered as a 4xx with a FHIR OperationOutcome naming what is wrong."""
+
+from typing import Any
+
+
+class CDSError(Exception):
+    """A request the service cannot answer; `status_code` and `message` go back to the caller as they are."""
+
+    status_code = 400
+    issue_code = "invalid"
+
+    def __init__(self, message: str, *, status_code: int | None = None, issue_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if issue_code is not None:
+            self.issue_code = issue_code
+
+
+class BadRequest(CDSError):
+    status_code = 400
+
+
+class UnknownService(CDSError):
+    status_code = 404
+    issue_code = "not-found"
+
+
+class PayloadTooLarge(CDSError):
+    status_code = 413
+    issue_code = "too-costly"
+
+
+class UnsupportedMediaType(CDSError):
+    status_code = 415
+    issue_code = "not-supported"
+
+
+class RequiredDataUnavailable(CDSError):
+    """CDS Hooks: a service that cannot obtain the data it needs SHALL answer 412."""
+
+    status_code = 412
+    issue_code = "incomplete"
+
+
+def operation_outcome(message: str, issue_code: str = "invalid", severity: str = "error") -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": issue_code, "diagnostics": message}],
+    }

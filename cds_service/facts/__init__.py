@@ -1,0 +1,106 @@
+"""Facts extracted from the hook context and the patient's record: what the rules reason over.
+
+Extraction happens once per request; rules are pure functions of `PatientFacts` and the knowledge base.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from cds_service.facts.conditions import Diagnosis, diagnoses
+from cds_service.facts.labs import ImatinibLevel, imatinib_levels
+from cds_service.facts.medications import INACTIVE_ORDER_STATUSES, MedicationUse, Origin, medication_use
+from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to
+from cds_service.gather.record import PatientRecord
+from cds_service.hook_context import HookContext
+from cds_service.knowledge.loader import Knowledge
+
+ACTIVE_ORDER_STATUSES = frozenset({"active", "on-hold"})
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    patient_id: str
+    hook: str
+    # Drafts being ordered now, then active orders and statements: everything the patient takes or will take.
+    medications: tuple[MedicationUse, ...]
+    history: tuple[MedicationUse, ...]
+    diagnoses: tuple[Diagnosis, ...]
+    imatinib_levels: tuple[ImatinibLevel, ...]
+    observations: tuple[Resource, ...]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+
+    @property
+    def draft_orders(self) -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.medications if m.origin == "draft")
+
+    def with_ingredient(self, ingredient: str) -> list[MedicationUse]:
+        return [m for m in self.medications if ingredient in m.ingredients]
+
+    def indication(self) -> Diagnosis | None:
+        """GIST or CML (CML's most advanced phase wins), whichever the record shows; None if neither."""
+        rank = {None: 0, "chronic": 1, "accelerated": 2, "blast": 3}
+        candidates = [d for d in self.diagnoses if d.id in ("cml", "gist")]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda d: (d.id == "cml", rank[d.group.phase]))
+
+
+def _uses(
+    resources: list[Resource] | tuple[Resource, ...],
+    origin: Origin,
+    context: HookContext,
+    record: PatientRecord,
+    knowledge: Knowledge,
+    types: frozenset[str],
+    keep_status: frozenset[str] | None = None,
+    drop_status: frozenset[str] = INACTIVE_ORDER_STATUSES,
+) -> list[MedicationUse]:
+    uses = []
+    for resource in resources:
+        if resource.get("resourceType") not in types or not belongs_to(resource, context.patient_id):
+            continue
+        status = resource.get("status")
+        if status in drop_status or (keep_status is not None and status not in keep_status):
+            continue
+        under_decision = origin == "draft" and context.is_under_decision(resource)
+        use = medication_use(resource, origin, knowledge, record.medications, under_decision=under_decision)
+        if use is not None:
+            uses.append(use)
+    return uses
+
+
+def extract_facts(
+    context: HookContext, record: PatientRecord, knowledge: Knowledge, hook: str, today: date | None = None
+) -> PatientFacts:
+    drafts = _uses(context.draft_orders, "draft", context, record, knowledge, MEDICATION_ORDER_TYPES)
+    draft_refs = {d.reference for d in drafts if d.reference}
+    orders = [
+        use
+        for use in _uses(record.get("activeMedications"), "order", context, record, knowledge,
+                         MEDICATION_ORDER_TYPES, keep_status=ACTIVE_ORDER_STATUSES)
+        if use.reference not in draft_refs
+    ]
+    statements = _uses(record.get("medicationStatements"), "statement", context, record, knowledge,
+                       frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
+    history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
+                    MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
+    observations = tuple(
+        r for r in record.get("labResults")
+        if r.get("resourceType") == "Observation" and belongs_to(r, context.patient_id)
+    )
+    conditions = [
+        r for r in record.get("conditions")
+        if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
+    ]
+    return PatientFacts(
+        patient_id=context.patient_id,
+        hook=hook,
+        medications=(*drafts, *orders, *statements),
+        history=tuple(history),
+        diagnoses=tuple(diagnoses(conditions, knowledge)),
+        imatinib_levels=tuple(imatinib_levels(list(observations), knowledge.level_codes)),
+        observations=observations,
+        unavailable=dict(record.unavailable),
+        today=today or datetime.now(UTC).date(),
+    )

@@ -1,0 +1,107 @@
+"""Reading a daily dose in mg from whatever an order says: mg, or a count of tablets times the product strength."""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cds_service.fhir import Resource
+
+_COUNT_UNITS = frozenset({
+    "{pill}", "pill", "pills", "{tbl}", "tbl", "tab", "tabs", "{tab}", "tablet", "tablets", "{tablet}",
+    "{tablets}", "capsule", "capsules", "{capsule}", "cap", "caps", "{cap}", "1", "{count}", "each", "{each}",
+})
+_TIMING_CODES = {
+    "QD": 1, "QAM": 1, "QPM": 1, "AM": 1, "PM": 1, "Q24H": 1, "QHS": 1, "HS": 1,
+    "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4, "Q6H": 4,
+}
+_PERIOD_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
+_STRENGTH_IN_TEXT = re.compile(r"\b(\d+(?:\.\d+)?)\s*MG\b", re.IGNORECASE)
+
+FhirVersion = Literal["DSTU2", "STU3", "R4"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """A daily dose as written: `per_administration_mg` given `administrations_per_day` times."""
+
+    per_administration_mg: float
+    administrations_per_day: float
+    unit: Literal["mg", "count"]
+    count_strength_mg: float | None = None
+
+    @property
+    def daily_mg(self) -> float:
+        return self.per_administration_mg * self.administrations_per_day
+
+
+@dataclass(frozen=True, slots=True)
+class DoseReading:
+    dose: Dose | None
+    problem: str | None = None
+
+
+def order_fhir_version(order: Resource) -> FhirVersion:
+    """DSTU2 has MedicationOrder; R4 nests the dose in doseAndRate; STU3 puts doseQuantity on the dosage."""
+    if order.get("resourceType") == "MedicationOrder":
+        return "DSTU2"
+    dosages = [d for d in order.get("dosageInstruction") or () if isinstance(d, dict)]
+    if any("doseAndRate" in d for d in dosages):
+        return "R4"
+    if any("doseQuantity" in d or "doseRange" in d for d in dosages):
+        return "STU3"
+    return "STU3" if isinstance(order.get("category"), dict) and "intent" not in order else "R4"
+
+
+def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
+    for rate in dosage.get("doseAndRate") or ():
+        if isinstance(rate, dict) and isinstance(rate.get("doseQuantity"), dict):
+            return rate["doseQuantity"]
+    quantity = dosage.get("doseQuantity")
+    return quantity if isinstance(quantity, dict) else None
+
+
+def administrations_per_day(timing: Any) -> float | None:
+    if not isinstance(timing, dict):
+        return None
+    repeat = timing.get("repeat")
+    if isinstance(repeat, dict) and repeat.get("periodUnit") in _PERIOD_PER_DAY:
+        frequency = repeat.get("frequency", 1)
+        period = repeat.get("period", 1)
+        if isinstance(frequency, int | float) and isinstance(period, int | float) and frequency > 0 and period > 0:
+            return frequency * _PERIOD_PER_DAY[repeat["periodUnit"]] / period
+    code = timing.get("code")
+    for coding in (code or {}).get("coding") or () if isinstance(code, dict) else ():
+        if isinstance(coding, dict) and str(coding.get("code", "")).upper() in _TIMING_CODES:
+            return float(_TIMING_CODES[str(coding["code"]).upper()])
+    return None
+
+
+def strength_from_text(*texts: str | None) -> float | None:
+    found = {float(m) for text in texts if text for m in _STRENGTH_IN_TEXT.findall(text)}
+    return found.pop() if len(found) == 1 else None
+
+
+def read_dose(order: Resource, product_strength_mg: float | None) -> DoseReading:
+    dosages = [d for d in order.get("dosageInstruction") or () if isinstance(d, dict)]
+    if not dosages:
+        return DoseReading(None, "the order has no dosage instructions")
+    if len(dosages) > 1:
+        return DoseReading(None, "the order has more than one dosage instruction (a taper or split schedule)")
+    dosage = dosages[0]
+    quantity = dose_quantity(dosage)
+    if quantity is None:
+        return DoseReading(None, "the order gives no single dose quantity")
+    value = quantity.get("value")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return DoseReading(None, "the dose quantity has no positive value")
+    unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+    per_day = administrations_per_day(dosage.get("timing"))
+    if per_day is None:
+        return DoseReading(None, "the order's frequency could not be read")
+    if unit == "mg":
+        return DoseReading(Dose(float(value), per_day, "mg"))
+    if unit in _COUNT_UNITS:
+        if product_strength_mg is None:
+            return DoseReading(None, "the dose is a count of tablets but the tablet strength is not known")
+        return DoseReading(Dose(float(value) * product_strength_mg, per_day, "count", product_strength_mg))
+    return DoseReading(None, f"the dose unit '{unit or 'none'}' is neither mg nor a tablet count")

@@ -1,0 +1,47 @@
+"""Imatinib plasma levels already measured for the patient, converted to ng/mL."""
+
+from dataclasses import dataclass
+
+from cds_service.fhir import Resource, codings
+
+RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
+# Factors to ng/mL. Imatinib's molar mass is 493.6 g/mol (free base).
+_TO_NG_ML = {
+    "ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "mcg/l": 1.0,
+    "mg/l": 1000.0, "ug/ml": 1000.0, "µg/ml": 1000.0, "mcg/ml": 1000.0,
+    "nmol/l": 0.4936, "umol/l": 493.6, "µmol/l": 493.6,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImatinibLevel:
+    ng_ml: float
+    when: str | None
+    reference: str | None
+
+
+def observation_time(observation: Resource) -> str | None:
+    when = observation.get("effectiveDateTime") or (observation.get("effectivePeriod") or {}).get("start")
+    when = when or observation.get("issued")
+    return when if isinstance(when, str) else None
+
+
+def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, str]]) -> list[ImatinibLevel]:
+    """Final results only, newest first."""
+    levels = []
+    for obs in observations:
+        if obs.get("status") not in RESULT_STATUSES:
+            continue
+        if not any((c.get("system"), c.get("code")) in level_codes for c in codings(obs.get("code"))):
+            continue
+        quantity = obs.get("valueQuantity")
+        if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+            continue
+        unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+        factor = _TO_NG_ML.get(unit)
+        if factor is None:
+            continue
+        ref = f"Observation/{obs['id']}" if isinstance(obs.get("id"), str) else None
+        levels.append(ImatinibLevel(float(quantity["value"]) * factor, observation_time(obs), ref))
+    levels.sort(key=lambda level: level.when or "", reverse=True)
+    return levels

@@ -1,0 +1,153 @@
+"""Medications as facts: which ingredients, from which order or statement, active or not, systemic or not."""
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
+from cds_service.fhir import Resource, codings, concept_text, local_reference
+from cds_service.knowledge.loader import Knowledge, fold_text
+
+Origin = Literal["draft", "order", "statement", "history"]
+
+RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
+ATC_SYSTEMS = frozenset({"http://www.whocc.no/atc", "urn:oid:2.16.840.1.113883.6.73"})
+
+# Orders in these states are not being taken (or never were) and never trigger advice.
+INACTIVE_ORDER_STATUSES = frozenset({"stopped", "completed", "cancelled", "entered-in-error", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationIdentity:
+    ingredients: frozenset[str]
+    display: str
+    recognised_by: Literal["code", "name"] | None
+    rxnorm_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationUse:
+    """One medicine the patient takes or is about to take."""
+
+    resource: Resource
+    reference: str | None
+    origin: Origin
+    status: str | None
+    identity: MedicationIdentity
+    systemic: bool
+    under_decision: bool
+    fhir_version: FhirVersion
+    concept: dict[str, Any] | None
+
+    @property
+    def ingredients(self) -> frozenset[str]:
+        return self.identity.ingredients
+
+    @property
+    def display(self) -> str:
+        return self.identity.display
+
+    def dose(self, knowledge: Knowledge) -> DoseReading:
+        product = knowledge.products.get(self.identity.rxnorm_code or "")
+        strength = product.strength_mg if product else None
+        if strength is None:
+            strength = strength_from_text(
+                concept_text(self.concept), *(c.get("display") for c in codings(self.concept))
+            )
+        return read_dose(self.resource, strength)
+
+
+def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
+    """By code first (RxNorm product or ingredient, ATC), else by ingredient or brand name in the text."""
+    display = concept_text(concept)
+    rxnorm_code = None
+    found: set[str] = set()
+    for coding in codings(concept):
+        code, system = coding.get("code"), coding.get("system")
+        display = display or coding.get("display")
+        if not isinstance(code, str):
+            continue
+        if system in RXNORM_SYSTEMS and code in knowledge.ingredients_by_rxnorm:
+            found.update(knowledge.ingredients_by_rxnorm[code])
+            rxnorm_code = rxnorm_code or code
+        elif system in ATC_SYSTEMS and code in knowledge.ingredients_by_atc:
+            found.add(knowledge.ingredients_by_atc[code])
+    if found:
+        return MedicationIdentity(frozenset(found), display or "", "code", rxnorm_code)
+    texts = [concept_text(concept), *(c.get("display") for c in codings(concept))]
+    for text in texts:
+        if isinstance(text, str):
+            for match in knowledge.name_pattern.finditer(fold_text(text)):
+                found.add(knowledge.ingredient_by_name[match.group(1).casefold()])
+    if not found:
+        first_code = next((c.get("code") for c in codings(concept) if c.get("system") in RXNORM_SYSTEMS), None)
+        return MedicationIdentity(frozenset(), display or "", None, first_code)
+    return MedicationIdentity(frozenset(found), display or "", "name", None)
+
+
+def medication_concept(resource: Resource, medications: dict[str, Resource]) -> dict[str, Any] | None:
+    """The medication's CodeableConcept, following a reference to a contained, bundled or fetched Medication."""
+    concept = resource.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    r5 = resource.get("medication")
+    if isinstance(r5, dict) and isinstance(r5.get("concept"), dict):
+        return r5["concept"]
+    reference = resource.get("medicationReference") or (r5.get("reference") if isinstance(r5, dict) else None)
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str):
+        return None
+    target: Resource | None = None
+    if ref.startswith("#"):
+        target = next(
+            (c for c in resource.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None
+        )
+    else:
+        target = medications.get(ref) or medications.get("Medication/" + ref.rsplit("/", 1)[-1])
+    if target is None:
+        return {"text": reference["display"]} if isinstance(reference.get("display"), str) else None
+    code = target.get("code")
+    return code if isinstance(code, dict) else None
+
+
+def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
+    texts: list[str] = []
+    for dosage in (*(resource.get("dosageInstruction") or ()), *_statement_dosages(resource)):
+        if isinstance(dosage, dict):
+            route = dosage.get("route")
+            texts.extend(t for t in (concept_text(route), *(c.get("display") for c in codings(route))) if t)
+            if isinstance(dosage.get("text"), str):
+                texts.append(dosage["text"])
+    texts.extend(t for t in (concept_text(concept), *(c.get("display") for c in codings(concept))) if t)
+    return not any(knowledge.non_systemic_pattern.search(fold_text(t)) for t in texts if isinstance(t, str))
+
+
+def _statement_dosages(resource: Resource) -> list[Any]:
+    dosage = resource.get("dosage")
+    if isinstance(dosage, list):
+        return dosage
+    return [dosage] if isinstance(dosage, dict) else []
+
+
+def medication_use(
+    resource: Resource,
+    origin: Origin,
+    knowledge: Knowledge,
+    medications: dict[str, Resource],
+    *,
+    under_decision: bool = False,
+) -> MedicationUse | None:
+    concept = medication_concept(resource, medications)
+    if concept is None:
+        return None
+    status = resource.get("status") if isinstance(resource.get("status"), str) else None
+    return MedicationUse(
+        resource=resource,
+        reference=local_reference(resource),
+        origin=origin,
+        status=status,
+        identity=identify(concept, knowledge),
+        systemic=is_systemic(resource, concept, knowledge),
+        under_decision=under_decision,
+        fhir_version=order_fhir_version(resource),
+        concept=concept,
+    )

@@ -1,0 +1,91 @@
+"""Lenient readers over raw FHIR JSON (DSTU2, STU3, R4, and the odd R5 shape).
+
+Incoming resources stay plain dicts: validating each with fhir.resources costs more than the whole rule pass, and
+real clients send resources a strict parser would reject (the sandbox's `category` object, a Bundle without `type`).
+These helpers read only what the rules need and tolerate everything else.
+"""
+
+from typing import Any
+
+Resource = dict[str, Any]
+
+MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
+
+
+def bundle_resources(value: Any) -> list[Resource]:
+    """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        items = [entry.get("resource") for entry in value.get("entry") or () if isinstance(entry, dict)]
+    elif isinstance(value, dict) and "resourceType" in value:
+        items = [value]
+    else:
+        return []
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("resourceType"), str)]
+
+
+def next_link(bundle: Any) -> str | None:
+    if not isinstance(bundle, dict):
+        return None
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def reference_id(reference: Any, resource_type: str) -> str | None:
+    """The id in a Reference to `resource_type`: "Patient/1", "https://x/fhir/Patient/1/_history/2" -> "1"."""
+    if not isinstance(reference, dict):
+        return None
+    ref = reference.get("reference")
+    if not isinstance(ref, str):
+        return None
+    parts = ref.split("/")
+    for index in range(len(parts) - 1):
+        if parts[index] == resource_type:
+            return parts[index + 1]
+    return None
+
+
+def subject_patient_id(resource: Resource) -> str | None:
+    """The patient a clinical resource is about: `subject` (STU3+), or `patient` (DSTU2 MedicationOrder)."""
+    return reference_id(resource.get("subject"), "Patient") or reference_id(resource.get("patient"), "Patient")
+
+
+def belongs_to(resource: Resource, patient_id: str) -> bool:
+    """False only when the resource names another patient; draft orders often name none."""
+    found = subject_patient_id(resource)
+    return found is None or found == patient_id
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or () if isinstance(c, dict)]
+
+
+def concept_text(concept: Any) -> str | None:
+    if not isinstance(concept, dict):
+        return None
+    text = concept.get("text")
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def has_coding(concept: Any, system: str, code: str) -> bool:
+    return any(c.get("system") == system and c.get("code") == code for c in codings(concept))
+
+
+def first_code(concept: Any, system: str) -> str | None:
+    for c in codings(concept):
+        if c.get("system") == system and isinstance(c.get("code"), str):
+            return c["code"]
+    return None
+
+
+def local_reference(resource: Resource) -> str | None:
+    """ "MedicationRequest/123" for a resource with an id."""
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        return f"{resource['resourceType']}/{rid}"
+    return None

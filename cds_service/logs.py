@@ -1,0 +1,39 @@
+"""Structured (JSON-lines) logs that never carry tokens or patient data.
+
+Only fields on `SAFE_FIELDS` are copied from a record's `extra`; anything else a caller attaches is dropped, so a
+careless `extra={"patient": ...}` cannot leak.
+"""
+
+import logging
+import sys
+import time
+
+import orjson
+
+SAFE_FIELDS = frozenset({
+    "service_id", "hook", "hook_instance", "status", "cards", "elapsed_ms", "prefetch_key", "reason", "count",
+    "error", "method", "path", "version", "rows",
+})
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in SAFE_FIELDS:
+            if key in record.__dict__:
+                entry[key] = record.__dict__[key]
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("cds_service")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

@@ -1,0 +1,1 @@
+"""The CDS Hooks wire format: requests in, cards out, feedback, discovery."""

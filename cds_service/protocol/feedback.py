@@ -1,0 +1,49 @@
+"""Feedback the EHR sends when a card is accepted or overridden, read leniently (the sandbox omits `display`)."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cds_service.errors import BadRequest
+from cds_service.protocol.request import describe_validation_error, parse_json_object
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AcceptedSuggestion(_Lenient):
+    id: str
+
+
+class ReasonCoding(_Lenient):
+    code: str | None = None
+    system: str | None = None
+    display: str | None = None
+
+
+class OverrideReason(_Lenient):
+    reason: ReasonCoding | None = None
+    userComment: str | None = None
+
+
+class FeedbackEntry(_Lenient):
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str | None = None
+
+
+class FeedbackRequest(_Lenient):
+    feedback: list[FeedbackEntry] = Field(min_length=1, max_length=1000)
+
+
+def parse_feedback(body: bytes) -> tuple[FeedbackRequest, list[dict[str, Any]]]:
+    """The validated request and, for storage, each entry exactly as it was sent."""
+    data = parse_json_object(body, "feedback body")
+    try:
+        parsed = FeedbackRequest.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(f"Invalid feedback: {describe_validation_error(exc)}") from None
+    return parsed, list(data["feedback"])

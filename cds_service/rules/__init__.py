@@ -1,0 +1,15 @@
+"""Rules: pure functions from facts and knowledge to cards. `RULES` is the registry the engine runs, in order."""
+
+from collections.abc import Callable
+
+from cds_service.facts import PatientFacts
+from cds_service.knowledge import Knowledge
+from cds_service.protocol.cards import Card
+
+Rule = Callable[[PatientFacts, Knowledge], list[Card]]
+
+
+def default_rules() -> tuple[Rule, ...]:
+    from cds_service.rules.inducers import inducer_interaction_cards
+
+    return (inducer_interaction_cards,)

@@ -1,0 +1,61 @@
+"""Pieces every card shares: where it comes from, how its evidence is cited, which data it could not check."""
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.protocol.cards import Coding, OverrideReason, Source, escape_markdown
+
+SERVICE_LABEL = "Imatinib CDS"
+TOPIC_SYSTEM = "urn:imatinib-cds:card-topic"
+OVERRIDE_SYSTEM = "urn:imatinib-cds:override-reason"
+MAX_SUMMARY = 139
+
+
+def card_source(knowledge: Knowledge, topic_code: str, topic_display: str) -> Source:
+    return Source(
+        label=f"{SERVICE_LABEL} (knowledge base {knowledge.version})",
+        topic=Coding(system=TOPIC_SYSTEM, code=topic_code, display=topic_display),
+    )
+
+
+def override(code: str, display: str) -> OverrideReason:
+    return OverrideReason(code=code, system=OVERRIDE_SYSTEM, display=display)
+
+
+def fit_summary(text: str) -> str:
+    return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1].rstrip() + "…"
+
+
+def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:
+    """A markdown list of sources: `cited` maps a source id to what it supports."""
+    lines = []
+    for source_id, supports in cited.items():
+        source = knowledge.sources[source_id]
+        lines.append(f"- {supports}: {source.citation} (status {source.status})")
+    return "\n".join(lines)
+
+
+def footer(knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse]) -> str:
+    """How drugs were recognised, what could not be checked, and the knowledge-base version."""
+    notes = []
+    for use in uses:
+        if use.identity.recognised_by == "name":
+            notes.append(
+                f"'{escape_markdown(use.display)}' was recognised by its name, not by a code the knowledge base knows."
+            )
+    for key, reason in sorted(facts.unavailable.items()):
+        notes.append(f"Not checked: {key} ({reason}).")
+    notes.append(
+        f"Knowledge base {knowledge.version} ({knowledge.manifest.released}). Status: V = seen in the source, "
+        "V2 = seen in a secondary source, U = not confirmed, derived = computed from sourced values."
+    )
+    return "\n".join(f"_{note}_" if not note.startswith("_") else note for note in notes)
+
+
+def origin_phrase(use: MedicationUse) -> str:
+    return {
+        "draft": "being ordered now",
+        "order": "an active order",
+        "statement": "recorded as taken",
+        "history": "an earlier order",
+    }[use.origin]

@@ -1,0 +1,333 @@
+"""Imatinib with CYP3A4 inducers, in both directions: imatinib ordered for a patient on an inducer, or an
+inducer ordered for a patient on imatinib.
+
+Strong inducers get a warning with an exact dose increase (when imatinib is the draft) and a trough level;
+St John's wort gets "stop it"; moderate inducers get an info card suggesting a trough level.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.labs import ImatinibLevel
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.models import TroughTarget
+from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
+from cds_service.rules.common import (
+    card_source,
+    evidence_lines,
+    fit_summary,
+    footer,
+    origin_phrase,
+    override,
+)
+from cds_service.rules.dosing import DoseIncrease, plan_dose_increase
+from cds_service.rules.orders import dose_update, trough_order
+
+Management = Literal["dose-increase", "monitor", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class InducerInteraction:
+    """One imatinib use and the inducers (of one management kind) that meet it, one side being ordered now."""
+
+    imatinib: MedicationUse
+    inducers: tuple[tuple[MedicationUse, str], ...]  # (the use, the inducing ingredient)
+    management: Management
+
+    @property
+    def imatinib_is_draft(self) -> bool:
+        return self.imatinib.origin == "draft" and self.imatinib.under_decision
+
+    @property
+    def inducer_names(self) -> list[str]:
+        return sorted({ingredient for _, ingredient in self.inducers})
+
+
+def find_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InducerInteraction]:
+    imatinib_uses = [m for m in facts.medications if "imatinib" in m.ingredients]
+    inducer_uses = [
+        (use, ingredient)
+        for use in facts.medications
+        if use.systemic
+        for ingredient in sorted(use.ingredients)
+        if ingredient in knowledge.inducers and "imatinib" not in use.ingredients
+    ]
+    if not imatinib_uses or not inducer_uses:
+        return []
+    drafts = [m for m in imatinib_uses if m.origin == "draft" and m.under_decision]
+    if drafts:
+        pairs = [(imatinib, inducer_uses) for imatinib in drafts]
+    else:
+        # Imatinib is already taken: advise on the inducers being ordered now, against the current imatinib.
+        ordered_now = [(u, i) for u, i in inducer_uses if u.origin == "draft" and u.under_decision]
+        current = sorted(imatinib_uses, key=lambda m: {"draft": 0, "order": 1, "statement": 2}.get(m.origin, 3))
+        pairs = [(current[0], ordered_now)] if ordered_now else []
+    interactions = []
+    for imatinib, partners in pairs:
+        grouped: dict[Management, list[tuple[MedicationUse, str]]] = defaultdict(list)
+        for use, ingredient in partners:
+            grouped[knowledge.inducers[ingredient].management].append((use, ingredient))
+        for management in ("dose-increase", "stop", "monitor"):
+            if grouped.get(management):
+                interactions.append(InducerInteraction(imatinib, tuple(grouped[management]), management))
+    return interactions
+
+
+def trough_target(facts: PatientFacts, knowledge: Knowledge) -> tuple[TroughTarget | None, str]:
+    """The target for the patient's indication, and a sentence saying which it is and why."""
+    diagnosis = facts.indication()
+    targets = knowledge.trough_targets
+    if diagnosis is not None:
+        target = targets[diagnosis.id]
+        return target, f"Target trough for {diagnosis.group.label}: at least {target.min_ng_ml:g} ng/mL."
+    return None, (
+        f"The indication is not in the record: target trough at least {targets['cml'].min_ng_ml:g} ng/mL for CML, "
+        f"{targets['gist'].min_ng_ml:g} ng/mL for GIST."
+    )
+
+
+def level_assessment(
+    level: ImatinibLevel | None, target: TroughTarget | None, knowledge: Knowledge
+) -> tuple[str | None, bool]:
+    """A sentence on the latest trough against the target, and whether it is below target."""
+    if level is None:
+        return None, False
+    floor = target.min_ng_ml if target else min(t.min_ng_ml for t in knowledge.trough_targets.values())
+    when = f" on {level.when[:10]}" if level.when else ""
+    below = level.ng_ml < floor
+    verdict = "below" if below else "at or above"
+    return f"Latest imatinib level: **{level.ng_ml:g} ng/mL**{when}, {verdict} the {floor:g} ng/mL target.", below
+
+
+def _dose_plan(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[DoseIncrease | None, str]:
+    reading = interaction.imatinib.dose(knowledge)
+    if reading.dose is None:
+        return None, f"No dose suggestion: {reading.problem}."
+    plan = plan_dose_increase(reading.dose, knowledge.imatinib.dosing)
+    if isinstance(plan, str):
+        return None, f"No dose increase: {plan}; rely on the trough level."
+    dosing = knowledge.imatinib.dosing
+    text = (
+        f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. If the inducer cannot be avoided, increase it by "
+        f"at least {dosing.inducer_increase_fraction:.0%}: **{plan.describe()}**."
+    )
+    if plan.capped:
+        text += (
+            f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {dosing.max_daily_mg_with_inducer} "
+            f"mg/day, the highest dose this service suggests (higher doses with inducers, "
+            f"{dosing.unconfirmed_max_daily_mg_with_inducer.text}, are not confirmed): the increase is capped, so "
+            "the trough level matters all the more."
+        )
+    return plan, text
+
+
+def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
+    return " + ".join(knowledge.ingredients[name].name for name in interaction.inducer_names)
+
+
+def _effect_lines(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
+    lines, cited = [], {}
+    for name in interaction.inducer_names:
+        inducer = knowledge.inducers[name]
+        label = knowledge.ingredients[name].name
+        classes = ", ".join(
+            f"{c.class_} ({knowledge.sources[c.source].short})" for c in inducer.classifications
+        )
+        line = f"- **{label}**: acted on as a {inducer.strength} CYP3A inducer"
+        line += f"; classified {classes}." if classes else "."
+        if inducer.effect:
+            line += f" {inducer.effect.text} (status {inducer.effect.status})"
+            for source in inducer.effect.sources:
+                cited[source] = f"effect of {label}"
+        else:
+            line += " No imatinib-specific measurement; the class effect is expected."
+        if inducer.conflict:
+            line += f" _Sources differ: {inducer.conflict}_"
+        for c in inducer.classifications:
+            cited.setdefault(c.source, f"{label} inducer class")
+        lines.append(line)
+    return lines, cited
+
+
+def _where(interaction: InducerInteraction) -> str:
+    imatinib = interaction.imatinib
+    parts = [f"imatinib ({escape_markdown(imatinib.display)}, {origin_phrase(imatinib)})"]
+    for use, _ in interaction.inducers:
+        parts.append(f"{escape_markdown(use.display)} ({origin_phrase(use)})")
+    return "Found: " + "; ".join(parts) + "."
+
+
+def _trough_suggestion(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, label: str, target_text: str
+) -> Suggestion:
+    version = (
+        interaction.imatinib.fhir_version
+        if interaction.imatinib_is_draft
+        else next((u.fhir_version for u, _ in interaction.inducers if u.origin == "draft"),
+                  interaction.imatinib.fhir_version)
+    )
+    reason = f"Imatinib with CYP3A4 inducer ({_names(interaction, knowledge)})"
+    order = trough_order(facts.patient_id, version, facts.today, knowledge, reason, target_text)
+    return Suggestion(
+        label=label,
+        actions=[Action(type="create", description="Order an imatinib trough level", resource=order)],
+    )
+
+
+def _delete_suggestions(interaction: InducerInteraction) -> list[Suggestion]:
+    suggestions = []
+    for use, _ in interaction.inducers:
+        if use.origin == "draft" and use.reference:
+            suggestions.append(
+                Suggestion(
+                    label=f"Remove the {use.display} order"[:120],
+                    actions=[Action(type="delete", description=f"Remove the {use.display} order",
+                                    resourceId=use.reference)],
+                )
+            )
+    return suggestions
+
+
+def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
+    target, target_text = trough_target(facts, knowledge)
+    latest = facts.imatinib_levels[0] if facts.imatinib_levels else None
+    level_text, below = level_assessment(latest, target, knowledge)
+    plan, dose_text = _dose_plan(interaction, knowledge)
+    effects, cited = _effect_lines(interaction, knowledge)
+    for source in dosing.inducer_increase_sources:
+        cited.setdefault(source, "the dose increase of at least 50 %")
+    for source in tdm.sampling_sources:
+        cited.setdefault(source, "trough sampling")
+    if target is not None:
+        for source in target.sources:
+            cited.setdefault(source, "the trough target")
+    for source in dosing.exposure_note_sources:
+        cited.setdefault(source, "why a dose increase alone is not enough")
+
+    suggestions: list[Suggestion] = []
+    if interaction.imatinib_is_draft:
+        if plan is not None:
+            updated = dose_update(interaction.imatinib, plan, knowledge)
+            if isinstance(updated, str):
+                dose_text += f" (The order itself cannot be updated: {updated}.)"
+            elif interaction.imatinib.reference:
+                suggestions.append(Suggestion(
+                    label=f"Increase imatinib to {plan.new_daily_mg} mg/day",
+                    actions=[Action(type="update", description=f"Change the imatinib dose to {plan.describe()}",
+                                    resource=updated)],
+                ))
+        suggestions.append(
+            _trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text)
+        )
+        suggestions.extend(_delete_suggestions(interaction))
+    else:
+        suggestions.extend(_delete_suggestions(interaction))
+        suggestions.append(_trough_suggestion(
+            interaction, facts, knowledge, f"Keep {_names(interaction, knowledge)} and order an imatinib trough level",
+            target_text,
+        ))
+
+    names = _names(interaction, knowledge)
+    detail = "\n\n".join(filter(None, [
+        _where(interaction),
+        "**What happens**\n" + "\n".join(effects),
+        "**What to do**\n"
+        f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction (no specific "
+        "alternative is listed in the knowledge base; choose with pharmacy).\n"
+        f"2. {dose_text}\n"
+        f"3. Check a trough level: {target_text} {tdm.sampling} Draw it {tdm.days_until_trough_text}.\n\n"
+        f"_{dosing.exposure_note}_",
+        level_text,
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+    ]))
+    indicator: Indicator = "critical" if below else "warning"
+    return Card(
+        summary=fit_summary(f"Imatinib + {names}: strong CYP3A4 induction sharply lowers imatinib exposure"),
+        detail=detail,
+        indicator=indicator,
+        source=card_source(knowledge, "imatinib-strong-cyp3a4-inducer", "Imatinib with a strong CYP3A4 inducer"),
+        suggestions=suggestions,
+        selectionBehavior="any",
+        overrideReasons=[
+            override("short-inducer-course", "Short inducer course; imatinib exposure will be watched"),
+            override("dose-already-adjusted", "Imatinib dose already adjusted for the inducer"),
+            override("level-already-planned", "Imatinib trough level already planned"),
+            override("no-alternative", "No alternative to the inducer; benefit outweighs risk"),
+        ],
+    )
+
+
+def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    effects, cited = _effect_lines(interaction, knowledge)
+    recorded = [u for u, _ in interaction.inducers if u.origin != "draft"]
+    steps = ["1. Stop St John's wort: it is never necessary, and the imatinib product information names it among "
+             "the inducers to avoid. Do not raise the imatinib dose to compensate."]
+    if recorded:
+        steps.append("2. Ask the patient to stop it and record it as stopped.")
+    detail = "\n\n".join([
+        _where(interaction),
+        "**What happens**\n" + "\n".join(effects),
+        "**What to do**\n" + "\n".join(steps),
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+    ])
+    return Card(
+        summary=fit_summary("Stop St John's wort: it lowers imatinib exposure (AUC -30 to -32 %)"),
+        detail=detail,
+        indicator="warning",
+        source=card_source(knowledge, "imatinib-st-johns-wort", "Imatinib with St John's wort"),
+        suggestions=_delete_suggestions(interaction),
+        selectionBehavior="at-most-one",
+        overrideReasons=[
+            override("patient-informed", "Patient informed and will stop it"),
+            override("already-stopped", "Already stopped"),
+        ],
+    )
+
+
+def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    target, target_text = trough_target(facts, knowledge)
+    latest = facts.imatinib_levels[0] if facts.imatinib_levels else None
+    level_text, below = level_assessment(latest, target, knowledge)
+    effects, cited = _effect_lines(interaction, knowledge)
+    tdm = knowledge.imatinib.tdm
+    for source in tdm.sampling_sources:
+        cited.setdefault(source, "trough sampling")
+    names = _names(interaction, knowledge)
+    detail = "\n\n".join(filter(None, [
+        _where(interaction),
+        "**What happens**\n" + "\n".join(effects),
+        "**What to do**\nImatinib exposure may fall; no dose change is suggested for a moderate inducer. "
+        f"Consider a trough level: {target_text} {tdm.sampling}",
+        level_text,
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+    ]))
+    return Card(
+        summary=fit_summary(f"Imatinib + {names}: moderate CYP3A4 inducer may lower imatinib exposure"),
+        detail=detail,
+        indicator="warning" if below else "info",
+        source=card_source(knowledge, "imatinib-moderate-cyp3a4-inducer", "Imatinib with a moderate CYP3A4 inducer"),
+        suggestions=[_trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text)],
+        selectionBehavior="at-most-one",
+        overrideReasons=[
+            override("level-already-planned", "Imatinib trough level already planned"),
+            override("short-inducer-course", "Short inducer course"),
+        ],
+    )
+
+
+_CARD_FOR = {
+    "dose-increase": strong_inducer_card,
+    "stop": st_johns_wort_card,
+    "monitor": moderate_inducer_card,
+}
+
+
+def inducer_interaction_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    return [_CARD_FOR[i.management](i, facts, knowledge) for i in find_interactions(facts, knowledge)]

@@ -1,0 +1,87 @@
+"""FHIR resources that suggestions create or update, each in the FHIR version of the order it answers.
+
+An update starts from a deep copy of the draft and changes only the dose (and, when whole tablets need it, the
+product), so every other field the EHR put on the order survives.
+"""
+
+import copy
+from datetime import date, timedelta
+from typing import Any
+
+from cds_service.facts.dose import FhirVersion, dose_quantity
+from cds_service.facts.medications import MedicationUse
+from cds_service.fhir import Resource
+from cds_service.knowledge import Knowledge
+from cds_service.rules.dosing import DoseIncrease
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowledge) -> Resource | str:
+    """The draft order with the increased dose, or why the increase cannot be written into it."""
+    reading = order.dose(knowledge)
+    dose = reading.dose
+    if dose is None:
+        return reading.problem or "the current dose could not be read"
+    resource = copy.deepcopy(order.resource)
+    dosage = resource["dosageInstruction"][0]
+    quantity = dose_quantity(dosage)
+    if quantity is None:
+        return "the order gives no single dose quantity"
+    per = increase.per_administration_mg
+    if dose.unit == "mg":
+        quantity["value"] = per
+    else:
+        strength = dose.count_strength_mg or 0
+        if strength and per % strength == 0:
+            quantity["value"] = int(per // strength)
+        else:
+            hundred = knowledge.imatinib.dosing.hundred_mg_tablet
+            if "medicationCodeableConcept" not in resource:
+                return "the order names its product by reference, so it cannot be switched to 100 mg tablets"
+            resource["medicationCodeableConcept"] = {
+                "text": hundred.display,
+                "coding": [{"system": RXNORM, "code": hundred.rxnorm, "display": hundred.display}],
+            }
+            quantity["value"] = per // 100
+    if increase.administrations_per_day != dose.administrations_per_day:
+        dosage["timing"] = {"repeat": {"frequency": increase.administrations_per_day, "period": 1, "periodUnit": "d"}}
+    dosage["text"] = f"{increase.describe()}: increased because of a CYP3A4 inducer"
+    return resource
+
+
+def trough_order(
+    patient_id: str, version: FhirVersion, today: date, knowledge: Knowledge, reason: str, target_text: str
+) -> Resource:
+    """A draft order for an imatinib trough level, dated for when induction and the new dose are at steady state."""
+    tdm = knowledge.imatinib.tdm
+    level = tdm.level_codes[0]
+    when = (today + timedelta(days=tdm.days_until_trough)).isoformat()
+    code = {"coding": [{"system": level.system, "code": level.code}], "text": level.text}
+    note = (
+        f"{tdm.sampling} Draw on or after {when}: {tdm.days_until_trough_text}. {target_text}"
+    )
+    subject = {"reference": f"Patient/{patient_id}"}
+    resource: dict[str, Any]
+    if version == "DSTU2":
+        resource = {
+            "resourceType": "DiagnosticOrder",
+            "status": "proposed",
+            "subject": subject,
+            "item": [{"code": code}],
+            "reason": [{"text": reason}],
+            "note": [{"text": note}],
+        }
+    else:
+        resource = {
+            "resourceType": "ProcedureRequest" if version == "STU3" else "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "code": code,
+            "subject": subject,
+            "occurrenceDateTime": when,
+            "authoredOn": today.isoformat(),
+            "reasonCode": [{"text": reason}],
+            "note": [{"text": note}],
+        }
+    return resource

@@ -1,0 +1,45 @@
+"""Settings, all read from `CDS_*` environment variables so a container needs no config file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./cds-feedback.db",
+        description="Where feedback is stored: a SQLite file by default, postgresql+psycopg://... for replicas.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `cds-service serve` binds to.")
+    port: int = Field(default=8000, description="Port `cds-service serve` listens on.")
+    workers: int = Field(default=1, description="uvicorn worker processes for `cds-service serve`.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+
+    fhir_timeout_seconds: float = Field(
+        default=2.0, description="Total time budget for all FHIR server calls of one hook request."
+    )
+    fhir_max_pages: int = Field(default=10, description="Most pages followed for one paginated search.")
+    max_body_bytes: int = Field(default=5_000_000, description="Largest request body accepted (413 above).")
+
+    cors_allow_origins: list[str] = Field(
+        default=["*"], description='Origins allowed to call from a browser (JSON list, e.g. ["https://ehr"]).'
+    )
+    public_base_url: str | None = Field(
+        default=None, description="The service's public URL when behind a proxy (used for JWT audience checks)."
+    )
+    knowledge_dir: Path | None = Field(
+        default=None, description="A directory of knowledge files to use instead of the bundled ones."
+    )
+    strict_fhir: bool = Field(
+        default=False,
+        description="Validate every FHIR resource the service emits with fhir.resources (slower; for testing).",
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
