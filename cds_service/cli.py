@@ -56,12 +56,19 @@ def _evaluate(args: argparse.Namespace) -> int:
             hook = next((h for h in ALL_HOOKS if h.name == request.hook), None)
             if hook is None:
                 raise CDSError(f"No service answers the '{request.hook}' hook.")
-        response = asyncio.run(Engine(knowledge, settings).evaluate(hook, request, http=None))
+        response = asyncio.run(_evaluate_with_client(Engine(knowledge, settings), hook, request))
     except CDSError as exc:
         print(orjson.dumps(operation_outcome(exc.message, exc.issue_code), option=orjson.OPT_INDENT_2).decode())
         return 1
     print(orjson.dumps(orjson.loads(response.to_json()), option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+async def _evaluate_with_client(engine, hook, request):
+    import httpx
+
+    async with httpx.AsyncClient(timeout=engine.settings.fhir_timeout_seconds) as http:
+        return await engine.evaluate(hook, request, http)
 
 
 def _feedback_export(_args: argparse.Namespace) -> int:

@@ -1,0 +1,18 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    CDS_HOST=0.0.0.0 CDS_PORT=8000 CDS_DATABASE_URL=sqlite:////data/cds-feedback.db
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY cds_service ./cds_service
+COPY hooks ./hooks
+RUN pip install --no-cache-dir '.[postgres]' \
+    && useradd --system --uid 10001 --home /app cds \
+    && mkdir -p /data && chown cds /data
+
+USER cds
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+CMD ["cds-service", "serve"]

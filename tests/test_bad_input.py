@@ -1,0 +1,118 @@
+"""Every malformed call gets a 4xx with an OperationOutcome that says what is wrong; never a 500."""
+
+import pytest
+
+from tests.helpers import hook_request, resource
+
+URL = "/cds-services/imatinib-order-sign"
+
+
+def diagnostics(response) -> str:
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"][0]["diagnostics"]
+
+
+def test_malformed_json_is_400_naming_json(client):
+    response = client.post(URL, content=b'{"hook": ', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "not valid JSON" in diagnostics(response)
+
+
+def test_body_that_is_not_an_object_is_400(client):
+    response = client.post(URL, json=[1, 2, 3])
+    assert response.status_code == 400
+    assert "must be a JSON object" in diagnostics(response)
+
+
+def test_empty_body_is_400(client):
+    response = client.post(URL, content=b"", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "empty" in diagnostics(response)
+
+
+def test_invalid_utf8_is_400(client):
+    response = client.post(URL, content=b'{"hook": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("missing", ["hook", "hookInstance", "context"])
+def test_missing_required_field_is_400_naming_it(client, missing):
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")])
+    del body[missing]
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert missing in diagnostics(response)
+
+
+def test_hook_that_does_not_match_the_service_is_400(client):
+    body = hook_request("order-select", [resource("imatinib-400-draft-r4.json")])
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert "answers the 'order-sign' hook" in diagnostics(response)
+
+
+def test_fhir_authorization_without_fhir_server_is_400(client):
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")])
+    body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "scope": "x", "subject": "y"}
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert "fhirAuthorization was sent without fhirServer" in diagnostics(response)
+
+
+def test_unknown_service_is_404(client):
+    response = client.post("/cds-services/nope", json={})
+    assert response.status_code == 404
+    assert "No CDS service with id 'nope'" in diagnostics(response)
+
+
+def test_unknown_path_is_404_operation_outcome(client):
+    response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert diagnostics(response)
+
+
+def test_oversized_body_is_413(client, settings):
+    big = b'{"pad": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'
+    response = client.post(URL, content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "limit" in diagnostics(response)
+
+
+def test_wrong_content_type_is_415(client):
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(URL, content=b"hook=order-sign", headers=form)
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("context_change", "message"),
+    [
+        ({"patientId": None}, "context.patientId"),
+        ({"draftOrders": None}, "context.draftOrders is required"),
+        ({"draftOrders": [1, 2]}, "context.draftOrders must be a Bundle"),
+        ({"draftOrders": {"resourceType": "Patient"}}, "context.draftOrders must be a Bundle"),
+    ],
+)
+def test_missing_or_malformed_context_is_400(client, context_change, message):
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")])
+    body["context"].update(context_change)
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert message in diagnostics(response)
+
+
+def test_order_select_without_selections_is_400(client):
+    body = hook_request("order-select", [resource("imatinib-400-draft-r4.json")])
+    del body["context"]["selections"]
+    response = client.post("/cds-services/imatinib-order-select", json=body)
+    assert response.status_code == 400
+    assert "selections" in diagnostics(response)
+
+
+def test_resources_that_do_not_parse_as_fhir_are_skipped_not_fatal(client):
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")])
+    body["context"]["draftOrders"]["entry"].extend([{"resource": "junk"}, {"no": "resource"}, 7])
+    body["prefetch"]["activeMedications"] = {"resourceType": "Bundle", "entry": [{"resource": {"status": 3}}]}
+    response = client.post(URL, json=body)
+    assert response.status_code == 200
