@@ -4,18 +4,23 @@ Shared by the HTTP endpoint and `cds-service evaluate`, so what a pharmacist rev
 EHR gets.
 """
 
+import logging
+
 import httpx
 
 from cds_service.facts import extract_facts
 from cds_service.facts.medications import identify, medication_concept
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
+from cds_service.fhir_validation import emitted_version, validation_problems
 from cds_service.gather.record import gather_record
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
-from cds_service.protocol.cards import INDICATOR_RANK, CardsResponse
+from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
 from cds_service.settings import Settings
+
+log = logging.getLogger("cds_service.engine")
 
 
 def _needs_advice(context: HookContext, knowledge: Knowledge) -> bool:
@@ -60,5 +65,27 @@ class Engine:
         )
         facts = extract_facts(context, record, self.knowledge, hook.name)
         cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
+        if self.settings.strict_fhir:
+            cards = [_without_invalid_suggestions(card) for card in cards]
         cards.sort(key=lambda card: INDICATOR_RANK[card.indicator], reverse=True)
         return CardsResponse(cards=cards)
+
+
+def _without_invalid_suggestions(card: Card) -> Card:
+    """Strict mode: a suggestion whose resource does not validate is dropped (and logged), never sent."""
+    kept = []
+    for suggestion in card.suggestions or ():
+        problems = [
+            problem
+            for action in suggestion.actions
+            if action.resource is not None
+            for problem in validation_problems(action.resource, emitted_version(action.resource))
+        ]
+        if problems:
+            log.error("suggestion dropped: invalid FHIR", extra={"reason": "; ".join(problems)[:500]})
+        else:
+            kept.append(suggestion)
+    if len(kept) == len(card.suggestions or ()):
+        return card
+    return card.model_copy(update={"suggestions": kept or None, "selectionBehavior": card.selectionBehavior
+                                   if kept else None})

@@ -15,6 +15,15 @@ from cds_service.knowledge import Knowledge
 from cds_service.rules.dosing import DoseIncrease
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+# MedicationRequest fields that are arrays in R4 but that clients (the CDS Hooks sandbox) send as one object.
+_R4_LIST_FIELDS = ("category", "reasonCode", "reasonReference", "note", "identifier", "basedOn", "insurance")
+
+
+def repair_r4_lists(resource: Resource) -> None:
+    """Wrap single objects where R4 wants arrays, so the update we send back is valid R4."""
+    for field in _R4_LIST_FIELDS:
+        if isinstance(resource.get(field), dict):
+            resource[field] = [resource[field]]
 
 
 def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowledge) -> Resource | str:
@@ -24,6 +33,8 @@ def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowled
     if dose is None:
         return reading.problem or "the current dose could not be read"
     resource = copy.deepcopy(order.resource)
+    if order.fhir_version == "R4":
+        repair_r4_lists(resource)
     dosage = resource["dosageInstruction"][0]
     quantity = dose_quantity(dosage)
     if quantity is None:
