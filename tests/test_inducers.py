@@ -309,20 +309,33 @@ def test_800_mg_a_day_is_written_as_400_mg_twice_daily(call):
     assert "capped" in card["detail"]
 
 
-def test_tablets_that_cannot_make_the_dose_switch_to_the_100_mg_tablet(call):
+def test_tablet_count_the_product_cannot_make_is_written_in_mg_keeping_the_product(call):
+    # Changing the product would be unsafe: the sandbox applies only the medication of an update and keeps its own
+    # tablet count, so "6 x 100 mg" would become "1 x 100 mg".
     draft = imatinib_draft(value=1, unit="{tbl}", code="403879", display="imatinib 400 MG Oral Tablet")
     card = only_card(
         call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
     )
     order = updated_order(card)
-    assert order["medicationCodeableConcept"]["coding"][0]["code"] == "403878"
-    assert order["medicationCodeableConcept"]["text"] == "imatinib 100 MG Oral Tablet"
+    assert order["medicationCodeableConcept"] == draft["medicationCodeableConcept"]
     assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
-        "value": 6,
-        "unit": "{tbl}",
+        "value": 600,
+        "unit": "mg",
         "system": "http://unitsofmeasure.org",
-        "code": "{tbl}",
+        "code": "mg",
     }
+    assert "1 x 400 mg + 2 x 100 mg tablets" in order["dosageInstruction"][0]["text"]
+
+
+def test_tablet_count_the_product_can_make_stays_a_tablet_count_and_the_text_matches(call):
+    draft = imatinib_draft(value=4, unit="{pill}", code="403878", display="imatinib 100 MG Oral Tablet")
+    card = only_card(
+        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
+    )
+    order = updated_order(card)
+    assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 6
+    assert "6 x 100 mg tablets" in order["dosageInstruction"][0]["text"]
+    assert "6 x 100 mg tablets" in card["detail"]
 
 
 def test_no_dose_suggestion_at_the_maximum_and_the_card_leans_on_the_trough(call):
@@ -379,7 +392,7 @@ def test_stu3_dose_update_keeps_the_stu3_dose_structure(call):
     card = only_card(call(request_fixture("medication-prescribe-stu3-bundle.json")))
     dosage = updated_order(card)["dosageInstruction"][0]
     assert "doseAndRate" not in dosage
-    assert dosage["doseQuantity"]["value"] == 6  # 1 x 400 mg tablet -> 6 x 100 mg tablets
+    assert dosage["doseQuantity"] == {"value": 600, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
     trough = suggestion(card, "Order an imatinib trough level")["actions"][0]["resource"]
     assert trough["resourceType"] == "ProcedureRequest"
 

@@ -56,11 +56,6 @@ class Inducer(_Entry):
     effect: Effect | None = None
 
 
-class ProductRef(_Entry):
-    rxnorm: str
-    display: str
-
-
 class UnconfirmedMax(_Entry):
     mg: int
     text: str
@@ -78,7 +73,6 @@ class IndicationDosing(_Entry):
 class Dosing(_Entry):
     tablet_strengths_mg: list[int] = Field(min_length=1)
     tablet_strengths_sources: list[str]
-    hundred_mg_tablet: ProductRef
     inducer_increase_fraction: float = Field(gt=0, lt=2)
     inducer_increase_sources: list[str]
     inducer_increase_status: Status

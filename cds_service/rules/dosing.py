@@ -20,9 +20,10 @@ class DoseIncrease:
     def increase_fraction(self) -> float:
         return self.new_daily_mg / self.current_daily_mg - 1
 
-    def describe(self) -> str:
+    def describe(self, tablets: tuple[tuple[int, int], ...] | None = None) -> str:
+        """E.g. "600 mg once daily (1 x 400 mg + 2 x 100 mg tablets; 600 mg/day)"."""
         times = {1: "once daily", 2: "twice daily"}[self.administrations_per_day]
-        parts = [f"{count} x {strength} mg" for strength, count in self.tablets]
+        parts = [f"{count} x {strength} mg" for strength, count in tablets or self.tablets]
         return f"{self.per_administration_mg} mg {times} ({' + '.join(parts)} tablets; {self.new_daily_mg} mg/day)"
 
 

@@ -23,7 +23,7 @@ from cds_service.rules.common import (
     origin_phrase,
     override,
 )
-from cds_service.rules.dosing import DoseIncrease, plan_dose_increase
+from cds_service.rules.dosing import plan_dose_increase
 from cds_service.rules.orders import dose_update, trough_order
 
 Management = Literal["dose-increase", "monitor", "stop"]
@@ -102,17 +102,37 @@ def level_assessment(
     return f"Latest imatinib level: **{level.ng_ml:g} ng/mL**{when}, {verdict} the {floor:g} ng/mL target.", below
 
 
-def _dose_plan(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[DoseIncrease | None, str]:
+@dataclass(frozen=True, slots=True)
+class DoseAdvice:
+    """What the card says about the imatinib dose, and the update of the draft when imatinib is being ordered."""
+
+    text: str
+    suggestion: Suggestion | None = None
+
+
+def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAdvice:
+    dosing = knowledge.imatinib.dosing
     reading = interaction.imatinib.dose(knowledge)
     if reading.dose is None:
-        return None, f"No dose suggestion: {reading.problem}."
-    plan = plan_dose_increase(reading.dose, knowledge.imatinib.dosing)
+        return DoseAdvice(f"No dose suggestion: {reading.problem}.")
+    plan = plan_dose_increase(reading.dose, dosing)
     if isinstance(plan, str):
-        return None, f"No dose increase: {plan}; rely on the trough level."
-    dosing = knowledge.imatinib.dosing
+        return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.")
+    description, suggestion, problem = plan.describe(), None, ""
+    if interaction.imatinib_is_draft:
+        written = dose_update(interaction.imatinib, plan, knowledge)
+        if isinstance(written, str):
+            problem = f" (The order itself cannot be updated: {written}.)"
+        elif interaction.imatinib.reference:
+            description = written.description
+            suggestion = Suggestion(
+                label=f"Increase imatinib to {plan.new_daily_mg} mg/day",
+                actions=[Action(type="update", description=f"Change the imatinib dose to {description}",
+                                resource=written.resource)],
+            )
     text = (
         f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. If the inducer cannot be avoided, increase it by "
-        f"at least {dosing.inducer_increase_fraction:.0%}: **{plan.describe()}**."
+        f"at least {dosing.inducer_increase_fraction:.0%}: **{description}**.{problem}"
     )
     if plan.capped:
         text += (
@@ -121,7 +141,7 @@ def _dose_plan(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[D
             f"{dosing.unconfirmed_max_daily_mg_with_inducer.text}, are not confirmed): the increase is capped, so "
             "the trough level matters all the more."
         )
-    return plan, text
+    return DoseAdvice(text, suggestion)
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
@@ -196,7 +216,7 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     target, target_text = trough_target(facts, knowledge)
     latest = facts.imatinib_levels[0] if facts.imatinib_levels else None
     level_text, below = level_assessment(latest, target, knowledge)
-    plan, dose_text = _dose_plan(interaction, knowledge)
+    dose = dose_advice(interaction, knowledge)
     effects, cited = _effect_lines(interaction, knowledge)
     for source in dosing.inducer_increase_sources:
         cited.setdefault(source, "the dose increase of at least 50 %")
@@ -210,16 +230,8 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
 
     suggestions: list[Suggestion] = []
     if interaction.imatinib_is_draft:
-        if plan is not None:
-            updated = dose_update(interaction.imatinib, plan, knowledge)
-            if isinstance(updated, str):
-                dose_text += f" (The order itself cannot be updated: {updated}.)"
-            elif interaction.imatinib.reference:
-                suggestions.append(Suggestion(
-                    label=f"Increase imatinib to {plan.new_daily_mg} mg/day",
-                    actions=[Action(type="update", description=f"Change the imatinib dose to {plan.describe()}",
-                                    resource=updated)],
-                ))
+        if dose.suggestion is not None:
+            suggestions.append(dose.suggestion)
         suggestions.append(
             _trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text)
         )
@@ -234,14 +246,14 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     names = _names(interaction, knowledge)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
-        "**What happens**\n" + "\n".join(effects),
         "**What to do**\n"
         f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction (no specific "
         "alternative is listed in the knowledge base; choose with pharmacy).\n"
-        f"2. {dose_text}\n"
+        f"2. {dose.text}\n"
         f"3. Check a trough level: {target_text} {tdm.sampling} Draw it {tdm.days_until_trough_text}.\n\n"
         f"_{dosing.exposure_note}_",
         level_text,
+        "**What happens**\n" + "\n".join(effects),
         "**Evidence**\n" + evidence_lines(knowledge, cited),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
     ]))

@@ -5,6 +5,7 @@ product), so every other field the EHR put on the order survives.
 """
 
 import copy
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from cds_service.fhir import Resource
 from cds_service.knowledge import Knowledge
 from cds_service.rules.dosing import DoseIncrease
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
 # MedicationRequest fields that are arrays in R4 but that clients (the CDS Hooks sandbox) send as one object.
 _R4_LIST_FIELDS = ("category", "reasonCode", "reasonReference", "note", "identifier", "basedOn", "insurance")
 
@@ -26,8 +27,21 @@ def repair_r4_lists(resource: Resource) -> None:
             resource[field] = [resource[field]]
 
 
-def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowledge) -> Resource | str:
-    """The draft order with the increased dose, or why the increase cannot be written into it."""
+@dataclass(frozen=True, slots=True)
+class WrittenDose:
+    """The updated draft order, and the dose as the prescriber will read it."""
+
+    resource: Resource
+    description: str
+
+
+def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowledge) -> WrittenDose | str:
+    """The draft order with the increased dose, or why the increase cannot be written into it.
+
+    The product is never changed: some clients (the CDS Hooks sandbox among them) apply only the medication of an
+    update and keep their own dose, and a product switch would then silently change the dose. A tablet count that
+    the product's strength cannot make is written in mg instead, with the tablets spelled out in the text.
+    """
     reading = order.dose(knowledge)
     dose = reading.dose
     if dose is None:
@@ -40,25 +54,21 @@ def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowled
     if quantity is None:
         return "the order gives no single dose quantity"
     per = increase.per_administration_mg
-    if dose.unit == "mg":
-        quantity["value"] = per
+    strength = dose.count_strength_mg
+    tablets = None
+    if dose.unit == "count" and strength and per % strength == 0:
+        quantity["value"] = int(per // strength)
+        tablets = ((int(strength), int(per // strength)),)
     else:
-        strength = dose.count_strength_mg or 0
-        if strength and per % strength == 0:
-            quantity["value"] = int(per // strength)
-        else:
-            hundred = knowledge.imatinib.dosing.hundred_mg_tablet
-            if "medicationCodeableConcept" not in resource:
-                return "the order names its product by reference, so it cannot be switched to 100 mg tablets"
-            resource["medicationCodeableConcept"] = {
-                "text": hundred.display,
-                "coding": [{"system": RXNORM, "code": hundred.rxnorm, "display": hundred.display}],
-            }
-            quantity["value"] = per // 100
+        for key in list(quantity):
+            if key not in ("extension", "id"):
+                del quantity[key]
+        quantity.update(value=per, unit="mg", system=UCUM, code="mg")
     if increase.administrations_per_day != dose.administrations_per_day:
         dosage["timing"] = {"repeat": {"frequency": increase.administrations_per_day, "period": 1, "periodUnit": "d"}}
-    dosage["text"] = f"{increase.describe()}: increased because of a CYP3A4 inducer"
-    return resource
+    description = increase.describe(tablets)
+    dosage["text"] = f"{description}: increased because of a CYP3A4 inducer"
+    return WrittenDose(resource, description)
 
 
 def trough_order(
