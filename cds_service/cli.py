@@ -15,6 +15,8 @@ from cds_service.settings import get_settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from cds_service.logs import uvicorn_log_config
+
     settings = get_settings()
     try:
         load_knowledge(settings.knowledge_dir)  # fail here, with the file named, not in every worker
@@ -29,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
+        log_config=uvicorn_log_config(settings.log_level),
         proxy_headers=True,
     )
     return 0

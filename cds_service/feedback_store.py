@@ -52,6 +52,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _utc(moment: datetime | None) -> str | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 class FeedbackStore:
     def __init__(self, database_url: str):
         self.url = database_url
@@ -95,7 +102,7 @@ class FeedbackStore:
                     "service_id": row["service_id"],
                     "card": row["card_uuid"],
                     "outcome": row["outcome"],
-                    "received_at": row["received_at"].isoformat() if row["received_at"] else None,
+                    "received_at": _utc(row["received_at"]),
                     "entry": row["entry"],
                 }
 

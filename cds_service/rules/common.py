@@ -35,8 +35,10 @@ def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def footer(knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse]) -> str:
-    """How drugs were recognised, what could not be checked, and the knowledge-base version."""
+def footer(
+    knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse], consulted: tuple[str, ...] = ()
+) -> str:
+    """How drugs were recognised, which of the data the card `consulted` could not be had, and the KB version."""
     notes = []
     for use in uses:
         if use.identity.recognised_by == "name":
@@ -44,7 +46,8 @@ def footer(knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse])
                 f"'{escape_markdown(use.display)}' was recognised by its name, not by a code the knowledge base knows."
             )
     for key, reason in sorted(facts.unavailable.items()):
-        notes.append(f"Not checked: {key} ({reason}).")
+        if key in consulted:
+            notes.append(f"Not checked: {key} ({reason}).")
     notes.append(
         f"Knowledge base {knowledge.version} ({knowledge.manifest.released}). Status: V = seen in the source, "
         "V2 = seen in a secondary source, U = not confirmed, derived = computed from sourced values."

@@ -27,6 +27,8 @@ from cds_service.rules.dosing import plan_dose_increase
 from cds_service.rules.orders import dose_update, trough_order
 
 Management = Literal["dose-increase", "monitor", "stop"]
+# The optional prefetch keys these cards rely on: a card names the ones that could not be had.
+CONSULTED = ("medicationStatements", "conditions", "labResults")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,7 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         level_text,
         "**What happens**\n" + "\n".join(effects),
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
     indicator: Indicator = "critical" if below else "warning"
     return Card(
@@ -286,7 +288,7 @@ def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, kno
         "**What happens**\n" + "\n".join(effects),
         "**What to do**\n" + "\n".join(steps),
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ])
     return Card(
         summary=fit_summary("Stop St John's wort: it lowers imatinib exposure (AUC -30 to -32 %)"),
@@ -318,7 +320,7 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
         f"Consider a trough level: {target_text} {tdm.sampling}",
         level_text,
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)]),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
     return Card(
         summary=fit_summary(f"Imatinib + {names}: moderate CYP3A4 inducer may lower imatinib exposure"),
