@@ -64,7 +64,7 @@ def _uses(
         if status in drop_status or (keep_status is not None and status not in keep_status):
             continue
         under_decision = origin == "draft" and context.is_under_decision(resource)
-        use = medication_use(resource, origin, knowledge, record.medications, under_decision=under_decision)
+        use = medication_use(resource, origin, knowledge, record.medication_resources, under_decision=under_decision)
         if use is not None:
             uses.append(use)
     return uses

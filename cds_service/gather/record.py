@@ -23,7 +23,8 @@ class PatientRecord:
 
     by_key: dict[str, list[Resource]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    medications: dict[str, Resource] = field(default_factory=dict)
+    # Medication resources by reference ("Medication/x"), for orders that name their drug by reference.
+    medication_resources: dict[str, Resource] = field(default_factory=dict)
 
     def get(self, key: str) -> list[Resource]:
         return self.by_key.get(key, [])
@@ -40,7 +41,7 @@ def _medication_references(record: PatientRecord, drafts: tuple[Resource, ...]) 
     wanted: set[str] = set()
     for resource in (*drafts, *(r for rs in record.by_key.values() for r in rs)):
         ref = (resource.get("medicationReference") or {}).get("reference")
-        if isinstance(ref, str) and ref.startswith("Medication/") and ref not in record.medications:
+        if isinstance(ref, str) and ref.startswith("Medication/") and ref not in record.medication_resources:
             wanted.add(ref)
     return wanted
 
@@ -80,7 +81,7 @@ async def gather_record(
 
     for resource in (r for rs in record.by_key.values() for r in rs):
         if resource.get("resourceType") == "Medication" and (ref := local_reference(resource)):
-            record.medications[ref] = resource
+            record.medication_resources[ref] = resource
     if client is not None:
         wanted = _medication_references(record, context.draft_orders)
         reads = {ref: _read_one(client, ref) for ref in sorted(wanted)}
@@ -89,7 +90,7 @@ async def gather_record(
         if unresolved:
             log.warning("medication references could not be resolved", extra={"count": len(unresolved)})
         for ref, found in fetched.items():
-            record.medications[ref] = found[0]
+            record.medication_resources[ref] = found[0]
 
     missing_required = [q for q in PREFETCH_QUERIES if q.required and q.key in problems]
     if missing_required:

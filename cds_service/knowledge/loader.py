@@ -52,7 +52,6 @@ class Knowledge:
         imatinib: ImatinibFacts,
         conditions: list[ConditionGroup],
         routes: Routes,
-        extra: dict[str, Any] | None = None,
     ):
         self.manifest = manifest
         self.version = manifest.version
@@ -63,7 +62,6 @@ class Knowledge:
         self.imatinib = imatinib
         self.conditions = conditions
         self.routes = routes
-        self.extra = extra or {}
 
         self.ingredients_by_rxnorm: dict[str, tuple[str, ...]] = {
             code: product.ingredients for code, product in products.items()
