@@ -538,3 +538,40 @@ def test_strict_mode_drops_a_suggestion_whose_resource_is_invalid(knowledge, tmp
         body = hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json")))
         card = only_card(strict.post("/cds-services/imatinib-order-sign", json=body))
     assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
+
+
+# --- every hook, every FHIR version --------------------------------------------------------------------------
+
+HOOKS = ["order-select", "order-sign", "medication-prescribe"]
+VERSIONS = {
+    "DSTU2": ("imatinib-400-draft-dstu2.json", "rifampin-active-dstu2.json", "MedicationOrder", "DiagnosticOrder"),
+    "STU3": ("imatinib-400-draft-stu3.json", "rifampin-active-stu3.json", "MedicationRequest", "ProcedureRequest"),
+    "R4": ("imatinib-400-draft-r4.json", "rifampin-active-r4.json", "MedicationRequest", "ServiceRequest"),
+}
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_and_fhir_version_gets_a_valid_dose_update_and_trough_order(call, hook, version):
+    draft_file, inducer_file, order_type, trough_type = VERSIONS[version]
+    body = hook_request(hook, [resource(draft_file)], prefetch=with_active(resource(inducer_file)))
+    card = only_card(call(body))
+    assert card["summary"].startswith("Imatinib + rifampin")
+    order = updated_order(card)
+    assert order["resourceType"] == order_type
+    dosage = order["dosageInstruction"][0]
+    quantity = dosage["doseAndRate"][0]["doseQuantity"] if version == "R4" else dosage["doseQuantity"]
+    assert quantity["value"] == 600
+    trough = suggestion(card, "Order an imatinib trough level")["actions"][0]["resource"]
+    assert trough["resourceType"] == trough_type
+    for emitted in (order, trough):
+        assert validation_problems(emitted, version) == []
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_and_fhir_version_ignores_a_stopped_inducer(call, hook, version):
+    draft_file, inducer_file, _, _ = VERSIONS[version]
+    stopped = resource(inducer_file)
+    stopped["status"] = "stopped"
+    assert cards_of(call(hook_request(hook, [resource(draft_file)], prefetch=with_active(stopped)))) == []
