@@ -3,6 +3,7 @@
 import csv
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,13 +12,17 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cds_service.knowledge.models import (
+    Combinations,
     ConditionGroup,
+    Genomics,
     ImatinibFacts,
     Inducer,
     Ingredient,
     Manifest,
+    MolecularResponse,
     Routes,
     Source,
+    VariantMeaning,
 )
 
 BUNDLED_DIR = Path(str(resources.files("cds_service.knowledge") / "data"))
@@ -39,6 +44,55 @@ class Product:
     strength_mg: float | None  # single-ingredient products only
 
 
+@dataclass(frozen=True, slots=True)
+class VariantIndex:
+    """Look-ups from what a lab reports (gene name or HGNC id, protein change, exon) to what it means."""
+
+    by_protein: dict[tuple[str, str], VariantMeaning]
+    by_exon: dict[tuple[str, int], VariantMeaning]
+    fallback: dict[str, VariantMeaning]
+    gene_by_hgnc: dict[str, str]
+    gene_by_alias: dict[str, str]
+    alias_pattern: re.Pattern[str]
+    negative_pattern: re.Pattern[str]
+    positive_pattern: re.Pattern[str]
+
+    @classmethod
+    def build(cls, genomics: Genomics) -> "VariantIndex":
+        by_hgnc: dict[str, str] = {}
+        by_alias: dict[str, str] = {}
+        for symbol, gene in genomics.genes.items():
+            by_hgnc[gene.hgnc] = symbol
+            by_hgnc[gene.hgnc.removeprefix("HGNC:")] = symbol
+            for alias in (symbol, *gene.aliases):
+                by_alias[alias] = symbol
+        reading = genomics.reading
+        return cls(
+            by_protein={(v.gene, v.protein): v for v in genomics.variants if v.protein},
+            by_exon={(v.gene, v.exon): v for v in genomics.variants if v.exon and not v.protein},
+            fallback={v.gene: v for v in genomics.variants if not v.protein and not v.exon},
+            gene_by_hgnc=by_hgnc,
+            gene_by_alias=by_alias,
+            # Case-sensitive: "KIT" is a gene, "kit" is not.
+            alias_pattern=re.compile(rf"(?<![\w:/-])({_alternatives(by_alias)})(?![\w:/-])"),
+            negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),
+            positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
+        )
+
+    def meaning(self, gene: str, protein: str | None, exon: int | None) -> VariantMeaning | None:
+        """The most specific row: gene + protein change, else gene + exon, else the gene's fallback row."""
+        if protein and (found := self.by_protein.get((gene, protein))):
+            return found
+        if exon and (found := self.by_exon.get((gene, exon))):
+            return found
+        return self.fallback.get(gene)
+
+
+def _alternatives(terms: Iterable[str]) -> str:
+    """A regex alternation, longest first so "BCR-ABL1" wins over "ABL1"."""
+    return "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+
+
 class Knowledge:
     """Every fact the rules use, with indexes built at load time."""
 
@@ -52,6 +106,10 @@ class Knowledge:
         imatinib: ImatinibFacts,
         conditions: list[ConditionGroup],
         routes: Routes,
+        *,
+        genomics: Genomics,
+        response: MolecularResponse,
+        combinations: Combinations,
     ):
         self.manifest = manifest
         self.version = manifest.version
@@ -95,6 +153,20 @@ class Knowledge:
 
         self.level_codes = {(c.system, c.code) for c in imatinib.tdm.level_codes}
         self.trough_targets = {t.indication: t for t in imatinib.tdm.targets}
+
+        self.genomics = genomics
+        self.variants = VariantIndex.build(genomics)
+        self.response = response
+        self.combinations = combinations
+        self.class_members: dict[str, frozenset[str]] = {
+            class_id: frozenset(agent_class.members) for class_id, agent_class in combinations.classes.items()
+        }
+        self.strategy_agents: dict[str, frozenset[str]] = {
+            strategy_id: frozenset(strategy.agents).union(
+                *(self.class_members.get(c, frozenset()) for c in strategy.classes)
+            )
+            for strategy_id, strategy in combinations.strategies.items()
+        }
 
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)
@@ -157,9 +229,7 @@ def _read_products(path: Path, ingredients: dict[str, Ingredient]) -> dict[str, 
 
 def _check_sources(knowledge: Knowledge) -> None:
     def check(ids: list[str], where: str) -> None:
-        for source_id in ids:
-            if source_id not in knowledge.sources:
-                raise KnowledgeError(f"{where}: cites unknown source '{source_id}' (add it to sources.toml)")
+        _cite_check(knowledge, ids, where)
 
     for key, ingredient in knowledge.ingredients.items():
         check(ingredient.sources, f"ingredients.toml: [{key}]")
@@ -204,6 +274,99 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         for index, entry in enumerate(conditions_raw)
     ]
     routes = _validate(Routes, _read_toml(folder / "routes.toml"), "routes.toml")
-    knowledge = Knowledge(manifest, sources, ingredients, inducers, products, imatinib, conditions, routes)
+    knowledge = Knowledge(
+        manifest, sources, ingredients, inducers, products, imatinib, conditions, routes,
+        genomics=_validate(Genomics, _read_toml(folder / "variants.toml"), "variants.toml"),
+        response=_validate(MolecularResponse, _read_toml(folder / "response.toml"), "response.toml"),
+        combinations=_validate(Combinations, _read_toml(folder / "combinations.toml"), "combinations.toml"),
+    )
     _check_sources(knowledge)
+    _check_genomics(knowledge)
+    _check_combinations(knowledge)
     return knowledge
+
+
+def _cite_check(knowledge: Knowledge, ids: list[str], where: str) -> None:
+    for source_id in ids:
+        if source_id not in knowledge.sources:
+            raise KnowledgeError(f"{where}: cites unknown source '{source_id}' (add it to sources.toml)")
+
+
+def _ingredients_check(knowledge: Knowledge, ids: list[str], where: str) -> None:
+    for ingredient in ids:
+        if ingredient not in knowledge.ingredients:
+            raise KnowledgeError(f"{where}: '{ingredient}' is not an ingredient in ingredients.toml")
+
+
+def _check_genomics(knowledge: Knowledge) -> None:
+    """Every variant row names a known gene, known agents and cancers, and no two rows claim the same variant."""
+    genomics = knowledge.genomics
+    condition_ids = {group.id for group in knowledge.conditions}
+    _cite_check(knowledge, genomics.reading.sources, "variants.toml: [reading]")
+    for symbol, gene in genomics.genes.items():
+        _cite_check(knowledge, gene.sources, f"variants.toml: [genes.{symbol}]")
+    seen: set[tuple[str, str | None, int | None]] = set()
+    for index, variant in enumerate(genomics.variants):
+        where = f"variants.toml: variants[{index}] ({variant.id})"
+        _cite_check(knowledge, variant.sources, where)
+        if variant.gene not in genomics.genes:
+            raise KnowledgeError(f"{where}: gene '{variant.gene}' is not in [genes]")
+        _ingredients_check(knowledge, [*variant.avoid, *variant.prefer], where)
+        if set(variant.avoid) & set(variant.prefer):
+            raise KnowledgeError(f"{where}: an agent is both to avoid and preferred")
+        if bool(variant.prefer) != (variant.prefer_status is not None):
+            raise KnowledgeError(f"{where}: prefer and prefer_status go together")
+        unknown = set(variant.cancers) - condition_ids
+        if unknown:
+            raise KnowledgeError(f"{where}: unknown cancers {sorted(unknown)} (ids of conditions.toml)")
+        key = (variant.gene, variant.protein, None if variant.protein else variant.exon)
+        if key in seen:
+            covered = variant.protein or variant.exon or "(fallback)"
+            raise KnowledgeError(f"{where}: another row already covers {variant.gene} {covered}")
+        seen.add(key)
+    response = knowledge.response
+    _cite_check(knowledge, response.is_result.sources, "response.toml: [is_result]")
+    _cite_check(knowledge, response.failure.sources, "response.toml: [failure]")
+    months = [m.months for m in response.milestones]
+    if months != sorted(set(months)):
+        raise KnowledgeError("response.toml: milestones must be in increasing order of months")
+    for milestone in response.milestones:
+        _cite_check(knowledge, milestone.sources, f"response.toml: milestones[{milestone.months} months]")
+
+
+def _check_combinations(knowledge: Knowledge) -> None:
+    """Strategies, guide rows and trials refer only to agents, classes, notes and strategies that exist."""
+    combos = knowledge.combinations
+    for class_id, agent_class in combos.classes.items():
+        _cite_check(knowledge, agent_class.sources, f"combinations.toml: [classes.{class_id}]")
+        _ingredients_check(knowledge, agent_class.members, f"combinations.toml: [classes.{class_id}]")
+    for note_id, note in combos.monitoring.items():
+        _cite_check(knowledge, note.sources, f"combinations.toml: [monitoring.{note_id}]")
+    for strategy_id, strategy in combos.strategies.items():
+        where = f"combinations.toml: [strategies.{strategy_id}]"
+        _cite_check(knowledge, strategy.sources, where)
+        _ingredients_check(knowledge, strategy.agents, where)
+        for name, known, kind in (
+            *((c, combos.classes, "class") for c in strategy.classes),
+            *((m, combos.monitoring, "monitoring note") for m in strategy.monitoring),
+        ):
+            if name not in known:
+                raise KnowledgeError(f"{where}: unknown {kind} '{name}'")
+    for index, row in enumerate(combos.guide):
+        where = f"combinations.toml: guide[{index}] ({row.id})"
+        _cite_check(knowledge, row.sources, where)
+        for strategy_id in row.strategies:
+            if strategy_id not in combos.strategies:
+                raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")
+    for trial in combos.trials:
+        where = f"combinations.toml: trials ({trial.nct})"
+        _cite_check(knowledge, trial.sources, where)
+        for strategy_id in trial.strategies:
+            if strategy_id not in combos.strategies:
+                raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")
+    note = combos.ibd_with_pd1
+    _cite_check(knowledge, note.sources, "combinations.toml: [ibd_with_pd1]")
+    if note.class_ not in combos.classes:
+        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown class '{note.class_}'")
+    if note.condition not in {group.id for group in knowledge.conditions}:
+        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown condition '{note.condition}'")

@@ -25,7 +25,7 @@ class Manifest(_Entry):
 
 
 class Ingredient(_Entry):
-    role: Literal["imatinib", "tki", "other"] = "other"
+    role: Literal["imatinib", "tki", "combination", "other"] = "other"
     rxnorm: str | None = None
     atc: list[str] = Field(default_factory=list)
     names: list[str] = Field(min_length=1)
@@ -140,3 +140,167 @@ class Routes(_Entry):
     non_systemic_terms: list[str] = Field(min_length=1)
     sources: list[str]
     status: Status
+
+
+# Genomic variants (variants.toml).
+
+MutationCategory = Literal["t315i", "kinase-domain", "pdgfra-d842v", "kit-secondary", "kit", "pdgfra"]
+Phase = Literal["chronic", "accelerated", "blast"]
+PriorTherapy = Literal["none", "imatinib", "second-generation"]
+ResponseCategory = Literal["optimal", "warning", "failure", "early", "unknown"]
+EvidenceLevel = Literal["published-trial", "registered-trial", "review-only"]
+
+
+class VariantReading(_Entry):
+    system: str
+    variant_code: str
+    present_code: str
+    gene_component: str
+    protein_component: str
+    dna_component: str
+    genomic_component: str
+    hgvs_system: str
+    gene_systems: list[str] = Field(min_length=1)
+    negative_terms: list[str] = Field(min_length=1)
+    positive_terms: list[str] = Field(min_length=1)
+    sources: list[str]
+    status: Status
+
+
+class Gene(_Entry):
+    hgnc: str = Field(pattern=r"^HGNC:\d+$")
+    aliases: list[str] = Field(min_length=1)
+    label: str
+    sources: list[str]
+    status: Status
+
+
+class VariantMeaning(_Entry):
+    id: str
+    gene: str
+    # HGVS protein change in the 3-letter form the reader normalises to (p.Thr315Ile).
+    protein: str | None = Field(default=None, pattern=r"^p\.[A-Z][a-z]{2}\d+[A-Z][a-z]{2}$")
+    exon: int | None = Field(default=None, gt=0)
+    cancers: list[str] = Field(min_length=1)
+    category: MutationCategory
+    on_imatinib: Literal["avoid", "caution", "note", "none"]
+    critical: bool = False
+    avoid: list[str] = Field(default_factory=list)
+    prefer: list[str] = Field(default_factory=list)
+    prefer_status: Status | None = None
+    note: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Genomics(_Entry):
+    reading: VariantReading
+    genes: dict[str, Gene]
+    variants: list[VariantMeaning] = Field(min_length=1)
+
+
+# Molecular response (response.toml).
+
+
+class SourcedText(_Entry):
+    text: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class IsResultCode(_Entry):
+    system: str
+    code: str
+    text: str
+    units: list[str] = Field(min_length=1)
+    sources: list[str]
+    status: Status
+
+
+class Milestone(_Entry):
+    months: int = Field(gt=0)
+    optimal_max_percent: float = Field(gt=0)
+    failure_above_percent: float | None = None
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class MolecularResponse(_Entry):
+    is_result: IsResultCode
+    milestones: list[Milestone] = Field(min_length=1)
+    failure: SourcedText
+
+
+# Combination strategies, the decision guide, trials and safety notes (combinations.toml).
+
+
+class AgentClass(_Entry):
+    label: str
+    members: list[str] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class MonitoringNote(_Entry):
+    text: str
+    cancers: list[str] = Field(default_factory=list)  # empty: every indication
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Strategy(_Entry):
+    label: str
+    agents: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(default_factory=list)
+    claim: str | None = None  # what the review says, when it is one of the review's strategies
+    evidence_level: EvidenceLevel
+    evidence: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+    search_interventions: list[str] = Field(default_factory=list)
+    monitoring: list[str] = Field(default_factory=list)
+
+
+class GuideRow(_Entry):
+    id: str
+    cancer: Literal["cml", "gist"]
+    phases: list[Phase] | None = None
+    mutations: list[MutationCategory | Literal["none"]] | None = None
+    prior: list[PriorTherapy] | None = None
+    responses: list[ResponseCategory] | None = None
+    strategies: list[str] = Field(default_factory=list)
+    advice: str
+    quiet: bool = False
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class CuratedTrial(_Entry):
+    nct: str = Field(pattern=r"^NCT\d{8}$")
+    name: str | None = None
+    summary: str
+    registry_status: str | None = None
+    cancer: Literal["cml", "gist"]
+    phases: list[Phase] | None = None
+    mutations: list[MutationCategory | Literal["none"]] | None = None
+    prior: list[PriorTherapy] | None = None
+    strategies: list[str] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class SafetyNote(_Entry):
+    condition: str
+    class_: str = Field(alias="class")
+    text: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Combinations(_Entry):
+    classes: dict[str, AgentClass]
+    monitoring: dict[str, MonitoringNote]
+    strategies: dict[str, Strategy]
+    guide: list[GuideRow] = Field(min_length=1)
+    trials: list[CuratedTrial]
+    ibd_with_pd1: SafetyNote
