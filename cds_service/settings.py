@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     knowledge_dir: Path | None = Field(
         default=None, description="A directory of knowledge files to use instead of the bundled ones."
     )
+    trials_live_search: bool = Field(
+        default=False,
+        description="Search ClinicalTrials.gov (API v2) for recruiting trials when the decision guide shows; off "
+        "by default, so the service needs no network beyond the FHIR server.",
+    )
+    trials_timeout_seconds: float = Field(
+        default=1.0,
+        description="Longest wait for the registry; never past CDS_FHIR_TIMEOUT_SECONDS from the start of the call.",
+    )
+    trials_cache_seconds: float = Field(default=3600.0, description="How long registry answers are reused.")
     strict_fhir: bool = Field(
         default=False,
         description="Validate every FHIR resource the service emits with fhir.resources (slower; for testing).",

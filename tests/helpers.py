@@ -14,6 +14,7 @@ EMPTY_PREFETCH: dict[str, Any] = {
     "medicationStatements": None,
     "conditions": None,
     "labResults": None,
+    "genomicVariants": None,
 }
 
 

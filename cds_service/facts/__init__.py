@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
+from cds_service.facts.genomics import VariantFinding, genomic_findings
 from cds_service.facts.labs import ImatinibLevel, imatinib_levels
 from cds_service.facts.medications import INACTIVE_ORDER_STATUSES, MedicationUse, Origin, medication_use
-from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to
+from cds_service.facts.response import IsResult, is_results
+from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to, local_reference
 from cds_service.gather.record import PatientRecord
+from cds_service.gather.trials import LiveTrials
 from cds_service.hook_context import HookContext
 from cds_service.knowledge.loader import Knowledge
 
@@ -29,6 +32,11 @@ class PatientFacts:
     observations: tuple[Resource, ...]
     unavailable: dict[str, str] = field(default_factory=dict)
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    # Variant results (found and reported absent) and BCR-ABL1 IS results, newest first.
+    genomic_findings: tuple[VariantFinding, ...] = ()
+    bcr_abl1_results: tuple[IsResult, ...] = ()
+    # The live registry search the engine ran for this call, if it ran one.
+    live_trials: LiveTrials | None = None
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:
@@ -85,10 +93,10 @@ def extract_facts(
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
     history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
-    observations = tuple(
-        r for r in record.get("labResults")
+    observations = tuple({
+        local_reference(r) or str(id(r)): r for r in (*record.get("labResults"), *record.get("genomicVariants"))
         if r.get("resourceType") == "Observation" and belongs_to(r, context.patient_id)
-    )
+    }.values())
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
@@ -103,4 +111,6 @@ def extract_facts(
         observations=observations,
         unavailable=dict(record.unavailable),
         today=today or datetime.now(UTC).date(),
+        genomic_findings=tuple(genomic_findings(observations, knowledge)),
+        bcr_abl1_results=tuple(is_results(observations, knowledge)),
     )

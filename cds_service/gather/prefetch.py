@@ -60,6 +60,12 @@ PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
         required=False,
         purpose="imatinib trough levels, BCR-ABL1 response and genomic variants",
     ),
+    PrefetchQuery(
+        key="genomicVariants",
+        template="Observation?patient={{context.patientId}}&code=http://loinc.org|69548-6",
+        required=False,
+        purpose="Genomics Reporting IG and mCODE variant results, however many newer lab results there are",
+    ),
 )
 
 PREFETCH_TEMPLATES: dict[str, str] = {q.key: q.template for q in PREFETCH_QUERIES}

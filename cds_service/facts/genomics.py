@@ -1,0 +1,316 @@
+"""Genomic variants from the patient's Observations, in every shape labs send them, normalised to one form.
+
+Three shapes: a Genomics Reporting IG / mCODE variant (LOINC 69548-6 with gene and HGVS components); a coded HGVS
+value; and text ("ABL1 T315I detected", "BCR-ABL1 kinase domain mutation: p.Thr315Ile", "PDGFRA D842V"). Protein
+changes come as 3-letter or 1-letter, with or without `p.` and parentheses; all become `p.Thr315Ile`. Only final,
+amended or corrected results count, and a variant reported absent or negative is kept as a negative finding, never
+as a variant. Each finding says which Observation it came from, its date, and how it was read.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cds_service.facts.labs import RESULT_STATUSES, observation_time
+from cds_service.fhir import Resource, codings, concept_text, has_coding, local_reference
+from cds_service.knowledge.loader import Knowledge, VariantIndex
+from cds_service.knowledge.models import VariantReading
+
+ReadFrom = Literal["components", "coded value", "text"]
+
+# IUPAC amino-acid codes (nomenclature, not clinical knowledge).
+_THREE = {
+    "A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln", "E": "Glu", "G": "Gly", "H": "His",
+    "I": "Ile", "L": "Leu", "K": "Lys", "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
+    "Y": "Tyr", "V": "Val",
+}
+_ONE = {three: one for one, three in _THREE.items()}
+_AA3 = "|".join(_ONE)
+_AA1 = "".join(_THREE)
+_MISSENSE_3 = re.compile(rf"(?<![\w.])(?:p\.)?\(?({_AA3})(\d{{1,4}})({_AA3})\)?(?![a-z])")
+_MISSENSE_1 = re.compile(rf"(?<![\w.])(?:p\.)?\(?([{_AA1}])(\d{{1,4}})([{_AA1}])\)?(?!\w)")
+# Any other HGVS protein change (deletions, duplications, frameshifts), kept as written.
+_OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
+_EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
+_CLAUSES = re.compile(r"[;\n]|,\s")
+
+
+@dataclass(frozen=True, slots=True)
+class ProteinChange:
+    ref: str
+    position: int
+    alt: str
+
+    @property
+    def hgvs(self) -> str:
+        return f"p.{self.ref}{self.position}{self.alt}"
+
+    @property
+    def short(self) -> str:
+        return f"{_ONE[self.ref]}{self.position}{_ONE[self.alt]}"
+
+
+def protein_changes(text: str) -> list[ProteinChange]:
+    """Missense changes in `text`, whichever form they are written in, in order of appearance."""
+    found: list[tuple[int, ProteinChange]] = []
+    for match in _MISSENSE_3.finditer(text):
+        found.append((match.start(), ProteinChange(match.group(1), int(match.group(2)), match.group(3))))
+    for match in _MISSENSE_1.finditer(text):
+        ref, alt = _THREE[match.group(1)], _THREE[match.group(3)]
+        found.append((match.start(), ProteinChange(ref, int(match.group(2)), alt)))
+    unique: dict[ProteinChange, int] = {}
+    for start, change in sorted(found, key=lambda item: item[0]):
+        unique.setdefault(change, start)
+    return list(unique)
+
+
+def parse_protein_change(text: str) -> ProteinChange | None:
+    changes = protein_changes(text)
+    return changes[0] if changes else None
+
+
+@dataclass(frozen=True, slots=True)
+class VariantFinding:
+    """One gene's result in one Observation: a variant found, or (detected=False) one reported absent."""
+
+    gene: str
+    protein: str | None  # p.Thr315Ile; other HGVS protein changes as written; None when none was named
+    short: str | None  # T315I, for missense changes
+    exon: int | None
+    detected: bool
+    read_from: ReadFrom
+    evidence: str  # what was read: the components' codes, the coded value, or the text
+    observation: str | None
+    when: str | None
+    dna: str | None = None
+    genomic: str | None = None
+    assessment_missing: bool = False  # a 69548-6 variant without a Present/Absent value, read as found
+
+    @property
+    def key(self) -> tuple[str, str | None, int | None]:
+        return (self.gene, self.protein, None if self.protein else self.exon)
+
+    @property
+    def name(self) -> str:
+        parts = [self.gene]
+        if self.short or self.protein:
+            parts.append(self.short or self.protein or "")
+        if self.exon:
+            parts.append(f"exon {self.exon}")
+        return " ".join(parts) if len(parts) > 1 else f"{self.gene} (no variant named)"
+
+    @property
+    def date(self) -> str:
+        return self.when[:10] if self.when else "date not given"
+
+
+def _texts(concept: Any) -> list[str]:
+    """The text and every coding's display and code of a CodeableConcept."""
+    texts = [t for t in [concept_text(concept)] if t]
+    for coding in codings(concept):
+        texts.extend(v for v in (coding.get("display"), coding.get("code")) if isinstance(v, str) and v)
+    return texts
+
+
+def _value_texts(holder: Resource) -> list[str]:
+    texts = _texts(holder.get("valueCodeableConcept"))
+    if isinstance(holder.get("valueString"), str):
+        texts.append(holder["valueString"])
+    return texts
+
+
+def _components(observation: Resource, reading: VariantReading, code: str) -> list[Resource]:
+    return [
+        c for c in observation.get("component") or ()
+        if isinstance(c, dict) and has_coding(c.get("code"), reading.system, code)
+    ]
+
+
+def _gene_of(texts_and_codes: list[tuple[str | None, str]], index: VariantIndex) -> str | None:
+    """A gene the knowledge base knows, from (system, code-or-text) pairs: HGNC ids first, then names."""
+    for system, value in texts_and_codes:
+        if system is not None and value in index.gene_by_hgnc:
+            return index.gene_by_hgnc[value]
+    for _, value in texts_and_codes:
+        match = index.alias_pattern.search(value)
+        if match:
+            return index.gene_by_alias[match.group(1)]
+    return None
+
+
+def _gene_pairs(concept: Any, reading: VariantReading) -> list[tuple[str | None, str]]:
+    pairs: list[tuple[str | None, str]] = []
+    for coding in codings(concept):
+        if isinstance(coding.get("code"), str) and coding.get("system") in reading.gene_systems:
+            pairs.append((coding["system"], coding["code"]))
+        if isinstance(coding.get("display"), str):
+            pairs.append((None, coding["display"]))
+    if text := concept_text(concept):
+        pairs.append((None, text))
+    return pairs
+
+
+def _assessment(observation: Resource, reading: VariantReading, index: VariantIndex) -> str:
+    """present, absent, unclear (a no-call or an unknown answer), or missing (no value at all)."""
+    value = observation.get("valueCodeableConcept")
+    if has_coding(value, reading.system, reading.present_code):
+        return "present"
+    texts = _value_texts(observation)
+    if not texts and not any(key.startswith("value") for key in observation):
+        return "missing"
+    if any(index.negative_pattern.search(t) for t in texts):
+        return "absent"
+    if any(index.positive_pattern.search(t) for t in texts):
+        return "present"
+    return "unclear"
+
+
+def _exon_in(texts: list[str]) -> int | None:
+    for text in texts:
+        if match := _EXON.search(text):
+            return int(match.group(1))
+    return None
+
+
+def _first_hgvs(texts: list[str]) -> tuple[str | None, str | None]:
+    """(normalised protein change, 1-letter form) from the first text that names one."""
+    for text in texts:
+        if change := parse_protein_change(text):
+            return change.hgvs, change.short
+        if match := _OTHER_HGVS_P.search(text):
+            return "p." + match.group(1), None
+    return None, None
+
+
+def _all_texts(observation: Resource) -> list[str]:
+    texts = [*_texts(observation.get("code")), *_value_texts(observation)]
+    for component in observation.get("component") or ():
+        if isinstance(component, dict):
+            texts.extend(_texts(component.get("code")))
+            texts.extend(_value_texts(component))
+    return texts
+
+
+def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list[VariantFinding]:
+    """A Genomics Reporting IG or mCODE variant."""
+    reading, index = knowledge.genomics.reading, knowledge.variants
+    assessment = _assessment(observation, reading, index)
+    if assessment == "unclear":
+        return []
+    gene = None
+    for component in _components(observation, reading, reading.gene_component):
+        gene = gene or _gene_of(_gene_pairs(component.get("valueCodeableConcept"), reading), index)
+    if gene is None:  # the IG code, but the variant only in text
+        return _from_text(observation, knowledge, base, detected_by_value=assessment != "absent")
+
+    def component_texts(code: str) -> list[str]:
+        return [t for c in _components(observation, reading, code) for t in _value_texts(c)]
+
+    protein, short = _first_hgvs(component_texts(reading.protein_component))
+    dna = next(iter(component_texts(reading.dna_component)), None)
+    genomic = next(iter(component_texts(reading.genomic_component)), None)
+    evidence = "; ".join(filter(None, [f"gene {gene}", protein, dna, genomic]))
+    return [VariantFinding(
+        gene=gene, protein=protein, short=short, exon=_exon_in(_all_texts(observation)),
+        detected=assessment != "absent", read_from="components", evidence=evidence,
+        dna=dna, genomic=genomic, assessment_missing=assessment == "missing", **base,
+    )]
+
+
+def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list[VariantFinding]:
+    """A value coded in HGVS (e.g. `NM_005157.6(ABL1):c.944C>T (p.Thr315Ile)`)."""
+    reading, index = knowledge.genomics.reading, knowledge.variants
+    value = observation.get("valueCodeableConcept")
+    hgvs = [c for c in codings(value) if c.get("system") == reading.hgvs_system]
+    texts = [t for c in hgvs for t in (c.get("code"), c.get("display")) if isinstance(t, str)]
+    gene = _gene_of([(None, t) for t in [*texts, *_texts(observation.get("code"))]], index)
+    protein, short = _first_hgvs(texts)
+    if gene is None or (protein is None and _exon_in(texts) is None):
+        return []
+    negative = any(index.negative_pattern.search(t) for t in _texts(observation.get("interpretation")))
+    return [VariantFinding(
+        gene=gene, protein=protein, short=short, exon=_exon_in(texts), detected=not negative,
+        read_from="coded value", evidence="; ".join(texts), **base,
+    )]
+
+
+def _from_text(
+    observation: Resource, knowledge: Knowledge, base: dict[str, Any], detected_by_value: bool = True
+) -> list[VariantFinding]:
+    """Free text: the code's text and the value read together, clause by clause ("T315I detected; F317L not")."""
+    index = knowledge.variants
+    code_text = "; ".join(dict.fromkeys(_texts(observation.get("code"))))
+    value_text = "; ".join(dict.fromkeys(_value_texts(observation)))
+    text = f"{code_text}: {value_text}" if code_text and value_text else code_text or value_text
+    if not index.alias_pattern.search(text):
+        return []
+    findings: dict[tuple[str, str | None, int | None], VariantFinding] = {}
+    gene: str | None = None
+    negatives: list[str] = []
+    for clause in _CLAUSES.split(text):
+        if match := index.alias_pattern.search(clause):
+            gene = index.gene_by_alias[match.group(1)]
+        if gene is None:
+            continue
+        negative = bool(index.negative_pattern.search(clause)) or clause.strip().lower().startswith("no ")
+        detected = detected_by_value and not negative
+        exon = _exon_in([clause])
+        changes: list[tuple[str, str | None]] = [(c.hgvs, c.short) for c in protein_changes(clause)]
+        if not changes and (other := _OTHER_HGVS_P.search(clause)):
+            changes = [("p." + other.group(1), None)]
+        if not changes and exon is not None:
+            changes = [(None, None)]
+        for protein, short in changes:
+            finding = VariantFinding(
+                gene=gene, protein=protein, short=short, exon=exon, detected=detected, read_from="text",
+                evidence=text, **base,
+            )
+            findings.setdefault(finding.key, finding)
+        if not changes and negative:
+            negatives.append(gene)
+    for gene_tested in negatives:  # "no mutation detected": tested, nothing found
+        if not any(f.gene == gene_tested and f.detected for f in findings.values()):
+            finding = VariantFinding(
+                gene=gene_tested, protein=None, short=None, exon=None, detected=False, read_from="text",
+                evidence=text, **base,
+            )
+            findings.setdefault(finding.key, finding)
+    return list(findings.values())
+
+
+def read_observation(observation: Resource, knowledge: Knowledge) -> list[VariantFinding]:
+    """The findings one result holds; none for a preliminary result or one about no known gene."""
+    if observation.get("status") not in RESULT_STATUSES:
+        return []
+    reading = knowledge.genomics.reading
+    base = {"observation": local_reference(observation), "when": observation_time(observation)}
+    if has_coding(observation.get("code"), reading.system, reading.variant_code):
+        return _from_components(observation, knowledge, base)
+    value = observation.get("valueCodeableConcept")
+    if any(c.get("system") == reading.hgvs_system for c in codings(value)):
+        return _from_coded_value(observation, knowledge, base)
+    return _from_text(observation, knowledge, base)
+
+
+def genomic_findings(observations: list[Resource] | tuple[Resource, ...], knowledge: Knowledge) -> list[VariantFinding]:
+    """Every finding in the patient's results, newest first."""
+    findings = [f for obs in observations for f in read_observation(obs, knowledge)]
+    findings.sort(key=lambda f: f.when or "", reverse=True)
+    return findings
+
+
+def detected_variants(findings: tuple[VariantFinding, ...]) -> list[VariantFinding]:
+    """Variants found, the newest report of each."""
+    newest: dict[tuple[str, str | None, int | None], VariantFinding] = {}
+    for finding in findings:
+        if finding.detected:
+            newest.setdefault(finding.key, finding)
+    return list(newest.values())
+
+
+def later_negative(variant: VariantFinding, findings: tuple[VariantFinding, ...]) -> VariantFinding | None:
+    """A result newer than `variant` that reports that same variant absent."""
+    for finding in findings:
+        if not finding.detected and finding.key == variant.key and (finding.when or "") > (variant.when or ""):
+            return finding
+    return None
