@@ -5,6 +5,8 @@ EHR gets.
 """
 
 import logging
+import time
+from dataclasses import replace
 
 import httpx
 
@@ -13,11 +15,13 @@ from cds_service.facts.medications import identify, medication_concept
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
 from cds_service.fhir_validation import emitted_version, validation_problems
 from cds_service.gather.record import gather_record
+from cds_service.gather.trials import TrialRegistry
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
+from cds_service.rules.guide import live_trial_query
 from cds_service.settings import Settings
 
 log = logging.getLogger("cds_service.engine")
@@ -51,8 +55,13 @@ class Engine:
         self.knowledge = knowledge
         self.settings = settings
         self.rules = rules if rules is not None else default_rules()
+        self.trials = (
+            TrialRegistry(settings.trials_timeout_seconds, settings.trials_cache_seconds)
+            if settings.trials_live_search else None
+        )
 
     async def evaluate(self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None) -> CardsResponse:
+        started = time.monotonic()
         context = hook.read_context(request.context)
         if not _needs_advice(context, self.knowledge):
             return CardsResponse()
@@ -64,6 +73,10 @@ class Engine:
             max_pages=self.settings.fhir_max_pages,
         )
         facts = extract_facts(context, record, self.knowledge, hook.name)
+        if self.trials is not None and (query := live_trial_query(facts, self.knowledge)) is not None:
+            # Within what is left of the call's budget: a slow registry never holds the cards back.
+            remaining = self.settings.fhir_timeout_seconds - (time.monotonic() - started)
+            facts = replace(facts, live_trials=await self.trials.search(query, http, remaining))
         cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
         if self.settings.strict_fhir:
             cards = [_without_invalid_suggestions(card) for card in cards]

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["V", "V2", "U", "derived"]
 
@@ -269,10 +269,17 @@ class GuideRow(_Entry):
     prior: list[PriorTherapy] | None = None
     responses: list[ResponseCategory] | None = None
     strategies: list[str] = Field(default_factory=list)
+    summary: str = Field(default="", max_length=110)  # the card's summary after "Decision guide: "
     advice: str
     quiet: bool = False
     sources: list[str] = Field(min_length=1)
     status: Status
+
+    @model_validator(mode="after")
+    def _summary_unless_quiet(self) -> "GuideRow":
+        if not self.quiet and not self.summary:
+            raise ValueError("a row that shows a card needs a summary")
+        return self
 
 
 class CuratedTrial(_Entry):

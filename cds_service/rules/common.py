@@ -1,6 +1,7 @@
 """Pieces every card shares: where it comes from, how its evidence is cited, which data it could not check."""
 
 from cds_service.facts import PatientFacts
+from cds_service.facts.genomics import VariantFinding
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Coding, OverrideReason, Source, escape_markdown
@@ -9,6 +10,12 @@ SERVICE_LABEL = "Imatinib CDS"
 TOPIC_SYSTEM = "urn:imatinib-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:imatinib-cds:override-reason"
 MAX_SUMMARY = 139
+# How each evidence level of a combination strategy reads on a card.
+EVIDENCE_LEVELS = {
+    "published-trial": "registered trial, results published",
+    "registered-trial": "registered trial",
+    "review-only": "the review's claim only; no registered trial known",
+}
 
 
 def card_source(knowledge: Knowledge, topic_code: str, topic_display: str) -> Source:
@@ -62,3 +69,20 @@ def origin_phrase(use: MedicationUse) -> str:
         "statement": "recorded as taken",
         "history": "an earlier order",
     }[use.origin]
+
+
+def agent_names(knowledge: Knowledge, ingredient_ids: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    return ", ".join(knowledge.ingredients[i].name for i in ingredient_ids)
+
+
+def finding_source(finding: VariantFinding) -> str:
+    """Which result a variant was read from, its date, and how: cards must say whether it came from text."""
+    where = finding.observation or "an Observation without id"
+    evidence = escape_markdown(finding.evidence if len(finding.evidence) <= 200 else finding.evidence[:199] + "…")
+    how = {
+        "components": f"its structured variant components ({evidence})",
+        "coded value": f"its coded HGVS value ({evidence})",
+        "text": f"its text, “{evidence}”",
+    }[finding.read_from]
+    note = " The result gives no Present/Absent value; read as found." if finding.assessment_missing else ""
+    return f"{where}, reported {finding.date}, read from {how}.{note}"

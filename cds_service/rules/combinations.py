@@ -1,0 +1,149 @@
+"""Safety notes for combinations being ordered, each with its source.
+
+- Imatinib and an agent of one of the combination strategies, one of them ordered now: the monitoring plan (what
+  to check and how often) and how strong the evidence for the pairing is.
+- A PD-1 inhibitor ordered for a patient with inflammatory bowel disease: a warning.
+"""
+
+from dataclasses import dataclass
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.models import Strategy
+from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
+from cds_service.rules.common import (
+    EVIDENCE_LEVELS,
+    agent_names,
+    card_source,
+    evidence_lines,
+    fit_summary,
+    footer,
+    origin_phrase,
+    override,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Combination:
+    """Imatinib with the partners of one strategy, at least one side being ordered now."""
+
+    strategy_id: str
+    imatinib: MedicationUse
+    partners: tuple[MedicationUse, ...]
+    agents: tuple[str, ...]
+
+
+def _ordered_now(use: MedicationUse) -> bool:
+    return use.origin == "draft" and use.under_decision
+
+
+def find_combinations(facts: PatientFacts, knowledge: Knowledge) -> list[Combination]:
+    imatinib = sorted(
+        (m for m in facts.medications if "imatinib" in m.ingredients),
+        key=lambda m: not _ordered_now(m),
+    )
+    if not imatinib:
+        return []
+    combinations = []
+    for strategy_id, agents in knowledge.strategy_agents.items():
+        partners = [
+            m for m in facts.medications
+            if m.systemic and "imatinib" not in m.ingredients and m.ingredients & agents
+        ]
+        if not partners or not (_ordered_now(imatinib[0]) or any(_ordered_now(p) for p in partners)):
+            continue
+        found = sorted({i for p in partners for i in p.ingredients & agents})
+        combinations.append(Combination(strategy_id, imatinib[0], tuple(partners), tuple(found)))
+    return combinations
+
+
+def _monitoring_lines(
+    strategy: Strategy, facts: PatientFacts, knowledge: Knowledge
+) -> tuple[list[str], dict[str, str]]:
+    indication = facts.indication()
+    lines: list[str] = []
+    cited: dict[str, str] = {}
+    for note_id in strategy.monitoring:
+        note = knowledge.combinations.monitoring[note_id]
+        if note.cancers and indication is not None and indication.id not in note.cancers:
+            continue
+        lines.append(f"- {note.text} (status {note.status})")
+        for source in note.sources:
+            cited.setdefault(source, "the monitoring plan")
+    return lines, cited
+
+
+def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    strategy = knowledge.combinations.strategies[combination.strategy_id]
+    names = agent_names(knowledge, combination.agents)
+    monitoring, cited = _monitoring_lines(strategy, facts, knowledge)
+    for source in strategy.sources:
+        cited.setdefault(source, f"the evidence for {strategy.label}")
+    if strategy.claim:
+        cited.setdefault("seed-000", "the review's claim")
+    evidence = f"{EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} (status {strategy.status})"
+    if strategy.claim:
+        evidence += f"\n\n{strategy.claim} (status {knowledge.sources['seed-000'].status})"
+    found = "; ".join(
+        f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in (combination.imatinib, *combination.partners)
+    )
+    detail = "\n\n".join(filter(None, [
+        f"Found: {found}. If imatinib and {names} are to be taken together, this is the combination "
+        f"\u201c{strategy.label}\u201d.",
+        "**Evidence for the combination**\n" + evidence,
+        "**Monitoring**\n" + "\n".join(monitoring) if monitoring else None,
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [combination.imatinib, *combination.partners]),
+    ]))
+    return Card(
+        summary=fit_summary(f"Imatinib + {names}: monitoring plan for a combination ({strategy.label})"),
+        detail=detail,
+        indicator="info",
+        source=card_source(knowledge, f"combination-{combination.strategy_id}", "Imatinib combination monitoring"),
+    )
+
+
+def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    note = knowledge.combinations.ibd_with_pd1
+    ibd = [d for d in facts.diagnoses if d.id == note.condition]
+    members = knowledge.class_members[note.class_]
+    orders = [m for m in facts.medications if _ordered_now(m) and m.ingredients & members]
+    if not ibd or not orders:
+        return []
+    cards = []
+    condition = ibd[0].group.label + (f" (onset {ibd[0].onset[:10]})" if ibd[0].onset else "")
+    for order in orders:
+        drug = agent_names(knowledge, sorted(order.ingredients & members))
+        suggestions = []
+        if order.reference:
+            suggestions.append(Suggestion(
+                label=f"Remove the {drug} order",
+                actions=[Action(type="delete", description=f"Remove the {drug} order", resourceId=order.reference)],
+            ))
+        detail = "\n\n".join([
+            f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor; {condition} is "
+            "on record.",
+            f"**What happens**\n{note.text} (status {note.status})",
+            "**What to do**\nThe combination review advises avoiding immunotherapy with active inflammatory bowel "
+            "disease; otherwise weigh the risk of severe gastrointestinal events against the benefit.",
+            "**Evidence**\n" + evidence_lines(knowledge, dict.fromkeys(note.sources, "PD-1 inhibitors with IBD")),
+            footer(knowledge, facts, [order]),
+        ])
+        cards.append(Card(
+            summary=fit_summary(f"{drug.capitalize()} with inflammatory bowel disease: higher risk of severe colitis"),
+            detail=detail,
+            indicator="warning",
+            source=card_source(knowledge, "pd-1-inhibitor-ibd", "A PD-1 inhibitor with inflammatory bowel disease"),
+            suggestions=suggestions,
+            selectionBehavior="at-most-one",
+            overrideReasons=[
+                override("benefit-outweighs-risk", "Benefit outweighs the risk; the patient is informed"),
+                override("gastroenterology-consulted", "Gastroenterology consulted"),
+            ],
+        ))
+    return cards
+
+
+def combination_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    return [monitoring_card(c, facts, knowledge) for c in find_combinations(facts, knowledge)]

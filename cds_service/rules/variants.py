@@ -1,0 +1,196 @@
+"""A TKI ordered (or imatinib taken) against a variant that the variant table says it should not meet.
+
+Imatinib with BCR-ABL1 T315I or PDGFRA D842V: imatinib is not expected to work (critical). Another TKI the table
+lists against a variant (dasatinib with F317L, nilotinib with Y253H, ...): the same kind of card. Imatinib with a
+kinase-domain mutation the table says nothing of imatinib about: a warning; with an unconfirmed note (KIT exon 9):
+an info card that says it is unconfirmed. The card names the result it read, its date and how it was read; it
+suggests removing the draft and names the agents the table prefers, never with a dose.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.genomics import VariantFinding, detected_variants, later_negative
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.models import VariantMeaning
+from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
+from cds_service.rules.common import (
+    agent_names,
+    card_source,
+    evidence_lines,
+    finding_source,
+    fit_summary,
+    footer,
+    origin_phrase,
+    override,
+)
+
+Concern = Literal["avoid", "caution", "note"]
+_RANK: dict[Concern, int] = {"note": 0, "caution": 1, "avoid": 2}
+CANCERS = frozenset({"cml", "gist", "ph-all"})
+
+
+@dataclass(frozen=True, slots=True)
+class VariantConcern:
+    finding: VariantFinding
+    meaning: VariantMeaning
+    concern: Concern
+
+
+@dataclass(frozen=True, slots=True)
+class TkiAgainstVariants:
+    """One TKI use (being ordered, or imatinib already taken) and the variants on record that concern it."""
+
+    use: MedicationUse
+    ingredient: str
+    concerns: tuple[VariantConcern, ...]
+
+    @property
+    def concern(self) -> Concern:
+        return max((c.concern for c in self.concerns), key=_RANK.__getitem__)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.use.origin == "draft" and self.use.under_decision
+
+
+def applies(meaning: VariantMeaning, facts: PatientFacts) -> bool:
+    """A row applies to the patient's cancer, or to anyone when the record names no cancer."""
+    cancers = {d.id for d in facts.diagnoses} & CANCERS
+    return not cancers or bool(cancers & set(meaning.cancers))
+
+
+def _concern(ingredient: str, meaning: VariantMeaning) -> Concern | None:
+    if ingredient == "imatinib":
+        return None if meaning.on_imatinib == "none" else meaning.on_imatinib
+    return "avoid" if ingredient in meaning.avoid else None
+
+
+def _tki_uses(facts: PatientFacts, knowledge: Knowledge) -> list[tuple[MedicationUse, str]]:
+    """TKIs being ordered now, and imatinib the patient already takes."""
+    uses = []
+    for use in facts.medications:
+        for ingredient in sorted(use.ingredients):
+            role = knowledge.ingredients[ingredient].role
+            if role not in ("imatinib", "tki"):
+                continue
+            if (use.origin == "draft" and use.under_decision) or (role == "imatinib" and use.origin != "draft"):
+                uses.append((use, ingredient))
+    return uses
+
+
+def find_concerns(facts: PatientFacts, knowledge: Knowledge) -> list[TkiAgainstVariants]:
+    variants = [
+        (finding, meaning)
+        for finding in detected_variants(facts.genomic_findings)
+        if (meaning := knowledge.variants.meaning(finding.gene, finding.protein, finding.exon)) is not None
+        and applies(meaning, facts)
+    ]
+    if not variants:
+        return []
+    found = []
+    seen: set[str] = set()
+    for use, ingredient in _tki_uses(facts, knowledge):  # drafts come first: one card per drug, on the draft
+        concerns = tuple(
+            VariantConcern(finding, meaning, concern)
+            for finding, meaning in variants
+            if (concern := _concern(ingredient, meaning)) is not None
+        )
+        if concerns and ingredient not in seen:
+            seen.add(ingredient)
+            found.append(TkiAgainstVariants(use, ingredient, concerns))
+    return found
+
+
+def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowledge) -> list[str]:
+    lines = []
+    for concern in item.concerns:
+        finding, meaning = concern.finding, concern.meaning
+        lines.append(f"- **{escape_markdown(finding.name)}**: {finding_source(finding)}")
+        negative = later_negative(finding, facts.genomic_findings)
+        if negative is not None:
+            lines.append(
+                f"  A later result, {negative.observation or 'without id'} ({negative.date}), reports it not "
+                "detected; a resistant clone below detection can return, so the earlier finding still counts."
+            )
+        lines.append(f"  {meaning.note} (status {meaning.status})")
+        avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
+        if avoid:
+            lines.append(f"  Not expected to work against it: {agent_names(knowledge, avoid)}.")
+        if meaning.prefer:
+            agents = agent_names(knowledge, meaning.prefer)
+            if meaning.prefer_status == "derived":
+                lines.append(f"  TKIs the NCCN table lists no concern for: {agents} (derived from its avoid lists).")
+            else:
+                lines.append(f"  Preferred: {agents} (status {meaning.prefer_status}).")
+        if not {d.id for d in facts.diagnoses} & CANCERS:
+            lines.append(f"  The record names no indication; this applies to {', '.join(meaning.cancers)}.")
+    return lines
+
+
+def _summary(item: TkiAgainstVariants, knowledge: Knowledge) -> str:
+    drug = knowledge.ingredients[item.ingredient].name.capitalize()
+    names = ", ".join(c.finding.name for c in item.concerns)
+    if item.concern == "avoid":
+        return fit_summary(f"{drug} is not expected to work: {names} on record")
+    if item.concern == "caution":
+        return fit_summary(f"{names} on record: check the TKI choice against the mutation table before {drug.lower()}")
+    return fit_summary(f"{names} on record: an unconfirmed note on {drug.lower()} (status U)")
+
+
+def _what_to_do(item: TkiAgainstVariants, knowledge: Knowledge) -> str:
+    drug = knowledge.ingredients[item.ingredient].name
+    if item.concern == "note":
+        return "No change is suggested: the note is not confirmed. Decide with the treating specialist."
+    if item.is_draft:
+        step = f"Remove the {drug} order and choose the TKI with the treating specialist"
+    else:
+        step = f"Review the current {drug} therapy with the treating specialist"
+    return step + "; the agents named above come without a dose: dose them from their own labels."
+
+
+def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    drug = knowledge.ingredients[item.ingredient].name
+    cited: dict[str, str] = {}
+    for concern in item.concerns:
+        for source in concern.meaning.sources:
+            cited.setdefault(source, f"what {concern.finding.name} means")
+    for source in knowledge.genomics.reading.sources:
+        cited.setdefault(source, "how variant results are read")
+    critical = any(c.concern == "avoid" and c.meaning.critical for c in item.concerns)
+    indicator: Indicator = "critical" if critical else {"avoid": "warning", "caution": "warning", "note": "info"}[
+        item.concern
+    ]
+    suggestions = []
+    if item.is_draft and item.use.reference and item.concern != "note":
+        suggestions.append(Suggestion(
+            label=f"Remove the {drug} order",
+            isRecommended=True if item.concern == "avoid" else None,
+            actions=[Action(type="delete", description=f"Remove the {drug} order", resourceId=item.use.reference)],
+        ))
+    detail = "\n\n".join([
+        f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
+        "**Variants on record**\n" + "\n".join(_meaning_lines(item, facts, knowledge)),
+        "**What to do**\n" + _what_to_do(item, knowledge),
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [item.use]),
+    ])
+    return Card(
+        summary=_summary(item, knowledge),
+        detail=detail,
+        indicator=indicator,
+        source=card_source(knowledge, f"tki-variant-{item.concern}", "A TKI against a variant on record"),
+        suggestions=suggestions,
+        selectionBehavior="at-most-one",
+        overrideReasons=[
+            override("result-superseded", "The variant result is outdated or superseded"),
+            override("specialist-decision", "The treating specialist chose this TKI knowingly"),
+            override("no-alternative", "No alternative is available"),
+        ],
+    )
+
+
+def variant_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    return [variant_card(item, facts, knowledge) for item in find_concerns(facts, knowledge)]
