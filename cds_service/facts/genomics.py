@@ -112,6 +112,13 @@ def _texts(concept: Any) -> list[str]:
     return texts
 
 
+def _words(concept: Any) -> list[str]:
+    """What a CodeableConcept says in words: its text and displays (local codes are not read as text)."""
+    texts = [t for t in [concept_text(concept)] if t]
+    texts.extend(c["display"] for c in codings(concept) if isinstance(c.get("display"), str) and c["display"])
+    return texts
+
+
 def _value_texts(holder: Resource) -> list[str]:
     texts = _texts(holder.get("valueCodeableConcept"))
     if isinstance(holder.get("valueString"), str):
@@ -239,8 +246,11 @@ def _from_text(
 ) -> list[VariantFinding]:
     """Free text: the code's text and the value read together, clause by clause ("T315I detected; F317L not")."""
     index = knowledge.variants
-    code_text = "; ".join(dict.fromkeys(_texts(observation.get("code"))))
-    value_text = "; ".join(dict.fromkeys(_value_texts(observation)))
+    code_text = "; ".join(dict.fromkeys(_words(observation.get("code"))))
+    value_words = _words(observation.get("valueCodeableConcept"))
+    if isinstance(observation.get("valueString"), str):
+        value_words.append(observation["valueString"])
+    value_text = "; ".join(dict.fromkeys(value_words))
     text = f"{code_text}: {value_text}" if code_text and value_text else code_text or value_text
     if not index.alias_pattern.search(text):
         return []
@@ -252,7 +262,9 @@ def _from_text(
             gene = index.gene_by_alias[match.group(1)]
         if gene is None:
             continue
-        negative = bool(index.negative_pattern.search(clause)) or clause.strip().lower().startswith("no ")
+        negative = bool(index.negative_pattern.search(clause)) or any(
+            part.strip().lower().startswith("no ") for part in clause.split(":")
+        )
         detected = detected_by_value and not negative
         exon = _exon_in([clause])
         changes: list[tuple[str, str | None]] = [(c.hgvs, c.short) for c in protein_changes(clause)]

@@ -82,7 +82,7 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
         cited.setdefault(source, f"the evidence for {strategy.label}")
     if strategy.claim:
         cited.setdefault("seed-000", "the review's claim")
-    evidence = f"{EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} (status {strategy.status})"
+    evidence = f"Level: {EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} (status {strategy.status})"
     if strategy.claim:
         evidence += f"\n\n{strategy.claim} (status {knowledge.sources['seed-000'].status})"
     found = "; ".join(

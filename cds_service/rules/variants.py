@@ -148,7 +148,7 @@ def _what_to_do(item: TkiAgainstVariants, knowledge: Knowledge) -> str:
         step = f"Remove the {drug} order and choose the TKI with the treating specialist"
     else:
         step = f"Review the current {drug} therapy with the treating specialist"
-    return step + "; the agents named above come without a dose: dose them from their own labels."
+    return step + ". No dose is suggested for an alternative."
 
 
 def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowledge) -> Card:

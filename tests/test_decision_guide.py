@@ -1,0 +1,144 @@
+"""The decision guide computed from the record: each branch, its strategies with evidence, and matched trials."""
+
+from tests.helpers import bundle, cards_of, hook_request, request_fixture, resource
+
+TRIAL_URL = "https://clinicaltrials.gov/study/"
+
+
+def guide_cards(cards):
+    return [c for c in cards if c["source"]["topic"]["code"].startswith("decision-guide")]
+
+
+def guide(call, *, conditions=("condition-cml-chronic-r4.json",), labs=(), history=(), hook="order-select",
+          drafts=("imatinib-400-draft-r4.json",)):
+    body = hook_request(hook, [resource(d) for d in drafts], prefetch={
+        "conditions": bundle(*(resource(c) for c in conditions)),
+        "labResults": bundle(*(resource(o) for o in labs)),
+        "medicationHistory": bundle(*(resource(h) for h in history)),
+    })
+    return guide_cards(cards_of(call(body)))
+
+
+def branch(card) -> str:
+    return card["source"]["topic"]["code"].removeprefix("decision-guide-")
+
+
+def trial_links(card) -> set[str]:
+    return {link["url"].removeprefix(TRIAL_URL) for link in card.get("links", []) if link["url"].startswith(TRIAL_URL)}
+
+
+def test_t315i_branch_from_the_fixture_request(call):
+    [card] = guide_cards(cards_of(call(request_fixture("order-select-imatinib-cml-t315i.json"))))
+    assert branch(card) == "cml-t315i" and card["indicator"] == "info"
+    assert "- Mutation: **ABL1 T315I**, Observation/variant-t315i, reported 2026-09-14" in card["detail"]
+    assert "- Prior therapy: imatinib, first ordered 2025-03-10." in card["detail"]
+    assert "**failure** against the 6-month milestone" in card["detail"]
+    assert "Imatinib + a second BCR-ABL1 inhibitor (dual TKI)**, evidence: registered trial" in card["detail"]
+    assert trial_links(card) == set()  # the registered dual-TKI trial is for patients without a mutation
+
+
+def test_kinase_domain_branch_names_the_tkis_the_table_leaves(call):
+    [card] = guide(call, labs=["variant-abl1-f317l-mcode-r4.json"], history=["imatinib-history-2025-r4.json"])
+    assert branch(card) == "cml-kinase-domain"
+    assert "ABL1 F317L: the table lists no concern for nilotinib, ponatinib (status derived)" in card["detail"]
+
+
+def test_blast_phase_branch(call):
+    [card] = guide(call, conditions=["condition-cml-chronic-r4.json", "condition-cml-blast-r4.json"])
+    assert branch(card) == "cml-blast"
+    assert "Imatinib + low-dose azacitidine (blast phase)**, evidence: the review's claim only" in card["detail"]
+
+
+def test_accelerated_phase_branch_has_no_combination(call):
+    [card] = guide(call, conditions=["condition-cml-accelerated-r4.json"])
+    assert branch(card) == "cml-accelerated"
+    assert "**Strategies**" not in card["detail"]
+
+
+def test_failure_by_milestones_branch(call):
+    [card] = guide(call, labs=["bcr-abl1-is-failure-r4.json"], history=["imatinib-history-2025-r4.json"])
+    assert branch(card) == "cml-failure"
+    assert "BCR-ABL1 15 % IS on 2025-10-14 (Observation/is-failure), 7 months after imatinib was first ordered" \
+        in card["detail"]
+    assert "test for BCR-ABL1 kinase-domain mutations" in card["detail"]
+
+
+def test_after_a_second_generation_tki_branch(call):
+    [card] = guide(call, history=["nilotinib-history-r4.json"])
+    assert branch(card) == "cml-after-second-generation"
+    assert "- Prior therapy: second-generation TKI (nilotinib)." in card["detail"]
+
+
+def test_warning_response_branch_offers_interferon_and_the_asciminib_trial(call):
+    [card] = guide(call, labs=["bcr-abl1-is-warning-r4.json"], history=["imatinib-history-2025-r4.json"])
+    assert branch(card) == "cml-warning"
+    assert "**warning** against the 12-month milestone" in card["detail"]
+    assert "**Imatinib + interferon-alpha**, evidence: registered trial, results published" in card["detail"]
+    assert trial_links(card) == {"NCT00219739", "NCT03578367"}
+
+
+def test_new_chronic_phase_branch_matches_spirit_only(call):
+    [card] = guide(call)
+    assert branch(card) == "cml-new"
+    assert "- Mutation: no variant result on record." in card["detail"]
+    assert trial_links(card) == {"NCT00219739"}
+
+
+def test_tested_without_mutation_says_so(call):
+    [card] = guide(call, labs=["lab-text-abl1-no-mutation-r4.json"])
+    assert "- Mutation: none detected, Observation/lab-abl1-negative, reported 2026-10-01" in card["detail"]
+
+
+def test_patient_on_track_gets_no_guide_card(call):
+    assert guide(call, labs=["bcr-abl1-is-optimal-r4.json"], history=["imatinib-history-2025-r4.json"]) == []
+
+
+def test_patient_on_imatinib_without_a_response_result_gets_no_guide_card(call):
+    assert guide(call, history=["imatinib-history-2025-r4.json"]) == []
+
+
+def test_gist_d842v_branch(call):
+    [card] = guide_cards(cards_of(call(request_fixture("order-select-imatinib-gist-pdgfra-d842v.json"))))
+    assert branch(card) == "gist-d842v"
+    assert "avapritinib is first line" in card["detail"]
+
+
+def test_gist_secondary_kit_branch(call):
+    [card] = guide(call, conditions=["condition-gist-r4.json"], labs=["lab-text-kit-exon-17-r4.json"])
+    assert branch(card) == "gist-secondary-kit"
+    assert "Imatinib + low-dose doxorubicin (advanced GIST)" in card["detail"]
+
+
+def test_new_gist_branch_lists_every_strategy_with_its_evidence_and_the_gist_trials(call):
+    [card] = guide(call, conditions=["condition-gist-r4.json"])
+    assert branch(card) == "gist-new"
+    assert trial_links(card) == {"NCT01991379", "NCT00585221"}
+    assert "**Imatinib + binimetinib (MEK inhibitor), advanced GIST**, evidence: registered trial, results " \
+        "published" in card["detail"]
+    assert "**Imatinib + PD-1 inhibitor (GIST)**, evidence: the review's claim only" in card["detail"]
+    assert "avoid this combination" not in card["detail"]
+
+
+def test_new_gist_with_crohns_flags_the_pd1_strategy(call):
+    [card] = guide(call, conditions=["condition-gist-r4.json", "condition-crohns-r4.json"])
+    assert "**Inflammatory bowel disease is on record: avoid this combination.**" in card["detail"]
+
+
+def test_gist_on_imatinib_gets_no_guide_card(call):
+    assert guide(call, conditions=["condition-gist-r4.json"], history=["imatinib-history-2025-r4.json"]) == []
+
+
+def test_the_guide_speaks_where_the_choice_is_made_not_again_at_signing(call):
+    assert guide(call, hook="order-sign") == []
+    assert len(guide(call, hook="medication-prescribe")) == 1
+
+
+def test_the_guide_needs_imatinib_being_ordered_and_a_known_cancer(call):
+    assert guide(call, drafts=["rifampin-draft-r4.json"]) == []
+    assert guide(call, conditions=[]) == []
+
+
+def test_every_guide_card_links_a_registry_search(call):
+    [card] = guide(call)
+    search = [link for link in card["links"] if link["url"].startswith("https://clinicaltrials.gov/search?")]
+    assert len(search) == 1 and "intr=imatinib+AND" in search[0]["url"]

@@ -1,0 +1,124 @@
+"""Variant results in every shape labs send, read into the card with where they came from; negatives never count."""
+
+import copy
+
+import pytest
+
+from cds_service.facts.genomics import parse_protein_change
+from tests.helpers import bundle, cards_of, hook_request, resource
+
+IMATINIB_DRAFT = "imatinib-400-draft-r4.json"
+CML = "condition-cml-chronic-r4.json"
+
+
+def imatinib_order(call, *observations, hook="order-sign", key="labResults", conditions=(CML,)):
+    body = hook_request(hook, [resource(IMATINIB_DRAFT)], prefetch={
+        key: bundle(*observations),
+        "conditions": bundle(*(resource(c) for c in conditions)),
+    })
+    return cards_of(call(body))
+
+
+def variant_card(cards):
+    found = [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+    assert len(found) == 1, [c["summary"] for c in cards]
+    return found[0]
+
+
+@pytest.mark.parametrize("written", [
+    "p.Thr315Ile", "Thr315Ile", "p.(Thr315Ile)", "(Thr315Ile)", "T315I", "p.T315I", "p.(T315I)", "(T315I)",
+    "NP_005148.2:p.Thr315Ile",
+])
+def test_protein_change_in_any_notation_is_normalised(written):
+    change = parse_protein_change(f"ABL1 {written} detected")
+    assert (change.hgvs, change.short) == ("p.Thr315Ile", "T315I")
+
+
+def test_genomics_reporting_ig_variant_read_from_its_components(call):
+    card = variant_card(imatinib_order(call, resource("variant-abl1-t315i-genomics-ig-r4.json"), key="genomicVariants"))
+    assert card["indicator"] == "critical"
+    read = "Observation/variant-t315i, reported 2026-09-14, read from its structured variant components"
+    assert read in card["detail"]
+    assert "c.944C&gt;T" in card["detail"]  # the DNA change is shown too (escaped for markdown)
+
+
+def test_mcode_variant_with_one_letter_protein_change(call):
+    card = variant_card(imatinib_order(call, resource("variant-abl1-f317l-mcode-r4.json"), key="genomicVariants"))
+    assert card["summary"].startswith("ABL1 F317L on record")
+    assert "read from its structured variant components" in card["detail"]
+
+
+def test_text_result_abl1_t315i_detected(call):
+    card = variant_card(imatinib_order(call, resource("lab-text-abl1-t315i-detected-r4.json")))
+    assert "ABL1 T315I" in card["summary"]
+    assert "Observation/lab-abl1-t315i, reported 2026-09-20, read from its text, “BCR-ABL1 kinase domain mutation " \
+        "analysis: ABL1 T315I detected”" in card["detail"]
+
+
+def test_text_result_with_three_letter_change_after_a_colon(call):
+    card = variant_card(imatinib_order(call, resource("lab-text-bcr-abl1-p-thr315ile-r4.json")))
+    assert "ABL1 T315I" in card["summary"] and "read from its text" in card["detail"]
+
+
+def test_coded_hgvs_value(call):
+    card = variant_card(imatinib_order(call, resource("lab-coded-hgvs-abl1-t315i-r4.json")))
+    assert "read from its coded HGVS value (NM\\_005157.6(ABL1):c.944C&gt;T (p.Thr315Ile))" in card["detail"]
+
+
+def test_coded_lab_value_pdgfra_d842v(call):
+    cards = imatinib_order(call, resource("lab-coded-pdgfra-d842v-r4.json"), conditions=("condition-gist-r4.json",))
+    card = variant_card(cards)
+    assert card["indicator"] == "critical" and "PDGFRA D842V" in card["summary"]
+
+
+def test_one_result_naming_a_found_and_an_absent_variant(call):
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["valueString"] = "T315I: not detected; F317L: detected"
+    card = variant_card(imatinib_order(call, report))
+    assert "ABL1 F317L" in card["summary"] and "T315I" not in card["summary"]
+
+
+@pytest.mark.parametrize("fixture", [
+    "lab-text-abl1-wild-type-r4.json",
+    "lab-text-abl1-no-mutation-r4.json",
+    "variant-abl1-t315i-absent-r4.json",
+    "variant-abl1-t315i-preliminary-r4.json",
+    "variant-abl1-t315i-other-patient-r4.json",
+])
+def test_wild_type_absent_preliminary_or_another_patients_result_is_no_finding(call, fixture):
+    cards = imatinib_order(call, resource(fixture), hook="order-sign")
+    assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+@pytest.mark.parametrize("status", ["final", "amended", "corrected"])
+def test_final_amended_and_corrected_results_count(call, status):
+    variant = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    variant["status"] = status
+    assert variant_card(imatinib_order(call, variant))["indicator"] == "critical"
+
+
+@pytest.mark.parametrize("text", [
+    "PDGFRA D842V mutation: negative", "Negative for PDGFRA D842V", "PDGFRA D842V not detected",
+    "No PDGFRA D842V mutation identified",
+])
+def test_negative_wordings_are_not_findings(call, text):
+    result = resource("lab-coded-pdgfra-d842v-r4.json")
+    del result["valueCodeableConcept"]
+    result["valueString"] = text
+    cards = imatinib_order(call, result, conditions=("condition-gist-r4.json",))
+    assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+def test_a_variant_in_both_prefetch_keys_gives_one_card(call):
+    variant = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch={
+        "labResults": bundle(variant), "genomicVariants": bundle(copy.deepcopy(variant)),
+    })
+    assert len([c for c in cards_of(call(body)) if c["indicator"] == "critical"]) == 1
+
+
+def test_variant_without_present_value_is_read_as_found_and_says_so(call):
+    variant = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    del variant["valueCodeableConcept"]
+    card = variant_card(imatinib_order(call, variant))
+    assert "no Present/Absent value; read as found" in card["detail"]

@@ -1,0 +1,137 @@
+"""A TKI ordered (or imatinib taken) against a variant on record: the card, its indicator and its suggestion."""
+
+import pytest
+
+from tests.helpers import bundle, cards_of, hook_request, request_fixture, resource, suggestion
+
+
+def variant_cards(cards):
+    return [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+def order(call, drafts, *observations, conditions=("condition-cml-chronic-r4.json",), active=(), hook="order-sign"):
+    body = hook_request(hook, drafts, prefetch={
+        "labResults": bundle(*observations),
+        "conditions": bundle(*(resource(c) for c in conditions)),
+        "activeMedications": bundle(*active),
+    })
+    return cards_of(call(body))
+
+
+def text_result(text: str) -> dict:
+    result = resource("lab-text-abl1-t315i-detected-r4.json")
+    result["valueString"] = text
+    return result
+
+
+def test_imatinib_with_t315i_is_critical_names_preferred_agents_and_suggests_removing_the_draft(call):
+    cards = cards_of(call(request_fixture("order-select-imatinib-cml-t315i.json")))
+    card = variant_cards(cards)[0]
+    assert cards[0] == card  # the critical card comes first
+    assert card["indicator"] == "critical"
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+    assert "Preferred: ponatinib, asciminib (status V2)" in card["detail"]
+    assert "No dose is suggested" in card["detail"]
+    remove = suggestion(card, "Remove the imatinib order")
+    assert remove["isRecommended"] is True
+    assert remove["actions"] == [{
+        "type": "delete", "description": "Remove the imatinib order", "resourceId": "MedicationRequest/imatinib-draft",
+    }]
+    assert not any("resource" in a for s in card["suggestions"] for a in s["actions"])  # no invented order or dose
+
+
+def test_imatinib_with_pdgfra_d842v_in_gist_is_critical_and_prefers_avapritinib(call):
+    cards = cards_of(call(request_fixture("order-select-imatinib-gist-pdgfra-d842v.json")))
+    card = variant_cards(cards)[0]
+    assert card["indicator"] == "critical"
+    assert "Preferred: avapritinib" in card["detail"]
+    assert "read from its text, “GIST mutation panel: PDGFRA D842V”" in card["detail"]
+
+
+def test_dasatinib_against_f317l_warns_and_names_what_the_table_leaves(call):
+    cards = cards_of(call(request_fixture("order-sign-dasatinib-with-f317l.json")))
+    [card] = variant_cards(cards)
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Dasatinib is not expected to work: ABL1 F317L on record"
+    assert "Not expected to work against it: dasatinib, bosutinib." in card["detail"]
+    assert "TKIs the NCCN table lists no concern for: nilotinib, ponatinib" in card["detail"]
+    remove = suggestion(card, "Remove the dasatinib order")
+    assert remove["actions"][0]["resourceId"] == "MedicationRequest/dasatinib-draft"
+
+
+def test_nilotinib_against_y253h(call):
+    nilotinib = resource("dasatinib-draft-r4.json")
+    nilotinib["id"] = "nilotinib-draft"
+    nilotinib["medicationCodeableConcept"] = {"text": "nilotinib 200 MG Oral Capsule"}
+    [card] = variant_cards(order(call, [nilotinib], text_result("ABL1 Y253H detected")))
+    assert card["summary"] == "Nilotinib is not expected to work: ABL1 Y253H on record"
+
+
+def test_dasatinib_with_t315i_is_critical(call):
+    [card] = variant_cards(order(call, [resource("dasatinib-draft-r4.json")], text_result("ABL1 T315I detected")))
+    assert card["indicator"] == "critical"
+
+
+def test_ponatinib_with_t315i_gets_no_card(call):
+    ponatinib = resource("dasatinib-draft-r4.json")
+    ponatinib["medicationCodeableConcept"] = {"text": "ponatinib 45 MG Oral Tablet"}
+    assert variant_cards(order(call, [ponatinib], text_result("ABL1 T315I detected"))) == []
+
+
+def test_imatinib_with_a_kinase_domain_mutation_the_table_says_nothing_of_imatinib_about_warns(call):
+    [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], text_result("ABL1 E255K detected")))
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("ABL1 E255K on record: check the TKI choice")
+    assert "Not expected to work against it: nilotinib." in card["detail"]
+    assert suggestion(card, "Remove the imatinib order").get("isRecommended") is None
+
+
+def test_an_abl1_variant_outside_the_table_says_it_is_not_in_it(call):
+    [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], text_result("ABL1 M351T detected")))
+    assert "not in the NCCN table" in card["detail"] and "(status U)" in card["detail"]
+
+
+def test_kit_exon_9_gives_an_unconfirmed_info_note_without_a_dose_change(call):
+    cards = order(call, [resource("imatinib-400-draft-r4.json")], resource("lab-text-kit-exon-9-r4.json"),
+                  conditions=("condition-gist-r4.json",))
+    [card] = variant_cards(cards)
+    assert card["indicator"] == "info"
+    assert "Not confirmed (status U)" in card["detail"]
+    assert "suggestions" not in card
+
+
+def test_secondary_kit_exon_17_warns_with_unconfirmed_agents(call):
+    cards = order(call, [resource("imatinib-400-draft-r4.json")], resource("lab-text-kit-exon-17-r4.json"),
+                  conditions=("condition-gist-r4.json",))
+    [card] = variant_cards(cards)
+    assert card["indicator"] == "warning"
+    assert "Preferred: regorafenib, ripretinib (status U)" in card["detail"]
+
+
+def test_kit_variant_in_a_cml_patient_is_not_read_as_gist_advice(call):
+    cards = order(call, [resource("imatinib-400-draft-r4.json")], resource("lab-text-kit-exon-17-r4.json"))
+    assert variant_cards(cards) == []
+
+
+def test_patient_already_on_imatinib_with_t315i_is_warned_when_something_else_is_ordered(call):
+    cards = order(call, [resource("rifampin-draft-r4.json")], text_result("ABL1 T315I detected"),
+                  active=[resource("imatinib-400-active-r4.json")])
+    [card] = variant_cards(cards)
+    assert card["indicator"] == "critical"
+    assert "an active order" in card["detail"] and "Review the current imatinib therapy" in card["detail"]
+    assert "suggestions" not in card  # an active order is not deleted from here
+
+
+def test_a_later_negative_result_is_mentioned_but_does_not_silence_the_card(call):
+    later = text_result("ABL1 T315I not detected")
+    later["id"] = "lab-abl1-later"
+    later["effectiveDateTime"] = "2026-10-30"
+    [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")],
+                                 text_result("ABL1 T315I detected"), later))
+    assert card["indicator"] == "critical"
+    assert "A later result, Observation/lab-abl1-later (2026-10-30), reports it not detected" in card["detail"]
+
+
+@pytest.mark.parametrize("fixture", ["lab-text-abl1-wild-type-r4.json", "lab-text-abl1-no-mutation-r4.json"])
+def test_no_variant_no_card(call, fixture):
+    assert variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], resource(fixture))) == []
