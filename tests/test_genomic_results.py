@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+import respx
 
 from cds_service.facts.genomics import parse_protein_change
 from tests.helpers import bundle, cards_of, hook_request, resource
@@ -122,3 +123,16 @@ def test_variant_without_present_value_is_read_as_found_and_says_so(call):
     del variant["valueCodeableConcept"]
     card = variant_card(imatinib_order(call, variant))
     assert "no Present/Absent value; read as found" in card["detail"]
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_variant_results_are_fetched_with_their_own_query_when_not_prefetched(respx_mock, call):
+    fhir = "https://ehr.example.org/fhir"
+    respx_mock.get(f"{fhir}/Observation", params={"code": "http://loinc.org|69548-6"}).respond(
+        json=bundle(resource("variant-abl1-t315i-genomics-ig-r4.json")))
+    respx_mock.get(f"{fhir}/Observation", params={"category": "laboratory"}).respond(json=bundle())
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], fhirServer=fhir, prefetch={
+        "labResults": None, "conditions": bundle(resource(CML)),
+    })
+    del body["prefetch"]["genomicVariants"]
+    assert variant_card(cards_of(call(body)))["indicator"] == "critical"

@@ -135,3 +135,10 @@ def test_a_later_negative_result_is_mentioned_but_does_not_silence_the_card(call
 @pytest.mark.parametrize("fixture", ["lab-text-abl1-wild-type-r4.json", "lab-text-abl1-no-mutation-r4.json"])
 def test_no_variant_no_card(call, fixture):
     assert variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], resource(fixture))) == []
+
+
+def test_without_an_indication_in_the_record_the_card_still_comes_and_says_so(call):
+    [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], text_result("ABL1 T315I detected"),
+                                 conditions=()))
+    assert card["indicator"] == "critical"
+    assert "The record names no indication; this applies to cml, ph-all." in card["detail"]

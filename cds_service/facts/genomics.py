@@ -298,6 +298,8 @@ def read_observation(observation: Resource, knowledge: Knowledge) -> list[Varian
     base = {"observation": local_reference(observation), "when": observation_time(observation)}
     if has_coding(observation.get("code"), reading.system, reading.variant_code):
         return _from_components(observation, knowledge, base)
+    if "valueQuantity" in observation:  # a number (a blood count, an IS ratio) never names a variant
+        return []
     value = observation.get("valueCodeableConcept")
     if any(c.get("system") == reading.hgvs_system for c in codings(value)):
         return _from_coded_value(observation, knowledge, base)

@@ -51,6 +51,7 @@ class VariantIndex:
     by_protein: dict[tuple[str, str], VariantMeaning]
     by_exon: dict[tuple[str, int], VariantMeaning]
     fallback: dict[str, VariantMeaning]
+    cancers: frozenset[str]  # every indication a row applies to
     gene_by_hgnc: dict[str, str]
     gene_by_alias: dict[str, str]
     alias_pattern: re.Pattern[str]
@@ -71,6 +72,7 @@ class VariantIndex:
             by_protein={(v.gene, v.protein): v for v in genomics.variants if v.protein},
             by_exon={(v.gene, v.exon): v for v in genomics.variants if v.exon and not v.protein},
             fallback={v.gene: v for v in genomics.variants if not v.protein and not v.exon},
+            cancers=frozenset(c for v in genomics.variants for c in v.cancers),
             gene_by_hgnc=by_hgnc,
             gene_by_alias=by_alias,
             # Case-sensitive: "KIT" is a gene, "kit" is not.

@@ -29,7 +29,6 @@ from cds_service.rules.common import (
 
 Concern = Literal["avoid", "caution", "note"]
 _RANK: dict[Concern, int] = {"note": 0, "caution": 1, "avoid": 2}
-CANCERS = frozenset({"cml", "gist", "ph-all"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +55,13 @@ class TkiAgainstVariants:
         return self.use.origin == "draft" and self.use.under_decision
 
 
-def applies(meaning: VariantMeaning, facts: PatientFacts) -> bool:
+def patient_cancers(facts: PatientFacts, knowledge: Knowledge) -> set[str]:
+    return {d.id for d in facts.diagnoses} & knowledge.variants.cancers
+
+
+def applies(meaning: VariantMeaning, facts: PatientFacts, knowledge: Knowledge) -> bool:
     """A row applies to the patient's cancer, or to anyone when the record names no cancer."""
-    cancers = {d.id for d in facts.diagnoses} & CANCERS
+    cancers = patient_cancers(facts, knowledge)
     return not cancers or bool(cancers & set(meaning.cancers))
 
 
@@ -86,7 +89,7 @@ def find_concerns(facts: PatientFacts, knowledge: Knowledge) -> list[TkiAgainstV
         (finding, meaning)
         for finding in detected_variants(facts.genomic_findings)
         if (meaning := knowledge.variants.meaning(finding.gene, finding.protein, finding.exon)) is not None
-        and applies(meaning, facts)
+        and applies(meaning, facts, knowledge)
     ]
     if not variants:
         return []
@@ -125,7 +128,7 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
                 lines.append(f"  TKIs the NCCN table lists no concern for: {agents} (derived from its avoid lists).")
             else:
                 lines.append(f"  Preferred: {agents} (status {meaning.prefer_status}).")
-        if not {d.id for d in facts.diagnoses} & CANCERS:
+        if not patient_cancers(facts, knowledge):
             lines.append(f"  The record names no indication; this applies to {', '.join(meaning.cancers)}.")
     return lines
 
