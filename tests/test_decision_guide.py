@@ -77,16 +77,17 @@ def test_warning_response_branch_offers_interferon_and_the_asciminib_trial(call)
     assert trial_links(card) == {"NCT00219739", "NCT03578367"}
 
 
-def test_new_chronic_phase_branch_matches_spirit_only(call):
-    [card] = guide(call)
-    assert branch(card) == "cml-new"
-    assert "- Mutation: no variant result on record." in card["detail"]
-    assert trial_links(card) == {"NCT00219739"}
+def test_a_new_start_without_a_mutation_gets_no_guide_card(call):
+    assert guide(call) == []
+    assert guide(call, conditions=["condition-gist-r4.json"]) == []
 
 
-def test_tested_without_mutation_says_so(call):
-    [card] = guide(call, labs=["lab-text-abl1-no-mutation-r4.json"])
-    assert "- Mutation: none detected, Observation/lab-abl1-negative, reported 2026-10-01" in card["detail"]
+def test_no_variant_result_and_a_negative_result_are_told_apart(call):
+    on_imatinib = {"history": ["imatinib-history-2025-r4.json"]}
+    [untested] = guide(call, labs=["bcr-abl1-is-failure-r4.json"], **on_imatinib)
+    assert "- Mutation: no variant result on record." in untested["detail"]
+    [tested] = guide(call, labs=["bcr-abl1-is-failure-r4.json", "lab-text-abl1-no-mutation-r4.json"], **on_imatinib)
+    assert "- Mutation: none detected, Observation/lab-abl1-negative, reported 2026-10-01" in tested["detail"]
 
 
 def test_patient_on_track_gets_no_guide_card(call):
@@ -103,24 +104,21 @@ def test_gist_d842v_branch(call):
     assert "avapritinib is first line" in card["detail"]
 
 
-def test_gist_secondary_kit_branch(call):
+def test_gist_secondary_kit_branch_lists_the_advanced_gist_strategies_with_their_evidence_and_trials(call):
     [card] = guide(call, conditions=["condition-gist-r4.json"], labs=["lab-text-kit-exon-17-r4.json"])
     assert branch(card) == "gist-secondary-kit"
-    assert "Imatinib + low-dose doxorubicin (advanced GIST)" in card["detail"]
-
-
-def test_new_gist_branch_lists_every_strategy_with_its_evidence_and_the_gist_trials(call):
-    [card] = guide(call, conditions=["condition-gist-r4.json"])
-    assert branch(card) == "gist-new"
-    assert trial_links(card) == {"NCT01991379", "NCT00585221"}
+    assert "**Imatinib + low-dose doxorubicin (advanced GIST)**, evidence: the review's claim only" in card["detail"]
     assert "**Imatinib + binimetinib (MEK inhibitor), advanced GIST**, evidence: registered trial, results " \
         "published" in card["detail"]
     assert "**Imatinib + PD-1 inhibitor (GIST)**, evidence: the review's claim only" in card["detail"]
+    assert "**Imatinib + KIT-directed CAR-T cells (advanced GIST)**" in card["detail"]
+    assert trial_links(card) == {"NCT01991379", "NCT00585221"}
     assert "avoid this combination" not in card["detail"]
 
 
-def test_new_gist_with_crohns_flags_the_pd1_strategy(call):
-    [card] = guide(call, conditions=["condition-gist-r4.json", "condition-crohns-r4.json"])
+def test_with_crohns_the_guide_flags_the_pd1_strategy(call):
+    [card] = guide(call, conditions=["condition-gist-r4.json", "condition-crohns-r4.json"],
+                   labs=["lab-text-kit-exon-17-r4.json"])
     assert "**Inflammatory bowel disease is on record: avoid this combination.**" in card["detail"]
 
 
@@ -128,17 +126,20 @@ def test_gist_on_imatinib_gets_no_guide_card(call):
     assert guide(call, conditions=["condition-gist-r4.json"], history=["imatinib-history-2025-r4.json"]) == []
 
 
+BLAST = ["condition-cml-blast-r4.json"]
+
+
 def test_the_guide_speaks_where_the_choice_is_made_not_again_at_signing(call):
-    assert guide(call, hook="order-sign") == []
-    assert len(guide(call, hook="medication-prescribe")) == 1
+    assert guide(call, conditions=BLAST, hook="order-sign") == []
+    assert len(guide(call, conditions=BLAST, hook="medication-prescribe")) == 1
 
 
 def test_the_guide_needs_imatinib_being_ordered_and_a_known_cancer(call):
-    assert guide(call, drafts=["rifampin-draft-r4.json"]) == []
-    assert guide(call, conditions=[]) == []
+    assert guide(call, conditions=BLAST, drafts=["rifampin-draft-r4.json"]) == []
+    assert guide(call, conditions=[], labs=["lab-text-abl1-t315i-detected-r4.json"]) == []
 
 
 def test_every_guide_card_links_a_registry_search(call):
-    [card] = guide(call)
+    [card] = guide(call, conditions=BLAST)
     search = [link for link in card["links"] if link["url"].startswith("https://clinicaltrials.gov/search?")]
     assert len(search) == 1 and "intr=imatinib+AND" in search[0]["url"]

@@ -14,8 +14,7 @@ def test_sandbox_draft_without_medication_gets_no_cards(call):
 
 def test_sandbox_order_select_with_quirks_gets_the_inducer_card(call):
     cards = cards_of(call(request_fixture("order-select-sandbox-imatinib-with-rifampin.json")))
-    # A new imatinib start for CML also gets the decision guide (info, after the warning).
-    assert [c["summary"].split(":")[0] for c in cards] == ["Imatinib + rifampin", "Decision guide"]
+    assert [c["summary"].split(":")[0] for c in cards] == ["Imatinib + rifampin"]
 
 
 def test_order_sign_r4_bundle(call):
