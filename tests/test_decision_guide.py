@@ -143,3 +143,13 @@ def test_every_guide_card_links_a_registry_search(call):
     [card] = guide(call, conditions=BLAST)
     search = [link for link in card["links"] if link["url"].startswith("https://clinicaltrials.gov/search?")]
     assert len(search) == 1 and "intr=imatinib+AND" in search[0]["url"]
+
+
+def test_the_guide_says_when_variant_results_could_not_be_had(call):
+    body = hook_request("order-select", [resource("imatinib-400-draft-r4.json")], prefetch={
+        "conditions": bundle(resource("condition-cml-blast-r4.json")),
+    })
+    del body["prefetch"]["genomicVariants"]
+    [card] = guide_cards(cards_of(call(body)))
+    assert "- Mutation: no variant result on record." in card["detail"]
+    assert "Not checked: genomicVariants (not prefetched and no fhirServer was given)" in card["detail"]

@@ -23,6 +23,9 @@ from cds_service.rules.common import (
     override,
 )
 
+# The data these cards read: named on the card when it could not be had.
+CONSULTED = ("medicationStatements", "conditions")
+
 
 @dataclass(frozen=True, slots=True)
 class Combination:
@@ -94,7 +97,7 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
         "**Evidence for the combination**\n" + evidence,
         "**Monitoring**\n" + "\n".join(monitoring) if monitoring else None,
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [combination.imatinib, *combination.partners]),
+        footer(knowledge, facts, [combination.imatinib, *combination.partners], CONSULTED),
     ]))
     return Card(
         summary=fit_summary(f"Imatinib + {names}: monitoring plan for a combination ({strategy.label})"),
@@ -128,7 +131,7 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
             "**What to do**\nThe combination review advises avoiding immunotherapy with active inflammatory bowel "
             "disease; otherwise weigh the risk of severe gastrointestinal events against the benefit.",
             "**Evidence**\n" + evidence_lines(knowledge, dict.fromkeys(note.sources, "PD-1 inhibitors with IBD")),
-            footer(knowledge, facts, [order]),
+            footer(knowledge, facts, [order], ("conditions",)),
         ])
         cards.append(Card(
             summary=fit_summary(f"{drug.capitalize()} with inflammatory bowel disease: higher risk of severe colitis"),

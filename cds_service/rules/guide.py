@@ -33,6 +33,8 @@ from cds_service.rules.common import (
 )
 
 GUIDE_HOOKS = frozenset({"order-select", "medication-prescribe"})
+# The data the guide reads: named on the card when it could not be had.
+CONSULTED = ("medicationHistory", "medicationStatements", "conditions", "labResults", "genomicVariants")
 # Variant categories whose names go into the registry search as terms.
 _SEARCHED_CATEGORIES = frozenset({"t315i", "kinase-domain", "pdgfra-d842v", "kit-secondary"})
 
@@ -256,7 +258,7 @@ def decision_guide_card(inputs: GuideInputs, row: GuideRow, facts: PatientFacts,
     sections += [
         "**Registered trials**\n" + "\n".join(trial_lines),
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, []),
+        footer(knowledge, facts, [], CONSULTED),
     ]
     return Card(
         summary=fit_summary(f"Decision guide: {row.summary}"),

@@ -29,6 +29,8 @@ from cds_service.rules.common import (
 
 Concern = Literal["avoid", "caution", "note"]
 _RANK: dict[Concern, int] = {"note": 0, "caution": 1, "avoid": 2}
+# The data these cards read: named on the card when it could not be had.
+CONSULTED = ("medicationStatements", "conditions", "labResults", "genomicVariants")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,7 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
         "**Variants on record**\n" + "\n".join(_meaning_lines(item, facts, knowledge)),
         "**What to do**\n" + _what_to_do(item, knowledge),
         "**Evidence**\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [item.use]),
+        footer(knowledge, facts, [item.use], CONSULTED),
     ])
     return Card(
         summary=_summary(item, knowledge),
