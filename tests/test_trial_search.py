@@ -10,7 +10,7 @@ import respx
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
-from cds_service.gather.trials import REGISTRY_URL
+from cds_service.gather.trials import REGISTRY_URL, TrialQuery, TrialRegistry
 from cds_service.knowledge import Knowledge
 from cds_service.settings import Settings
 from tests.helpers import bundle, cards_of, hook_request, resource
@@ -157,3 +157,23 @@ def test_no_search_when_the_guide_has_no_card(respx_mock, live):
     response = live.post("/cds-services/imatinib-order-sign", json=body)
     assert response.status_code == 200
     assert not registry.called
+
+
+def test_cached_answers_expire():
+    now = [1000.0]
+    registry = TrialRegistry(timeout_seconds=1.0, cache_seconds=60.0, clock=lambda: now[0])
+    query = TrialQuery("Chronic myeloid leukemia", ("interferon",))
+
+    async def search_twice() -> int:
+        with respx.mock(assert_all_mocked=True) as router:
+            route = router.get(REGISTRY_URL).respond(json=STUDIES)
+            async with httpx.AsyncClient() as http:
+                await registry.search(query, http, 1.0)
+                now[0] += 59.0
+                await registry.search(query, http, 1.0)  # still fresh
+                now[0] += 2.0
+                found = await registry.search(query, http, 1.0)  # expired: asked again
+            assert [t.nct for t in found.trials] == ["NCT09990001"]
+            return route.call_count
+
+    assert asyncio.run(search_twice()) == 2
