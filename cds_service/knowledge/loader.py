@@ -346,7 +346,7 @@ def _check_combinations(knowledge: Knowledge) -> None:
         _cite_check(knowledge, note.sources, f"combinations.toml: [monitoring.{note_id}]")
     for strategy_id, strategy in combos.strategies.items():
         where = f"combinations.toml: [strategies.{strategy_id}]"
-        _cite_check(knowledge, strategy.sources, where)
+        _cite_check(knowledge, [*strategy.sources, *strategy.claim_sources], where)
         _ingredients_check(knowledge, strategy.agents, where)
         for name, known, kind in (
             *((c, combos.classes, "class") for c in strategy.classes),

@@ -253,12 +253,19 @@ class Strategy(_Entry):
     agents: list[str] = Field(default_factory=list)
     classes: list[str] = Field(default_factory=list)
     claim: str | None = None  # what the review says, when it is one of the review's strategies
+    claim_sources: list[str] = Field(default_factory=list)
     evidence_level: EvidenceLevel
     evidence: str
     sources: list[str] = Field(min_length=1)
     status: Status
     search_interventions: list[str] = Field(default_factory=list)
     monitoring: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _claim_with_its_source(self) -> "Strategy":
+        if bool(self.claim) != bool(self.claim_sources):
+            raise ValueError("claim and claim_sources go together")
+        return self
 
 
 class GuideRow(_Entry):

@@ -16,6 +16,7 @@ from cds_service.rules.common import (
     EVIDENCE_LEVELS,
     agent_names,
     card_source,
+    claim_line,
     evidence_lines,
     fit_summary,
     footer,
@@ -83,11 +84,11 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
     monitoring, cited = _monitoring_lines(strategy, facts, knowledge)
     for source in strategy.sources:
         cited.setdefault(source, f"the evidence for {strategy.label}")
-    if strategy.claim:
-        cited.setdefault("seed-000", "the review's claim")
+    for source in strategy.claim_sources:
+        cited.setdefault(source, "the review's claim")
     evidence = f"Level: {EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} (status {strategy.status})"
-    if strategy.claim:
-        evidence += f"\n\n{strategy.claim} (status {knowledge.sources['seed-000'].status})"
+    if claim := claim_line(knowledge, strategy):
+        evidence += f"\n\n{claim}"
     found = "; ".join(
         f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in (combination.imatinib, *combination.partners)
     )

@@ -4,6 +4,7 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.genomics import VariantFinding
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
+from cds_service.knowledge.models import Strategy
 from cds_service.protocol.cards import Coding, OverrideReason, Source, escape_markdown
 
 SERVICE_LABEL = "Imatinib CDS"
@@ -69,6 +70,14 @@ def origin_phrase(use: MedicationUse) -> str:
         "statement": "recorded as taken",
         "history": "an earlier order",
     }[use.origin]
+
+
+def claim_line(knowledge: Knowledge, strategy: Strategy) -> str | None:
+    """What the review claims for a strategy, with the status of the source that claims it."""
+    if not strategy.claim:
+        return None
+    statuses = ", ".join(dict.fromkeys(knowledge.sources[s].status for s in strategy.claim_sources))
+    return f"{strategy.claim} (status {statuses})"
 
 
 def agent_names(knowledge: Knowledge, ingredient_ids: list[str] | tuple[str, ...] | frozenset[str]) -> str:

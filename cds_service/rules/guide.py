@@ -8,9 +8,10 @@ it is switched on.
 
 To keep cards few, the guide speaks only where a choice is made (order-select, and the legacy
 medication-prescribe; not again at order-sign), only when imatinib itself is being ordered, and only when its row
-has something to add (a patient on track with imatinib gets no guide card).
+has something to add (a new start without a mutation, or a patient on track, gets no guide card).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cds_service.facts import PatientFacts
@@ -26,6 +27,7 @@ from cds_service.rules.common import (
     EVIDENCE_LEVELS,
     agent_names,
     card_source,
+    claim_line,
     evidence_lines,
     finding_source,
     fit_summary,
@@ -79,21 +81,26 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
     return GuideInputs(diagnosis, variants, tested_negative, therapy, response)
 
 
+def _fits(stated: list[str] | None, patient: Iterable[str | None]) -> bool:
+    """A field left out of a row matches anyone; a stated one needs one of the patient's values."""
+    return stated is None or any(value in stated for value in patient)
+
+
+def _fits_patient(entry: GuideRow | CuratedTrial, inputs: GuideInputs) -> bool:
+    return (
+        entry.cancer == inputs.cancer
+        and _fits(entry.phases, [inputs.diagnosis.group.phase])
+        and _fits(entry.mutations, inputs.mutations)
+        and _fits(entry.prior, inputs.therapy.categories)
+    )
+
+
 def choose_row(inputs: GuideInputs, knowledge: Knowledge) -> GuideRow | None:
     """The first row whose every stated field matches the patient."""
     response = inputs.response.category if inputs.response else "unknown"
     for row in knowledge.combinations.guide:
-        if row.cancer != inputs.cancer:
-            continue
-        if row.phases is not None and inputs.diagnosis.group.phase not in row.phases:
-            continue
-        if row.mutations is not None and not inputs.mutations & set(row.mutations):
-            continue
-        if row.prior is not None and not inputs.therapy.categories & set(row.prior):
-            continue
-        if row.responses is not None and response not in row.responses:
-            continue
-        return row
+        if _fits_patient(row, inputs) and _fits(row.responses, [response]):
+            return row
     return None
 
 
@@ -133,18 +140,11 @@ def trial_query(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> Tri
 
 
 def matched_trials(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
-    matched = []
-    for trial in knowledge.combinations.trials:
-        if trial.cancer != inputs.cancer or not set(trial.strategies) & set(row.strategies):
-            continue
-        if trial.phases is not None and inputs.diagnosis.group.phase not in trial.phases:
-            continue
-        if trial.mutations is not None and not inputs.mutations & set(trial.mutations):
-            continue
-        if trial.prior is not None and not inputs.therapy.categories & set(trial.prior):
-            continue
-        matched.append(trial)
-    return matched
+    """Registered trials for the patient's cancer, phase, mutation status and prior therapy, of the row's strategies."""
+    return [
+        trial for trial in knowledge.combinations.trials
+        if set(trial.strategies) & set(row.strategies) and _fits_patient(trial, inputs)
+    ]
 
 
 def _record_lines(inputs: GuideInputs, facts: PatientFacts, knowledge: Knowledge) -> list[str]:
@@ -180,8 +180,8 @@ def _strategy_line(strategy: Strategy, facts: PatientFacts, knowledge: Knowledge
         f"- **{strategy.label}**, evidence: {EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} "
         f"(status {strategy.status})"
     )
-    if strategy.claim:
-        line += f"\n  {strategy.claim} (status {knowledge.sources['seed-000'].status})"
+    if claim := claim_line(knowledge, strategy):
+        line += f"\n  {claim}"
     safety = knowledge.combinations.ibd_with_pd1
     if safety.class_ in strategy.classes and any(d.id == safety.condition for d in facts.diagnoses):
         line += "\n  **Inflammatory bowel disease is on record: avoid this combination.**"
@@ -234,7 +234,9 @@ def decision_guide_card(inputs: GuideInputs, row: GuideRow, facts: PatientFacts,
     cited: dict[str, str] = {s: "the guide's advice" for s in row.sources}
     for strategy in strategies:
         for source in strategy.sources:
-            cited.setdefault(source, f"{strategy.label}")
+            cited.setdefault(source, strategy.label)
+        for source in strategy.claim_sources:
+            cited.setdefault(source, f"the review's claim for {strategy.label}")
     for trial in trials:
         for source in trial.sources:
             cited.setdefault(source, f"{trial.nct}")
