@@ -142,3 +142,9 @@ def test_without_an_indication_in_the_record_the_card_still_comes_and_says_so(ca
                                  conditions=()))
     assert card["indicator"] == "critical"
     assert "The record names no indication; this applies to cml, ph-all." in card["detail"]
+
+
+def test_patient_already_on_imatinib_hears_only_of_resistance_not_of_cautions(call):
+    cards = order(call, [resource("rifampin-draft-r4.json")], text_result("ABL1 E255K detected"),
+                  active=[resource("imatinib-400-active-r4.json")])
+    assert variant_cards(cards) == []

@@ -102,6 +102,8 @@ def find_concerns(facts: PatientFacts, knowledge: Knowledge) -> list[TkiAgainstV
             VariantConcern(finding, meaning, concern)
             for finding, meaning in variants
             if (concern := _concern(ingredient, meaning)) is not None
+            # Imatinib already taken: only "not expected to work" is worth a card while something else is ordered.
+            and (use.origin == "draft" or concern == "avoid")
         )
         if concerns and ingredient not in seen:
             seen.add(ingredient)
