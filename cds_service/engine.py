@@ -18,6 +18,7 @@ from cds_service.gather.record import gather_record
 from cds_service.gather.trials import TrialRegistry
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
+from cds_service.outbound import OutboundPolicy
 from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
@@ -59,6 +60,7 @@ class Engine:
             TrialRegistry(settings.trials_timeout_seconds, settings.trials_cache_seconds)
             if settings.trials_live_search else None
         )
+        self.outbound = OutboundPolicy.of(settings.fhir_server_allowlist)
 
     async def evaluate(self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None) -> CardsResponse:
         started = time.monotonic()
@@ -71,6 +73,8 @@ class Engine:
             http,
             budget_seconds=self.settings.fhir_timeout_seconds,
             max_pages=self.settings.fhir_max_pages,
+            max_response_bytes=self.settings.fhir_max_response_bytes,
+            outbound=self.outbound,
         )
         facts = extract_facts(context, record, self.knowledge, hook.name)
         if self.trials is not None and (query := live_trial_query(facts, self.knowledge)) is not None:

@@ -1,10 +1,20 @@
 """Settings, all read from `CDS_*` environment variables so a container needs no config file."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _url_list(value: Any) -> Any:
+    """A JSON list, or URLs separated by commas or spaces (`*` alone is easier to type than `["*"]`)."""
+    if isinstance(value, str):
+        text = value.strip()
+        return json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+    return value
 
 
 class Settings(BaseSettings):
@@ -24,6 +34,14 @@ class Settings(BaseSettings):
     )
     fhir_max_pages: int = Field(default=10, description="Most pages followed for one paginated search.")
     max_body_bytes: int = Field(default=5_000_000, description="Largest request body accepted (413 above).")
+    fhir_server_allowlist: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="fhirServer base URLs (prefixes) the service may fetch from with the caller's token; `*` for "
+        "any (development). Empty: nothing is fetched and only prefetch is used.",
+    )
+    fhir_max_response_bytes: int = Field(
+        default=5_000_000, description="Largest answer read from the FHIR server per request (the fetch fails above)."
+    )
 
     cors_allow_origins: list[str] = Field(
         default=["*"], description='Origins allowed to call from a browser (JSON list, e.g. ["https://ehr"]).'
@@ -48,6 +66,8 @@ class Settings(BaseSettings):
         default=False,
         description="Validate every FHIR resource the service emits with fhir.resources (slower; for testing).",
     )
+
+    _split_allowlist = field_validator("fhir_server_allowlist", mode="before")(_url_list)
 
 
 @lru_cache

@@ -17,7 +17,11 @@ def knowledge() -> Knowledge:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.db'}", fhir_timeout_seconds=1.0)
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'feedback.db'}",
+        fhir_timeout_seconds=1.0,
+        fhir_server_allowlist=["https://ehr.example.org/fhir"],
+    )
 
 
 @pytest.fixture

@@ -19,8 +19,16 @@ class FhirFetchError(Exception):
 
 
 class FhirClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, token: str | None, max_pages: int = 10):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        token: str | None,
+        max_pages: int = 10,
+        max_bytes: int = 5_000_000,
+    ):
         self._http = http
+        self._max_bytes = max_bytes
         self._base = base_url.rstrip("/") + "/"
         self._headers = {"Accept": FHIR_JSON}
         if token:
@@ -41,15 +49,13 @@ class FhirClient:
         if not self.on_this_server(url):
             raise FhirFetchError("refused to follow a link to another server")
         try:
-            response = await self._http.get(url, headers=self._headers)
+            content = await self._read(url)
         except httpx.TimeoutException:
             raise FhirFetchError("the FHIR server timed out") from None
         except httpx.HTTPError as exc:
             raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise FhirFetchError("the FHIR server's answer is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
@@ -57,6 +63,23 @@ class FhirClient:
         if data["resourceType"] == "OperationOutcome":
             raise FhirFetchError("the FHIR server answered with an OperationOutcome")
         return data
+
+    async def _read(self, url: str) -> bytes:
+        """The body of a 200 answer, read only up to `max_bytes` so a huge answer cannot exhaust memory."""
+        too_large = f"the FHIR server's answer is larger than the {self._max_bytes}-byte limit"
+        async with self._http.stream("GET", url, headers=self._headers) as response:
+            if response.status_code != 200:
+                raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                raise FhirFetchError(too_large)
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise FhirFetchError(too_large)
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     async def read(self, query: str) -> Resource:
         return await self.get_json(self.url_for(query))

@@ -12,6 +12,7 @@ from cds_service.fhir import Resource, local_reference
 from cds_service.gather.fhir_client import FhirClient, FhirFetchError
 from cds_service.gather.prefetch import PREFETCH_QUERIES, PrefetchQuery, read_prefetch, render_template
 from cds_service.hook_context import HookContext
+from cds_service.outbound import OutboundPolicy
 from cds_service.protocol.request import HookRequest
 
 log = logging.getLogger("cds_service.gather")
@@ -53,11 +54,19 @@ async def gather_record(
     *,
     budget_seconds: float,
     max_pages: int,
+    max_response_bytes: int = 5_000_000,
+    outbound: OutboundPolicy | None = None,
 ) -> PatientRecord:
     record = PatientRecord()
     client = None
+    no_client = "no fhirServer was given"
     if request.fhirServer and http is not None:
-        client = FhirClient(http, request.fhirServer, request.bearer_token, max_pages)
+        refusal = (outbound or OutboundPolicy()).refusal(request.fhirServer)
+        if refusal is None:
+            client = FhirClient(http, request.fhirServer, request.bearer_token, max_pages, max_response_bytes)
+        else:
+            no_client = f"fhirServer is not called: {refusal}"
+            log.warning("fhirServer refused", extra={"reason": refusal})
     pending: dict[str, Awaitable[list[Resource]]] = {}
     problems: dict[str, str] = {}
 
@@ -71,9 +80,9 @@ async def gather_record(
             pending[query.key] = client.search(_query_for(query, context, request))
         elif answer.satisfied:
             record.by_key[query.key] = answer.resources or []
-            problems[query.key] = "only the first page was prefetched and no fhirServer was given"
+            problems[query.key] = f"only the first page was prefetched and {no_client}"
         else:
-            problems[query.key] = f"{answer.problem} and no fhirServer was given"
+            problems[query.key] = f"{answer.problem} and {no_client}"
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_seconds
