@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
+from cds_service.auth import ClientAuth, client_for_call, client_for_discovery, trusted_issuers_for
 from cds_service.engine import Engine
 from cds_service.errors import (
     BadRequest,
@@ -54,7 +55,7 @@ def discovery_document(hooks: tuple[Hook, ...] = ALL_HOOKS) -> dict[str, object]
 
 def _error_response(error: CDSError) -> Response:
     body = orjson.dumps(operation_outcome(error.message, error.issue_code))
-    return Response(body, status_code=error.status_code, media_type=JSON)
+    return Response(body, status_code=error.status_code, media_type=JSON, headers=error.headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -87,6 +88,8 @@ def create_app(
     knowledge = knowledge or load_knowledge(settings.knowledge_dir)
     engine = Engine(knowledge, settings)
     discovery = orjson.dumps(discovery_document())
+    if settings.auth_required:
+        trusted_issuers_for(settings.trusted_issuers_file)  # a broken file stops start-up, not each call
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +100,8 @@ def create_app(
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             follow_redirects=False,
         )
+        if settings.auth_required:
+            app.state.client_auth = ClientAuth.from_settings(settings, app.state.http, app.state.store.engine)
         log.info("service started", extra={"version": knowledge.version})
         try:
             yield
@@ -117,6 +122,7 @@ def create_app(
         allow_origins=settings.cors_allow_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Accept"],
+        expose_headers=["WWW-Authenticate"],
         max_age=600,
     )
 
@@ -141,11 +147,11 @@ def create_app(
         body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.", "exception"))
         return Response(body, status_code=500, media_type=JSON)
 
-    @app.get("/cds-services", summary="CDS Hooks discovery")
+    @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=[Depends(client_for_discovery)])
     async def list_services() -> Response:
         return Response(discovery, media_type=JSON)
 
-    @app.post("/cds-services/{service_id}", summary="Call a CDS service")
+    @app.post("/cds-services/{service_id}", summary="Call a CDS service", dependencies=[Depends(client_for_call)])
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.perf_counter()
         hook = HOOKS_BY_SERVICE_ID.get(service_id)
@@ -169,7 +175,7 @@ def create_app(
         )
         return Response(response.to_json(), media_type=JSON)
 
-    @app.post("/cds-services/{service_id}/feedback", summary="Card feedback")
+    @app.post("/cds-services/{service_id}/feedback", summary="Card feedback", dependencies=[Depends(client_for_call)])
     async def feedback(service_id: str, request: Request) -> Response:
         if service_id not in HOOKS_BY_SERVICE_ID:
             raise UnknownService(f"No CDS service with id '{service_id}'.")

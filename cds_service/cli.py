@@ -23,6 +23,14 @@ def _serve(args: argparse.Namespace) -> int:
     except KnowledgeError as exc:
         print(f"cds-service: the knowledge base is broken: {exc}", file=sys.stderr)
         return 2
+    if settings.auth_required:
+        from cds_service.auth import TrustedIssuersError, trusted_issuers_for
+
+        try:
+            trusted_issuers_for(settings.trusted_issuers_file)
+        except TrustedIssuersError as exc:
+            print(f"cds-service: client authentication cannot start: {exc}", file=sys.stderr)
+            return 2
     uvicorn.run(
         "cds_service.asgi:app",
         host=args.host or settings.host,

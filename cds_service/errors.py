@@ -8,6 +8,7 @@ class CDSError(Exception):
 
     status_code = 400
     issue_code = "invalid"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, status_code: int | None = None, issue_code: str | None = None):
         super().__init__(message)
@@ -35,6 +36,24 @@ class PayloadTooLarge(CDSError):
 class UnsupportedMediaType(CDSError):
     status_code = 415
     issue_code = "not-supported"
+
+
+class Unauthenticated(CDSError):
+    """RFC 6750: 401 with a `WWW-Authenticate: Bearer ...` challenge."""
+
+    status_code = 401
+    issue_code = "login"
+
+    def __init__(self, message: str, *, challenge: str):
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class ServiceUnavailable(CDSError):
+    """A dependency (the database) failed; nothing was acknowledged, so the client may retry."""
+
+    status_code = 503
+    issue_code = "transient"
 
 
 class RequiredDataUnavailable(CDSError):

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+import httpx
+
 # Link-local (AWS, Azure, GCP, OpenStack, Oracle metadata at 169.254.169.254; ECS task metadata at 169.254.170.2),
 # AWS's IPv6 metadata address and Alibaba Cloud's metadata address.
 METADATA_NETWORKS = tuple(
@@ -99,3 +101,27 @@ class OutboundPolicy:
         if "*" in self.allowlist or any(under_prefix(url, prefix) for prefix in self.allowlist):
             return None
         return f"the server is not on the allow-list ({self.setting})"
+
+
+class ResponseTooLarge(Exception):
+    """An answer longer than the caller's limit; reading stopped there."""
+
+
+async def get_capped(
+    http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int, timeout: float | None = None
+) -> tuple[int, bytes]:
+    """GET `url`: the status, and for a 200 the body, read only up to `max_bytes` so no answer can exhaust memory."""
+    options = {"timeout": timeout} if timeout is not None else {}
+    async with http.stream("GET", url, headers=headers, **options) as response:
+        if response.status_code != 200:
+            return response.status_code, b""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
+            chunks.append(chunk)
+    return 200, b"".join(chunks)

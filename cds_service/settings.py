@@ -49,6 +49,23 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="The service's public URL when behind a proxy (used for JWT audience checks)."
     )
+    auth_required: bool = Field(
+        default=False,
+        description="Require a signed JWT from a trusted issuer (CDS Hooks client authentication) on every call.",
+    )
+    auth_anonymous_discovery: bool = Field(
+        default=False, description="With auth_required, still answer discovery (GET /cds-services) without a JWT."
+    )
+    trusted_issuers_file: str | None = Field(
+        default=None,
+        description='JSON list of {"iss", "jwks_url" | "jwks", "jku"?}; `builtin:sandbox` for the public sandbox.',
+    )
+    jwt_leeway_seconds: int = Field(default=60, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat.")
+    jwt_max_age_seconds: int = Field(
+        default=300, ge=1, description="Oldest `iat` accepted: client JWTs are made per call and short-lived."
+    )
+    jwks_cache_seconds: float = Field(default=3600.0, gt=0, description="How long a fetched key set is reused.")
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0, description="Time allowed to fetch an issuer's key set.")
     knowledge_dir: Path | None = Field(
         default=None, description="A directory of knowledge files to use instead of the bundled ones."
     )

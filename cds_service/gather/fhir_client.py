@@ -4,12 +4,12 @@ The token only ever goes to the server the caller named: a pagination link that 
 """
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
 from cds_service.fhir import Resource, bundle_resources, next_link
+from cds_service.outbound import ResponseTooLarge, get_capped, under_prefix
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
 
@@ -39,21 +39,21 @@ class FhirClient:
         return self._base + query.lstrip("/")
 
     def on_this_server(self, url: str) -> bool:
-        base, other = urlsplit(self._base), urlsplit(url)
-        return (
-            (other.scheme, other.netloc) == (base.scheme, base.netloc)
-            and other.path.startswith(base.path.rstrip("/"))
-        )
+        return under_prefix(url, self._base)
 
     async def get_json(self, url: str) -> dict[str, Any]:
         if not self.on_this_server(url):
             raise FhirFetchError("refused to follow a link to another server")
         try:
-            content = await self._read(url)
+            status, content = await get_capped(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
+        except ResponseTooLarge:
+            raise FhirFetchError(f"the FHIR server's answer is larger than the {self._max_bytes}-byte limit") from None
         except httpx.TimeoutException:
             raise FhirFetchError("the FHIR server timed out") from None
         except httpx.HTTPError as exc:
             raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+        if status != 200:
+            raise FhirFetchError(f"the FHIR server answered HTTP {status}")
         try:
             data = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -63,23 +63,6 @@ class FhirClient:
         if data["resourceType"] == "OperationOutcome":
             raise FhirFetchError("the FHIR server answered with an OperationOutcome")
         return data
-
-    async def _read(self, url: str) -> bytes:
-        """The body of a 200 answer, read only up to `max_bytes` so a huge answer cannot exhaust memory."""
-        too_large = f"the FHIR server's answer is larger than the {self._max_bytes}-byte limit"
-        async with self._http.stream("GET", url, headers=self._headers) as response:
-            if response.status_code != 200:
-                raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_bytes:
-                raise FhirFetchError(too_large)
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise FhirFetchError(too_large)
-                chunks.append(chunk)
-        return b"".join(chunks)
 
     async def read(self, query: str) -> Resource:
         return await self.get_json(self.url_for(query))

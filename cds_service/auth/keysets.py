@@ -1,0 +1,126 @@
+"""Issuers' public keys: inline key sets as configured, fetched ones cached with an expiry.
+
+A fetched set is kept for `ttl` seconds. A `kid` not in the cached set triggers one early refetch (the issuer may
+have rotated its keys), at most once per `refetch_interval`, so a flood of made-up kids cannot make the service
+hammer the issuer. When a refetch fails, the last good set is used and the failure logged.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+import orjson
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from cds_service.auth.issuers import TrustedIssuer, key_set_url_refusal
+from cds_service.outbound import ResponseTooLarge, get_capped
+
+log = logging.getLogger("cds_service.auth")
+
+SigningKey = ECKey | RSAKey
+MAX_KEY_SET_BYTES = 256_000
+
+
+class KeySetUnavailable(Exception):
+    """The issuer's key set could not be had; the message is safe to log and to return."""
+
+
+def signing_keys(jwks: object) -> dict[str, SigningKey]:
+    """The public EC and RSA signature keys of a JWK Set by kid; anything else (oct, private parts) is left out."""
+    keys: dict[str, SigningKey] = {}
+    items = jwks.get("keys") if isinstance(jwks, dict) else None
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or item.get("kty") not in ("EC", "RSA") or item.get("use", "sig") != "sig":
+            continue
+        kid = item.get("kid")
+        public = {k: v for k, v in item.items() if k not in ("d", "p", "q", "dp", "dq", "qi", "oth")}
+        try:
+            key = KeySet.import_key_set({"keys": [public]}).keys[0]
+        except (JoseError, ValueError, TypeError):
+            continue
+        if isinstance(kid, str) and kid and isinstance(key, ECKey | RSAKey):
+            keys.setdefault(kid, key)
+    return keys
+
+
+@dataclass(slots=True)
+class _Cached:
+    keys: dict[str, SigningKey]
+    fetched_at: float
+
+
+class KeySets:
+    def __init__(
+        self,
+        http: httpx.AsyncClient | None,
+        *,
+        timeout: float = 2.0,
+        ttl: float = 3600.0,
+        refetch_interval: float = 60.0,
+        clock=time.monotonic,
+    ):
+        self._http = http
+        self._timeout = timeout
+        self._ttl = ttl
+        self._refetch_interval = refetch_interval
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._inline: dict[str, dict[str, SigningKey]] = {}
+
+    async def key(self, issuer: TrustedIssuer, kid: str, jku: str | None) -> SigningKey | None:
+        """The issuer's key named `kid`: from its inline set, else from `jku` (already allow-listed) or `jwks_url`."""
+        if issuer.jwks is not None:
+            if issuer.iss not in self._inline:
+                self._inline[issuer.iss] = signing_keys(issuer.jwks)
+            return self._inline[issuer.iss].get(kid)
+        url = jku or issuer.jwks_url
+        assert url is not None  # a TrustedIssuer has jwks or jwks_url
+        async with self._locks.setdefault(url, asyncio.Lock()):
+            cached = self._cache.get(url)
+            age = self._clock() - cached.fetched_at if cached else None
+            if age is None or age > self._ttl or (kid not in cached.keys and age > self._refetch_interval):
+                cached = await self._refresh(url, cached)
+            return cached.keys.get(kid)
+
+    async def _refresh(self, url: str, stale: _Cached | None) -> _Cached:
+        try:
+            fresh = _Cached(await self._fetch(url), self._clock())
+        except KeySetUnavailable as exc:
+            if stale is None:
+                raise
+            log.warning("key set refetch failed; using the last good one", extra={"reason": str(exc)})
+            stale.fetched_at = self._clock()  # try again only after another interval
+            return stale
+        self._cache[url] = fresh
+        return fresh
+
+    async def _fetch(self, url: str) -> dict[str, SigningKey]:
+        if reason := key_set_url_refusal(url):
+            raise KeySetUnavailable(f"the key set URL is refused: {reason}")
+        if self._http is None:
+            raise KeySetUnavailable("no HTTP client to fetch the key set with")
+        try:
+            status, body = await get_capped(
+                self._http, url, headers={"Accept": "application/json"}, max_bytes=MAX_KEY_SET_BYTES,
+                timeout=self._timeout,
+            )
+        except ResponseTooLarge:
+            raise KeySetUnavailable("the issuer's key set is too large") from None
+        except httpx.TimeoutException:
+            raise KeySetUnavailable("the issuer's key set could not be fetched in time") from None
+        except httpx.HTTPError as exc:
+            raise KeySetUnavailable(f"the issuer's key set could not be fetched ({type(exc).__name__})") from None
+        if status != 200:
+            raise KeySetUnavailable(f"the issuer's key set URL answered HTTP {status}")
+        try:
+            keys = signing_keys(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            raise KeySetUnavailable("the issuer's key set is not JSON") from None
+        if not keys:
+            raise KeySetUnavailable("the issuer's key set holds no usable signature key")
+        log.info("key set fetched", extra={"count": len(keys)})
+        return keys

@@ -1,0 +1,50 @@
+"""Each client JWT is accepted once: its `jti` is remembered in the SQL database until the token can no longer pass.
+
+An in-memory cache would be per process, so with several uvicorn workers or replicas a token could be replayed to
+another worker. The feedback database is already shared by all of them, so the `jti` goes there: the insert of a
+unique key either succeeds (first use) or conflicts (replay), atomically, in SQLite and PostgreSQL alike.
+"""
+
+import hashlib
+import time
+
+from sqlalchemy import Column, Float, MetaData, String, Table, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+seen_tokens = Table(
+    "seen_client_tokens",
+    metadata,
+    Column("token_key", String(64), primary_key=True),  # sha256 of iss and jti: no token content is stored
+    Column("forget_after", Float, nullable=False, index=True),
+)
+
+PRUNE_EVERY_SECONDS = 60.0
+
+
+class ReplayGuard:
+    def __init__(self, engine: Engine, clock=time.time):
+        self._engine = engine
+        self._clock = clock
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._last_prune = 0.0
+        metadata.create_all(engine)
+
+    def first_use(self, issuer: str, jti: str, forget_after: float) -> bool:
+        """Record this token; False when it was seen before. Blocking: call it from a worker thread."""
+        key = hashlib.sha256(issuer.encode() + b"\0" + jti.encode()).hexdigest()
+        now = self._clock()
+        statement = (
+            self._insert(seen_tokens)
+            .values(token_key=key, forget_after=forget_after)
+            .on_conflict_do_nothing(index_elements=["token_key"])
+        )
+        with self._engine.begin() as connection:
+            if now - self._last_prune > PRUNE_EVERY_SECONDS:
+                connection.execute(delete(seen_tokens).where(seen_tokens.c.forget_after < now))
+                self._last_prune = now
+            inserted = connection.execute(statement).rowcount
+        return inserted == 1
