@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +22,7 @@ from cds_service.errors import (
     BadRequest,
     CDSError,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnknownService,
     UnsupportedMediaType,
     operation_outcome,
@@ -29,7 +31,9 @@ from cds_service.feedback_store import FeedbackStore
 from cds_service.gather.prefetch import PREFETCH_TEMPLATES
 from cds_service.hook_context import Hook
 from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.openapi import DISCOVERY, FEEDBACK, SERVICE_CALL, install_openapi
 from cds_service.protocol.feedback import parse_feedback
+from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
 from cds_service.settings import Settings, get_settings
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
@@ -88,6 +92,7 @@ def create_app(
     knowledge = knowledge or load_knowledge(settings.knowledge_dir)
     engine = Engine(knowledge, settings)
     discovery = orjson.dumps(discovery_document())
+    limits = JsonLimits(max_depth=settings.max_json_depth, max_bundle_entries=settings.max_bundle_entries)
     if settings.auth_required:
         trusted_issuers_for(settings.trusted_issuers_file)  # a broken file stops start-up, not each call
 
@@ -117,6 +122,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    install_openapi(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,
@@ -147,18 +153,21 @@ def create_app(
         body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.", "exception"))
         return Response(body, status_code=500, media_type=JSON)
 
-    @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=[Depends(client_for_discovery)])
+    @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=[Depends(client_for_discovery)], **DISCOVERY)
     async def list_services() -> Response:
         return Response(discovery, media_type=JSON)
 
-    @app.post("/cds-services/{service_id}", summary="Call a CDS service", dependencies=[Depends(client_for_call)])
+    @app.post(
+        "/cds-services/{service_id}", summary="Call a CDS service", dependencies=[Depends(client_for_call)],
+        **SERVICE_CALL,
+    )
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.perf_counter()
         hook = HOOKS_BY_SERVICE_ID.get(service_id)
         if hook is None:
             raise UnknownService(f"No CDS service with id '{service_id}'. GET /cds-services lists them.")
         check_content_type(request)
-        hook_request = parse_hook_request(await read_body(request, settings.max_body_bytes))
+        hook_request = parse_hook_request(await read_body(request, settings.max_body_bytes), limits)
         if hook_request.hook != hook.name:
             raise BadRequest(
                 f"Service '{service_id}' answers the '{hook.name}' hook, but the request is for '{hook_request.hook}'."
@@ -175,13 +184,20 @@ def create_app(
         )
         return Response(response.to_json(), media_type=JSON)
 
-    @app.post("/cds-services/{service_id}/feedback", summary="Card feedback", dependencies=[Depends(client_for_call)])
+    @app.post(
+        "/cds-services/{service_id}/feedback", summary="Card feedback", dependencies=[Depends(client_for_call)],
+        **FEEDBACK,
+    )
     async def feedback(service_id: str, request: Request) -> Response:
         if service_id not in HOOKS_BY_SERVICE_ID:
             raise UnknownService(f"No CDS service with id '{service_id}'.")
         check_content_type(request)
-        _parsed, entries = parse_feedback(await read_body(request, settings.max_body_bytes))
-        stored = await run_in_threadpool(request.app.state.store.add, service_id, entries)
+        _parsed, entries = parse_feedback(await read_body(request, settings.max_body_bytes), limits)
+        try:
+            stored = await run_in_threadpool(request.app.state.store.add, service_id, entries)
+        except SQLAlchemyError as exc:
+            log.error("feedback could not be stored", extra={"service_id": service_id, "error": type(exc).__name__})
+            raise ServiceUnavailable("The feedback could not be stored and was not acknowledged; retry.") from None
         log.info("feedback stored", extra={"service_id": service_id, "rows": stored, "count": len(entries)})
         return Response(orjson.dumps({"received": len(entries), "stored": stored}), media_type=JSON)
 

@@ -12,12 +12,17 @@ Resource = dict[str, Any]
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 
 
+def listed(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (absent, null, an object or a number where an array belongs) as []."""
+    return value if isinstance(value, list) else []
+
+
 def bundle_resources(value: Any) -> list[Resource]:
     """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
     if isinstance(value, list):
         items = value
     elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        items = [entry.get("resource") for entry in value.get("entry") or () if isinstance(entry, dict)]
+        items = [entry.get("resource") for entry in listed(value.get("entry")) if isinstance(entry, dict)]
     elif isinstance(value, dict) and "resourceType" in value:
         items = [value]
     else:
@@ -28,7 +33,7 @@ def bundle_resources(value: Any) -> list[Resource]:
 def next_link(bundle: Any) -> str | None:
     if not isinstance(bundle, dict):
         return None
-    for link in bundle.get("link") or ():
+    for link in listed(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None
@@ -59,10 +64,18 @@ def belongs_to(resource: Resource, patient_id: str) -> bool:
     return found is None or found == patient_id
 
 
+_CODING_STRINGS = ("system", "version", "code", "display")
+
+
 def codings(concept: Any) -> list[dict[str, Any]]:
+    """A concept's codings, each with system, version, code and display dropped unless they are strings."""
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding") or () if isinstance(c, dict)]
+    return [
+        {k: v for k, v in c.items() if k not in _CODING_STRINGS or isinstance(v, str)}
+        for c in listed(concept.get("coding"))
+        if isinstance(c, dict)
+    ]
 
 
 def concept_text(concept: Any) -> str | None:

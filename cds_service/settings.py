@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     )
     fhir_max_pages: int = Field(default=10, description="Most pages followed for one paginated search.")
     max_body_bytes: int = Field(default=5_000_000, description="Largest request body accepted (413 above).")
+    max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request (400).")
+    max_bundle_entries: int = Field(
+        default=10_000, ge=1, description="Most Bundle entries, all Bundles of a request together (413 above)."
+    )
     fhir_server_allowlist: Annotated[list[str], NoDecode] = Field(
         default=[],
         description="fhirServer base URLs (prefixes) the service may fetch from with the caller's token; `*` for "

@@ -116,3 +116,81 @@ def test_resources_that_do_not_parse_as_fhir_are_skipped_not_fatal(client):
     body["prefetch"]["activeMedications"] = {"resourceType": "Bundle", "entry": [{"resource": {"status": 3}}]}
     response = client.post(URL, json=body)
     assert response.status_code == 200
+
+
+def _set(document: dict, path: str, value) -> dict:
+    *parents, last = path.split(".")
+    node = document
+    for step in parents:
+        node = node[int(step)] if step.isdigit() else node[step]
+    node[int(last) if last.isdigit() else last] = value
+    return document
+
+
+# Found by tests/test_fuzz.py: values of the wrong JSON type deep inside resources once raised TypeError (a 500).
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("context.draftOrders.entry.0.resource.medicationCodeableConcept.coding", 1),
+        ("context.draftOrders.entry.0.resource.medicationCodeableConcept.coding.0.system", ["x"]),
+        ("context.draftOrders.entry.0.resource.dosageInstruction.0.timing.repeat.periodUnit", ["d"]),
+        ("context.draftOrders.entry.0.resource.dosageInstruction", {"text": "400 mg"}),
+        ("prefetch.activeMedications.entry.0.resource.status", ["active"]),
+        ("prefetch.labResults.entry.0.resource.status", {"final": True}),
+        ("prefetch.labResults.entry.0.resource.code.coding.0.code", {"loinc": 1}),
+    ],
+)
+def test_wrong_json_types_inside_resources_are_tolerated_not_a_500(client, path, value):
+    trough = resource("imatinib-trough-low-r4.json")
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], prefetch={
+        "activeMedications": {"resourceType": "Bundle", "entry": [{"resource": resource("rifampin-active-r4.json")}]},
+        "labResults": {"resourceType": "Bundle", "entry": [{"resource": trough}]},
+    })
+    response = client.post(URL, json=_set(body, path, value))
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["cards"], list)
+
+
+def test_nesting_deeper_than_the_limit_is_400(client, settings):
+    deep = {"a": 1}
+    for _ in range(settings.max_json_depth):
+        deep = {"a": deep}
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")])
+    body["context"]["extra"] = deep
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert f"nested deeper than the {settings.max_json_depth}-level limit" in diagnostics(response)
+
+
+def test_nesting_beyond_what_the_json_parser_allows_is_400_not_a_crash(client):
+    depth = 100_000
+    body = b'{"hook": "order-sign", "hookInstance": "x", "context": ' + b"[" * depth + b"]" * depth + b"}"
+    response = client.post(URL, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "not valid JSON" in diagnostics(response)
+
+
+def test_more_bundle_entries_than_the_limit_is_413(client, settings):
+    entries = [{"resource": {"resourceType": "Basic"}}] * (settings.max_bundle_entries + 1)
+    many = {"resourceType": "Bundle", "entry": entries}
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], prefetch={"conditions": many})
+    response = client.post(URL, json=body)
+    assert response.status_code == 413
+    assert f"more than {settings.max_bundle_entries} Bundle entries" in diagnostics(response)
+
+
+def test_limits_apply_to_feedback_too(client, settings):
+    deep: dict = {}
+    for _ in range(settings.max_json_depth + 1):
+        deep = {"x": deep}
+    entry = {"card": "c-1", "outcome": "accepted", "extension": deep}
+    response = client.post("/cds-services/imatinib-order-sign/feedback", json={"feedback": [entry]})
+    assert response.status_code == 400
+    assert "feedback body is nested deeper" in diagnostics(response)
+
+
+@pytest.mark.parametrize("body", [b'{"hook": "\xff"}', b'\xfe\xff{"hook": "order-sign"}', b'{"hook": "\xed\xa0\x80"}'])
+def test_invalid_utf8_is_400_naming_it(client, body):
+    response = client.post(URL, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "not UTF-8" in diagnostics(response)

@@ -63,3 +63,20 @@ def test_feedback_export_prints_json_lines(client, settings, tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["card"] for line in lines] == ["card-a", "card-b"]
     assert lines[0]["service_id"] == "imatinib-order-select"
+
+
+def test_store_failure_is_503_with_an_operation_outcome_and_the_retry_is_stored(client, settings):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(settings.database_url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE card_feedback RENAME TO card_feedback_away"))
+    failed = client.post(URL, json={"feedback": [entry()]})
+    assert failed.status_code == 503
+    assert failed.json()["resourceType"] == "OperationOutcome"
+    assert "not acknowledged; retry" in failed.json()["issue"][0]["diagnostics"]
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE card_feedback_away RENAME TO card_feedback"))
+    engine.dispose()
+    assert client.post(URL, json={"feedback": [entry()]}).status_code == 200
+    assert FeedbackStore(settings.database_url).count() == 1

@@ -68,7 +68,7 @@ def _uses(
     for resource in resources:
         if resource.get("resourceType") not in types or not belongs_to(resource, context.patient_id):
             continue
-        status = resource.get("status")
+        status = resource.get("status") if isinstance(resource.get("status"), str) else None
         if status in drop_status or (keep_status is not None and status not in keep_status):
             continue
         under_decision = origin == "draft" and context.is_under_decision(resource)

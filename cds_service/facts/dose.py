@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cds_service.fhir import Resource
+from cds_service.fhir import Resource, listed
 
 _COUNT_UNITS = frozenset({
     "{pill}", "pill", "pills", "{tbl}", "tbl", "tab", "tabs", "{tab}", "tablet", "tablets", "{tablet}",
@@ -44,7 +44,7 @@ def order_fhir_version(order: Resource) -> FhirVersion:
     """DSTU2 has MedicationOrder; R4 nests the dose in doseAndRate; STU3 puts doseQuantity on the dosage."""
     if order.get("resourceType") == "MedicationOrder":
         return "DSTU2"
-    dosages = [d for d in order.get("dosageInstruction") or () if isinstance(d, dict)]
+    dosages = [d for d in listed(order.get("dosageInstruction")) if isinstance(d, dict)]
     if any("doseAndRate" in d for d in dosages):
         return "R4"
     if any("doseQuantity" in d or "doseRange" in d for d in dosages):
@@ -53,7 +53,7 @@ def order_fhir_version(order: Resource) -> FhirVersion:
 
 
 def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
-    for rate in dosage.get("doseAndRate") or ():
+    for rate in listed(dosage.get("doseAndRate")):
         if isinstance(rate, dict) and isinstance(rate.get("doseQuantity"), dict):
             return rate["doseQuantity"]
     quantity = dosage.get("doseQuantity")
@@ -64,13 +64,14 @@ def administrations_per_day(timing: Any) -> float | None:
     if not isinstance(timing, dict):
         return None
     repeat = timing.get("repeat")
-    if isinstance(repeat, dict) and repeat.get("periodUnit") in _PERIOD_PER_DAY:
+    unit = repeat.get("periodUnit") if isinstance(repeat, dict) else None
+    if isinstance(unit, str) and unit in _PERIOD_PER_DAY:
         frequency = repeat.get("frequency", 1)
         period = repeat.get("period", 1)
         if isinstance(frequency, int | float) and isinstance(period, int | float) and frequency > 0 and period > 0:
-            return frequency * _PERIOD_PER_DAY[repeat["periodUnit"]] / period
+            return frequency * _PERIOD_PER_DAY[unit] / period
     code = timing.get("code")
-    for coding in (code or {}).get("coding") or () if isinstance(code, dict) else ():
+    for coding in listed(code.get("coding")) if isinstance(code, dict) else ():
         if isinstance(coding, dict) and str(coding.get("code", "")).upper() in _TIMING_CODES:
             return float(_TIMING_CODES[str(coding["code"]).upper()])
     return None
@@ -82,7 +83,7 @@ def strength_from_text(*texts: str | None) -> float | None:
 
 
 def read_dose(order: Resource, product_strength_mg: float | None) -> DoseReading:
-    dosages = [d for d in order.get("dosageInstruction") or () if isinstance(d, dict)]
+    dosages = [d for d in listed(order.get("dosageInstruction")) if isinstance(d, dict)]
     if not dosages:
         return DoseReading(None, "the order has no dosage instructions")
     if len(dosages) > 1:

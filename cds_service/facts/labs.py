@@ -30,7 +30,7 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
     """Final results only, newest first."""
     levels = []
     for obs in observations:
-        if obs.get("status") not in RESULT_STATUSES:
+        if not isinstance(obs.get("status"), str) or obs["status"] not in RESULT_STATUSES:
             continue
         if not any((c.get("system"), c.get("code")) in level_codes for c in codings(obs.get("code"))):
             continue

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
-from cds_service.fhir import Resource, codings, concept_text, local_reference
+from cds_service.fhir import Resource, codings, concept_text, listed, local_reference
 from cds_service.knowledge.loader import Knowledge, fold_text
 
 Origin = Literal["draft", "order", "statement", "history"]
@@ -99,7 +99,7 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
     target: Resource | None = None
     if ref.startswith("#"):
         target = next(
-            (c for c in resource.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None
+            (c for c in listed(resource.get("contained")) if isinstance(c, dict) and c.get("id") == ref[1:]), None
         )
     else:
         target = medications.get(ref) or medications.get("Medication/" + ref.rsplit("/", 1)[-1])
@@ -111,7 +111,7 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
 
 def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
     texts: list[str] = []
-    for dosage in (*(resource.get("dosageInstruction") or ()), *_statement_dosages(resource)):
+    for dosage in (*listed(resource.get("dosageInstruction")), *_statement_dosages(resource)):
         if isinstance(dosage, dict):
             route = dosage.get("route")
             texts.extend(t for t in (concept_text(route), *(c.get("display") for c in codings(route))) if t)

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cds_service.errors import BadRequest
+from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import describe_validation_error, parse_json_object
 
 
@@ -39,9 +40,9 @@ class FeedbackRequest(_Lenient):
     feedback: list[FeedbackEntry] = Field(min_length=1, max_length=1000)
 
 
-def parse_feedback(body: bytes) -> tuple[FeedbackRequest, list[dict[str, Any]]]:
+def parse_feedback(body: bytes, limits: JsonLimits | None = None) -> tuple[FeedbackRequest, list[dict[str, Any]]]:
     """The validated request and, for storage, each entry exactly as it was sent."""
-    data = parse_json_object(body, "feedback body")
+    data = parse_json_object(body, "feedback body", limits)
     try:
         parsed = FeedbackRequest.model_validate(data)
     except ValidationError as exc:

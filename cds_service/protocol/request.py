@@ -6,6 +6,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from cds_service.errors import BadRequest
+from cds_service.protocol.limits import JsonLimits, check_json_limits
 
 
 class FhirAuthorization(BaseModel):
@@ -46,7 +47,7 @@ class HookRequest(BaseModel):
         return self.fhirAuthorization.access_token.get_secret_value()
 
 
-def parse_json_object(body: bytes, what: str = "request body") -> dict[str, Any]:
+def parse_json_object(body: bytes, what: str = "request body", limits: JsonLimits | None = None) -> dict[str, Any]:
     """Decode a JSON object, turning every way it can fail into a message the integrator can act on."""
     if not body.strip():
         raise BadRequest(f"The {what} is empty; expected a JSON object.")
@@ -56,6 +57,7 @@ def parse_json_object(body: bytes, what: str = "request body") -> dict[str, Any]
         raise BadRequest(f"The {what} is not valid JSON (or not UTF-8): {exc}.") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The {what} must be a JSON object, not {type(data).__name__}.")
+    check_json_limits(data, limits or JsonLimits(), what)
     return data
 
 
@@ -68,8 +70,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_hook_request(body: bytes) -> HookRequest:
-    data = parse_json_object(body)
+def parse_hook_request(body: bytes, limits: JsonLimits | None = None) -> HookRequest:
+    data = parse_json_object(body, limits=limits)
     try:
         return HookRequest.model_validate(data)
     except ValidationError as exc:

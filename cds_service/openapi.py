@@ -1,0 +1,105 @@
+"""The OpenAPI document, describing the wire shapes the service really reads and writes.
+
+The routes read their bodies themselves (size limit first, then content type, then JSON), so FastAPI cannot infer
+request bodies; they are declared here from the same pydantic models that validate them, and every status a route
+can answer is listed with its body. The fuzz tests hold the service to this document.
+"""
+
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds_service.protocol.cards import CardsResponse
+from cds_service.protocol.feedback import FeedbackRequest
+from cds_service.protocol.request import HookRequest
+
+REF = "#/components/schemas/{model}"
+
+
+class OutcomeIssue(BaseModel):
+    severity: Literal["fatal", "error", "warning", "information"]
+    code: str
+    diagnostics: str
+
+
+class OperationOutcome(BaseModel):
+    """Every error: a FHIR OperationOutcome whose `diagnostics` says what is wrong."""
+
+    model_config = ConfigDict(title="OperationOutcome")
+
+    resourceType: Literal["OperationOutcome"]
+    issue: list[OutcomeIssue] = Field(min_length=1)
+
+
+class DiscoveredService(BaseModel):
+    hook: str
+    id: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+
+
+class DiscoveryResponse(BaseModel):
+    services: list[DiscoveredService] = Field(min_length=1)
+
+
+class FeedbackAcknowledgement(BaseModel):
+    received: int = Field(ge=1)
+    stored: int = Field(ge=0, description="How many were new (the same feedback sent again is stored once).")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        400: "Malformed request; `diagnostics` says what is wrong.",
+        401: "Client authentication failed (CDS_AUTH_REQUIRED); see the WWW-Authenticate header.",
+        404: "No such service.",
+        412: "Required FHIR data could not be obtained (CDS Hooks).",
+        413: "The body is too large or holds too many Bundle entries.",
+        415: "The body is not JSON.",
+        503: "The database failed; nothing was acknowledged, the client may retry.",
+    }
+    return {code: {"model": OperationOutcome, "description": meaning[code]} for code in codes}
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        media: {"schema": {"$ref": REF.format(model=model.__name__)}}
+        for media in ("application/json", "application/fhir+json")
+    }}}
+
+
+DISCOVERY = {"responses": {200: {"model": DiscoveryResponse, "description": "The services"}, **_errors(401, 503)}}
+SERVICE_CALL = {
+    "responses": {200: {"model": CardsResponse, "description": "Cards"}, **_errors(400, 401, 404, 412, 413, 415, 503)},
+    "openapi_extra": _json_body(HookRequest),
+}
+FEEDBACK = {
+    "responses": {200: {"model": FeedbackAcknowledgement, "description": "Stored"},
+                  **_errors(400, 401, 404, 413, 415, 503)},
+    "openapi_extra": _json_body(FeedbackRequest),
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make `app.openapi()` include the request-body models the routes declare by reference."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for operations in document.get("paths", {}).values():  # validation errors are answered 400, not 422
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            for model in (HookRequest, FeedbackRequest):
+                schema = model.model_json_schema(ref_template=REF, mode="validation")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

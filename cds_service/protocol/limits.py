@@ -1,0 +1,37 @@
+"""Shape limits on incoming JSON, checked once after parsing and before anything walks it.
+
+The byte limit (413) bounds memory; these bound work: a few megabytes of `[[[[...` or of tiny Bundle entries are
+cheap to send and expensive to walk resource by resource. The walk itself is iterative, so no input can exhaust the
+Python stack.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.errors import BadRequest, PayloadTooLarge
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLimits:
+    max_depth: int = 64
+    max_bundle_entries: int = 10_000
+
+
+def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body") -> None:
+    """Refuse nesting deeper than `max_depth` (400) and more Bundle entries in all than `max_bundle_entries` (413)."""
+    entries = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise BadRequest(f"The {what} is nested deeper than the {limits.max_depth}-level limit.")
+        if isinstance(value, dict):
+            if value.get("resourceType") == "Bundle" and isinstance(value.get("entry"), list):
+                entries += len(value["entry"])
+                if entries > limits.max_bundle_entries:
+                    raise PayloadTooLarge(
+                        f"The {what} holds more than {limits.max_bundle_entries} Bundle entries in all."
+                    )
+            stack.extend((child, depth + 1) for child in value.values() if isinstance(child, dict | list))
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
