@@ -88,10 +88,14 @@ class FeedbackStore:
             for entry in entries
         ]
         insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        statement = insert(feedback_table).values(rows).on_conflict_do_nothing(index_elements=["entry_hash"])
+        statement = (
+            insert(feedback_table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["entry_hash"])
+            .returning(feedback_table.c.id)  # rowcount is -1 on PostgreSQL (psycopg 3, SQLAlchemy 2.1): count rows
+        )
         with self.engine.begin() as connection:
-            result = connection.execute(statement)
-        return max(result.rowcount, 0)
+            return len(connection.execute(statement).all())
 
     def export(self) -> Iterator[dict[str, Any]]:
         query = select(feedback_table).order_by(feedback_table.c.id)

@@ -37,6 +37,8 @@ def configure_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    for chatty in ("httpx", "httpcore"):  # their debug/info lines carry request URLs, which carry patient ids
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def uvicorn_log_config(level: str = "info") -> dict:

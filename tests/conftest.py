@@ -1,3 +1,5 @@
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,32 @@ def settings(tmp_path: Path) -> Settings:
         fhir_timeout_seconds=1.0,
         fhir_server_allowlist=["https://ehr.example.org/fhir"],
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty feedback database: a SQLite file, and a PostgreSQL schema when CDS_TEST_POSTGRES_URL names a
+    server (`.ci/run` starts one; in CI a missing server fails these tests instead of skipping them)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server = os.environ.get("CDS_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI"):
+            pytest.fail("CDS_TEST_POSTGRES_URL is not set in CI: the PostgreSQL store tests cannot run")
+        pytest.skip("CDS_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL server)")
+    from sqlalchemy import create_engine, text
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -41,10 +41,10 @@ class ReplayGuard:
             self._insert(seen_tokens)
             .values(token_key=key, forget_after=forget_after)
             .on_conflict_do_nothing(index_elements=["token_key"])
+            .returning(seen_tokens.c.token_key)  # rowcount is -1 on PostgreSQL with psycopg 3
         )
         with self._engine.begin() as connection:
             if now - self._last_prune > PRUNE_EVERY_SECONDS:
                 connection.execute(delete(seen_tokens).where(seen_tokens.c.forget_after < now))
                 self._last_prune = now
-            inserted = connection.execute(statement).rowcount
-        return inserted == 1
+            return len(connection.execute(statement).all()) == 1
