@@ -84,3 +84,9 @@ def test_broken_knowledge_file_stops_start_up_naming_the_file_and_entry(tmp_path
                      env={"CDS_KNOWLEDGE_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "inducers.toml: [rifampin]: strength" in result.stderr
+
+
+def test_serve_with_auth_required_but_no_trusted_issuers_stops_with_a_clear_message():
+    result = run_cli("serve", "--port", "1", env={"CDS_AUTH_REQUIRED": "true", "CDS_TRUSTED_ISSUERS_FILE": ""})
+    assert result.returncode == 2
+    assert "CDS_TRUSTED_ISSUERS_FILE is not set" in result.stderr

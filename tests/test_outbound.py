@@ -159,3 +159,13 @@ def test_huge_answer_for_optional_data_still_gives_cards(respx_mock, call):
     respx_mock.get(f"{FHIR}/Observation").mock(side_effect=_huge)
     card = cards_of(call(request_fixture("order-sign-no-prefetch.json")))[0]
     assert "Not checked: labResults (the FHIR server's answer is larger than" in card["detail"]
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_next_link_to_another_path_on_the_same_host_is_not_followed(respx_mock, call):
+    admin = respx_mock.get("https://ehr.example.org/fhir-admin/export").respond(json=bundle())
+    first_page = bundle(resource("rifampin-active-r4.json"), next_url="https://ehr.example.org/fhir-admin/export")
+    body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                                    prefetch={"activeMedications": first_page}))
+    assert call(body).status_code == 412
+    assert not admin.called
