@@ -122,7 +122,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
-    install_openapi(app)
+    install_openapi(app, tuple(HOOKS_BY_SERVICE_ID))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

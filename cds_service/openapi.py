@@ -82,17 +82,21 @@ FEEDBACK = {
 }
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` include the request-body models the routes declare by reference."""
+def install_openapi(app: FastAPI, service_ids: tuple[str, ...]) -> None:
+    """Make `app.openapi()` include the request-body models the routes declare by reference, and name the
+    services that exist as the only values of `{service_id}`."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version, description=app.description,
                                    routes=app.routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for operations in document.get("paths", {}).values():  # validation errors are answered 400, not 422
+            for operations in document.get("paths", {}).values():
                 for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
+                    operation.get("responses", {}).pop("422", None)  # validation errors are answered 400
+                    for parameter in operation.get("parameters", []):
+                        if parameter["name"] == "service_id":
+                            parameter["schema"] = {"type": "string", "enum": list(service_ids)}
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
             for model in (HookRequest, FeedbackRequest):

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -33,6 +34,8 @@ MUTATION_EXAMPLES = 300
 _DB = Path(tempfile.mkdtemp(prefix="cds-fuzz-")) / "feedback.db"
 APP = create_app(Settings(database_url=f"sqlite:///{_DB}"), load_knowledge())
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# Valid shapes and deliberately invalid ones (wrong types, missing required fields): both must get a documented 4xx.
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
 @schema.parametrize()
