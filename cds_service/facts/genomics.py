@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cds_service.facts.labs import RESULT_STATUSES, observation_time
+from cds_service.facts.labs import is_result, observation_time
 from cds_service.fhir import Resource, codings, concept_text, has_coding, local_reference
 from cds_service.knowledge.loader import Knowledge, VariantIndex
 from cds_service.knowledge.models import VariantReading
@@ -292,7 +292,7 @@ def _from_text(
 
 def read_observation(observation: Resource, knowledge: Knowledge) -> list[VariantFinding]:
     """The findings one result holds; none for a preliminary result or one about no known gene."""
-    if observation.get("status") not in RESULT_STATUSES:
+    if not is_result(observation):
         return []
     reading = knowledge.genomics.reading
     base = {"observation": local_reference(observation), "when": observation_time(observation)}

@@ -5,6 +5,12 @@ from dataclasses import dataclass
 from cds_service.fhir import Resource, codings
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
+
+
+def is_result(observation: Resource) -> bool:
+    """A final, amended or corrected Observation (a status of the wrong JSON type is not one)."""
+    status = observation.get("status")
+    return isinstance(status, str) and status in RESULT_STATUSES
 # Factors to ng/mL. Imatinib's molar mass is 493.6 g/mol (free base).
 _TO_NG_ML = {
     "ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "mcg/l": 1.0,
@@ -30,7 +36,7 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
     """Final results only, newest first."""
     levels = []
     for obs in observations:
-        if not isinstance(obs.get("status"), str) or obs["status"] not in RESULT_STATUSES:
+        if not is_result(obs):
             continue
         if not any((c.get("system"), c.get("code")) in level_codes for c in codings(obs.get("code"))):
             continue

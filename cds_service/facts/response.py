@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date
 
-from cds_service.facts.labs import RESULT_STATUSES, observation_time
+from cds_service.facts.labs import is_result, observation_time
 from cds_service.fhir import Resource, has_coding, local_reference
 from cds_service.knowledge.loader import Knowledge
 from cds_service.knowledge.models import Milestone, ResponseCategory
@@ -30,7 +30,7 @@ def is_results(observations: tuple[Resource, ...] | list[Resource], knowledge: K
     units = {u.casefold() for u in code.units}
     results = []
     for obs in observations:
-        if obs.get("status") not in RESULT_STATUSES or not has_coding(obs.get("code"), code.system, code.code):
+        if not is_result(obs) or not has_coding(obs.get("code"), code.system, code.code):
             continue
         quantity = obs.get("valueQuantity")
         if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
