@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
+from cds_service.outbound import ResponseTooLarge, get_capped
+
 log = logging.getLogger("cds_service.trials")
 
 REGISTRY_URL = "https://clinicaltrials.gov/api/v2/studies"
@@ -28,6 +30,8 @@ FIELDS = "NCTId,BriefTitle,OverallStatus,Phase,Condition,InterventionName"
 PAGE_SIZE = 5
 RETRY_AFTER_SECONDS = 60.0
 MAX_CACHED = 256
+# A page of 10 studies with the few fields asked for is a few kB; anything near this is not an answer to read.
+MAX_ANSWER_BYTES = 2_000_000
 # Less time than this left in the call's budget is not worth a round trip.
 MIN_BUDGET_SECONDS = 0.05
 _NCT = re.compile(r"^NCT\d{8}$")
@@ -152,16 +156,18 @@ class TrialRegistry:
         problem = None
         try:
             async with asyncio.timeout(budget):
-                response = await http.get(
-                    REGISTRY_URL, params=query.api_params(), headers={"Accept": "application/json"},
-                    timeout=budget, follow_redirects=False,
+                status, body = await get_capped(
+                    http, str(httpx.URL(REGISTRY_URL, params=query.api_params())),
+                    headers={"Accept": "application/json"}, max_bytes=MAX_ANSWER_BYTES, timeout=budget,
                 )
         except (TimeoutError, httpx.TimeoutException):
             problem = f"the registry did not answer within {budget:.1f} s"
         except httpx.HTTPError as exc:
             problem = f"the registry could not be reached ({type(exc).__name__})"
+        except ResponseTooLarge as exc:
+            problem = f"the registry's answer was too large ({exc})"
         else:
-            problem, trials = _read(response)
+            problem, trials = _read(status, body)
         if problem is not None:
             self._quiet_until = self._clock() + RETRY_AFTER_SECONDS
             log.warning("live trial search unavailable", extra={"reason": problem})
@@ -177,11 +183,11 @@ class TrialRegistry:
         self._cache[query] = (self._clock() + self._cache_seconds, result)
 
 
-def _read(response: httpx.Response) -> tuple[str | None, tuple[RegistryTrial, ...]]:
-    if response.status_code != 200:
-        return f"the registry answered HTTP {response.status_code}", ()
+def _read(status: int, body: bytes) -> tuple[str | None, tuple[RegistryTrial, ...]]:
+    if status != 200:
+        return f"the registry answered HTTP {status}", ()
     try:
-        trials = parse_studies(orjson.loads(response.content))
+        trials = parse_studies(orjson.loads(body))
     except orjson.JSONDecodeError:
         trials = None
     if trials is None:
