@@ -25,5 +25,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The service beside a bare FastAPI echo under wrk (installed from Debian if missing), then the in-process cost.
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -12,10 +13,22 @@ from cds_service.knowledge import KnowledgeError, load_knowledge
 from cds_service.settings import get_settings
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """How every worker is served (event loop, HTTP parser, logging); bench/ serves its baseline the same way."""
+    from cds_service.logs import uvicorn_log_config
+
+    level = get_settings().log_level
+    return {
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": level,
+        "log_config": uvicorn_log_config(level),
+        "proxy_headers": True,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from cds_service.logs import uvicorn_log_config
 
     settings = get_settings()
     try:
@@ -36,11 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        log_config=uvicorn_log_config(settings.log_level),
-        proxy_headers=True,
+        **uvicorn_options(),
     )
     return 0
 

@@ -1,0 +1,106 @@
+"""What one request costs inside the process, without HTTP, as the patient's record grows from 20 to 2000 resources.
+
+Two figures per size: `Engine.evaluate` on an already parsed request (the pipeline: context -> facts -> rules ->
+cards), and the whole of what a worker does with the bytes (parse + evaluate + serialise). Each is the best of
+several repeats: on a shared machine the fastest repeat is the one least disturbed by other work.
+"""
+
+import asyncio
+import copy
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cds_service.engine import Engine
+from cds_service.hook_context import Hook
+from cds_service.knowledge import load_knowledge
+from cds_service.protocol.request import parse_hook_request
+from cds_service.settings import Settings
+
+# Padding comes from the parts of a record that grow over the years; current medications stay as they are, so the
+# cards (and the work of writing them) stay the same and only the reading of the record grows.
+PADDED_KEYS = ("labResults", "medicationHistory", "conditions")
+
+
+def count_prefetched(request: dict[str, Any]) -> int:
+    total = 0
+    for value in (request.get("prefetch") or {}).values():
+        if isinstance(value, dict):
+            total += len(value.get("entry") or ()) if value.get("resourceType") == "Bundle" else 1
+    return total
+
+
+def padded_request(request: dict[str, Any], total: int) -> dict[str, Any]:
+    """`request` with copies (fresh ids) of its history, condition and lab resources until `total` are prefetched."""
+    padded = copy.deepcopy(request)
+    prefetch = padded["prefetch"]
+    templates = [
+        (key, entry["resource"])
+        for key in PADDED_KEYS
+        if isinstance(prefetch.get(key), dict)
+        for entry in prefetch[key].get("entry") or ()
+    ]
+    missing = total - count_prefetched(padded)
+    if missing > 0 and not templates:
+        raise ValueError("the request has no history, condition or lab resources to pad with")
+    for index in range(max(missing, 0)):
+        key, template = templates[index % len(templates)]
+        resource = {**copy.deepcopy(template), "id": f"{template.get('id', 'pad')}-pad{index}"}
+        prefetch[key]["entry"].append({"resource": resource})
+    return padded
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    resources: int
+    body_bytes: int
+    evaluate_us: float
+    full_us: float
+    summaries: tuple[str, ...]
+
+
+async def _best_per_call(call: Callable[[], Awaitable[object]], repeats: int, min_seconds: float) -> float:
+    """Microseconds per call: the best of `repeats` loops, each long enough to be timed reliably."""
+    loops = 1
+    while True:
+        started = time.perf_counter()
+        for _ in range(loops):
+            await call()
+        if time.perf_counter() - started >= min_seconds / 4:
+            break
+        loops *= 2
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(loops):
+            await call()
+        best = min(best, (time.perf_counter() - started) / loops)
+    return best * 1e6
+
+
+async def time_request(engine: Engine, hook: Hook, body: bytes, repeats: int = 5, min_seconds: float = 0.2) -> Timing:
+    parsed = parse_hook_request(body)
+
+    async def evaluate() -> object:
+        return await engine.evaluate(hook, parsed, None)
+
+    async def parse_evaluate_serialise() -> bytes:
+        return (await engine.evaluate(hook, parse_hook_request(body), None)).to_json()
+
+    cards = (await engine.evaluate(hook, parsed, None)).cards
+    return Timing(
+        resources=count_prefetched(orjson.loads(body)),
+        body_bytes=len(body),
+        evaluate_us=await _best_per_call(evaluate, repeats, min_seconds),
+        full_us=await _best_per_call(parse_evaluate_serialise, repeats, min_seconds),
+        summaries=tuple(card.summary for card in cards),
+    )
+
+
+def time_sizes(request: dict[str, Any], hook: Hook, sizes: tuple[int, ...]) -> list[Timing]:
+    engine = Engine(load_knowledge(), Settings())
+    bodies = [orjson.dumps(padded_request(request, size)) for size in sizes]
+    return [asyncio.run(time_request(engine, hook, body)) for body in bodies]
