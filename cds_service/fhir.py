@@ -7,6 +7,8 @@ These helpers read only what the rules need and tolerate everything else.
 
 from typing import Any
 
+import orjson
+
 Resource = dict[str, Any]
 
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
@@ -102,3 +104,9 @@ def local_reference(resource: Resource) -> str | None:
     if isinstance(rid, str) and rid:
         return f"{resource['resourceType']}/{rid}"
     return None
+
+
+def copy_resource(resource: Resource) -> Resource:
+    """A deep copy of parsed JSON. A round trip through orjson is several times faster than `copy.deepcopy`, which
+    pays for generality (cycles, custom types) that JSON never has."""
+    return orjson.loads(orjson.dumps(resource))

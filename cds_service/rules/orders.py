@@ -4,14 +4,13 @@ An update starts from a deep copy of the draft and changes only the dose (and, w
 product), so every other field the EHR put on the order survives.
 """
 
-import copy
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from cds_service.facts.dose import FhirVersion, dose_quantity
 from cds_service.facts.medications import MedicationUse
-from cds_service.fhir import Resource
+from cds_service.fhir import Resource, copy_resource
 from cds_service.knowledge import Knowledge
 from cds_service.rules.dosing import DoseIncrease
 
@@ -46,7 +45,7 @@ def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowled
     dose = reading.dose
     if dose is None:
         return reading.problem or "the current dose could not be read"
-    resource = copy.deepcopy(order.resource)
+    resource = copy_resource(order.resource)
     if order.fhir_version == "R4":
         repair_r4_lists(resource)
     dosage = resource["dosageInstruction"][0]
