@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
 from cds_service.fhir import Resource, codings, concept_text, listed, local_reference
-from cds_service.knowledge.loader import Knowledge, fold_text
+from cds_service.knowledge.loader import Knowledge
 
 Origin = Literal["draft", "order", "statement", "history"]
 
@@ -76,8 +76,7 @@ def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
     texts = [concept_text(concept), *(c.get("display") for c in codings(concept))]
     for text in texts:
         if isinstance(text, str):
-            for match in knowledge.name_pattern.finditer(fold_text(text)):
-                found.add(knowledge.ingredient_by_name[match.group(1).casefold()])
+            found.update(knowledge.ingredients_named_in(text))
     if not found:
         first_code = next((c.get("code") for c in codings(concept) if c.get("system") in RXNORM_SYSTEMS), None)
         return MedicationIdentity(frozenset(), display or "", None, first_code)
@@ -118,7 +117,7 @@ def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: K
             if isinstance(dosage.get("text"), str):
                 texts.append(dosage["text"])
     texts.extend(t for t in (concept_text(concept), *(c.get("display") for c in codings(concept))) if t)
-    return not any(knowledge.non_systemic_pattern.search(fold_text(t)) for t in texts if isinstance(t, str))
+    return not any(knowledge.names_non_systemic_route(t) for t in texts if isinstance(t, str))
 
 
 def _statement_dosages(resource: Resource) -> list[Any]:

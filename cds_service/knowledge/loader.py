@@ -5,6 +5,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ from cds_service.knowledge.models import (
 
 BUNDLED_DIR = Path(str(resources.files("cds_service.knowledge") / "data"))
 _STRENGTH_MG = re.compile(r"\b(\d+(?:\.\d+)?) MG\b", re.IGNORECASE)
+# Distinct medication and route texts remembered per knowledge base: a formulary's worth, bounded against junk.
+TEXT_MEMO_SIZE = 8192
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -143,6 +146,9 @@ class Knowledge:
 
         terms = "|".join(re.escape(t) for t in sorted(routes.non_systemic_terms, key=len, reverse=True))
         self.non_systemic_pattern = re.compile(rf"(?<!\w)({terms})(?!\w)", re.IGNORECASE)
+        # EHRs send the same few thousand drug and route texts again and again: match each text once, not per request.
+        self.ingredients_named_in = lru_cache(maxsize=TEXT_MEMO_SIZE)(self._ingredients_named_in)
+        self.names_non_systemic_route = lru_cache(maxsize=TEXT_MEMO_SIZE)(self._names_non_systemic_route)
 
         self.condition_by_code: dict[tuple[str, str], ConditionGroup] = {}
         self.condition_prefixes: list[tuple[str, str, ConditionGroup]] = []
@@ -172,6 +178,16 @@ class Knowledge:
 
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)
+
+    def _ingredients_named_in(self, text: str) -> frozenset[str]:
+        """Ingredients whose name or brand appears in `text` as whole words (case- and apostrophe-insensitive)."""
+        return frozenset(
+            self.ingredient_by_name[match.group(1).casefold()] for match in self.name_pattern.finditer(fold_text(text))
+        )
+
+    def _names_non_systemic_route(self, text: str) -> bool:
+        """Whether `text` names a route or dose form that delivers no systemic dose (eye drops, cream, ...)."""
+        return self.non_systemic_pattern.search(fold_text(text)) is not None
 
 
 def _fold(text: str) -> str:
