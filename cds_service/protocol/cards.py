@@ -32,13 +32,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Coding(_Model):
+class _Shared(_Model):
+    """Parts the same for every card of a kind (source, override reasons): frozen, so rules can build them once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coding(_Shared):
     system: str | None = None
     code: str
     display: str | None = None
 
 
-class Source(_Model):
+class Source(_Shared):
     label: str = Field(min_length=1)
     url: str | None = None
     icon: str | None = None
@@ -80,7 +86,7 @@ class Link(_Model):
         return self
 
 
-class OverrideReason(_Model):
+class OverrideReason(_Shared):
     code: str
     system: str
     display: str = Field(min_length=1)

@@ -1,5 +1,7 @@
 """Pieces every card shares: where it comes from, how its evidence is cited, which data it could not check."""
 
+from functools import lru_cache
+
 from cds_service.facts import PatientFacts
 from cds_service.facts.genomics import VariantFinding
 from cds_service.facts.medications import MedicationUse
@@ -19,6 +21,7 @@ EVIDENCE_LEVELS = {
 }
 
 
+@lru_cache(maxsize=256)  # one per knowledge base and card topic, built once (Source is frozen)
 def card_source(knowledge: Knowledge, topic_code: str, topic_display: str) -> Source:
     return Source(
         label=f"{SERVICE_LABEL} (knowledge base {knowledge.version})",
@@ -26,6 +29,7 @@ def card_source(knowledge: Knowledge, topic_code: str, topic_display: str) -> So
     )
 
 
+@lru_cache(maxsize=256)  # a fixed list per card kind, built once (OverrideReason is frozen)
 def override(code: str, display: str) -> OverrideReason:
     return OverrideReason(code=code, system=OVERRIDE_SYSTEM, display=display)
 
