@@ -7,7 +7,6 @@ lists into "absent" so a rule cannot produce `"suggestions": []`.
 import uuid
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Indicator = Literal["info", "warning", "critical"]
@@ -126,6 +125,5 @@ class CardsResponse(_Model):
     systemActions: list[SystemAction] | None = None
 
     def to_json(self) -> bytes:
-        body = self.model_dump(mode="json", exclude_none=True)
-        body.setdefault("cards", [])
-        return orjson.dumps(body)
+        # `cards` is never None, so it survives exclude_none even when empty, as the spec wants.
+        return self.model_dump_json(exclude_none=True).encode()
