@@ -70,14 +70,21 @@ _CODING_STRINGS = ("system", "version", "code", "display")
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    """A concept's codings, each with system, version, code and display dropped unless they are strings."""
+    """A concept's codings, each with system, version, code and display dropped unless they are strings.
+
+    Well-formed codings are returned as they are, not copied (this runs dozens of times per request): read them,
+    never change them.
+    """
     if not isinstance(concept, dict):
         return []
-    return [
-        {k: v for k, v in c.items() if k not in _CODING_STRINGS or isinstance(v, str)}
-        for c in listed(concept.get("coding"))
-        if isinstance(c, dict)
-    ]
+    return [_string_fields_only(c) for c in listed(concept.get("coding")) if isinstance(c, dict)]
+
+
+def _string_fields_only(coding: dict[str, Any]) -> dict[str, Any]:
+    for key in _CODING_STRINGS:
+        if key in coding and not isinstance(coding[key], str):
+            return {k: v for k, v in coding.items() if k not in _CODING_STRINGS or isinstance(v, str)}
+    return coding
 
 
 def concept_text(concept: Any) -> str | None:
