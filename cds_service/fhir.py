@@ -95,7 +95,13 @@ def concept_text(concept: Any) -> str | None:
 
 
 def has_coding(concept: Any, system: str, code: str) -> bool:
-    return any(c.get("system") == system and c.get("code") == code for c in codings(concept))
+    # Equality with two strings already ignores non-string values, so the raw codings do (no cleaned copies).
+    if not isinstance(concept, dict):
+        return False
+    return any(
+        isinstance(c, dict) and c.get("system") == system and c.get("code") == code
+        for c in listed(concept.get("coding"))
+    )
 
 
 def first_code(concept: Any, system: str) -> str | None:
