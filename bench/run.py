@@ -56,9 +56,22 @@ class Load:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    # The server's own CPU time (user + system) per request: what other work on the machine disturbs least.
+    cpu_us_per_request: float
     requests: int
     failed: int
     socket_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Output:
@@ -85,8 +98,8 @@ def _pinned(cpu: int | None):
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], log: Path, cpu: int | None) -> Iterator[str]:
-    """Start a server, wait for /healthz, yield its base URL; stop it (and only it) on the way out."""
+def running(command: list[str], env: dict[str, str], log: Path, cpu: int | None) -> Iterator[Server]:
+    """Start a server, wait for /healthz, yield it; stop it (and only it) on the way out."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -96,7 +109,7 @@ def running(command: list[str], env: dict[str, str], log: Path, cpu: int | None)
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(base, process, log)
-            yield base
+            yield Server(base, process.pid)
         finally:
             process.terminate()
             try:
@@ -144,10 +157,12 @@ def check_echo_answer(url: str, body: bytes) -> None:
         raise SystemExit(f"bench: the echo at {url} answered {status} with other bytes")
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int, cpu: int | None) -> Load:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url, "--",
-               str(body_file)]
+def wrk(server: Server, path: str, body_file: Path, connections: int, seconds: int, cpu: int | None) -> Load:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA),
+               server.base + path, "--", str(body_file)]
+    cpu_before = server.cpu_seconds()
     result = subprocess.run(command, capture_output=True, text=True, preexec_fn=_pinned(cpu), check=False)
+    cpu_used = server.cpu_seconds() - cpu_before
     line = next((raw for raw in reversed(result.stdout.splitlines()) if raw.startswith("{")), None)
     if result.returncode != 0 or line is None:
         raise SystemExit(f"bench: wrk failed ({result.returncode}): {result.stdout}\n{result.stderr}")
@@ -156,6 +171,7 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int, cpu: int | No
         requests_per_s=figures["requests"] / (figures["duration_us"] / 1e6),
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
+        cpu_us_per_request=cpu_used * 1e6 / max(figures["requests"], 1),
         requests=figures["requests"],
         failed=figures["failed"],
         socket_errors=figures["socket_errors"],
@@ -176,16 +192,23 @@ def best_of(rounds: list[Load]) -> Load:
 def load_table(out: Output, rows: list[tuple[Scenario, int, int, Load, Load]]) -> list[str]:
     """Print the side-by-side table; return what went wrong (failed responses, socket errors)."""
     problems = []
-    out(f"{'request':<27}{'conns':>6}{'cards':>6} | {'service req/s':>13}{'p50 ms':>8}{'p99 ms':>8} | "
-        f"{'echo req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | {'service/echo':>12}")
+    side = f"{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU us/req':>11}"
+    out(f"{'':<34} | {'service':^34} | {'echo':^34} | {'service/echo':^16}")
+    out(f"{'request':<26}{'conns':>6}{'cards':>2} | {side} | {side} | {'req/s':>7}{'by CPU':>9}")
     for scenario, connections, cards, service, echo in rows:
-        out(f"{scenario.name:<27}{connections:>6}{cards:>6} | {service.requests_per_s:>13,.0f}{service.p50_ms:>8.2f}"
-            f"{service.p99_ms:>8.2f} | {echo.requests_per_s:>10,.0f}{echo.p50_ms:>8.2f}{echo.p99_ms:>8.2f} | "
-            f"{service.requests_per_s / echo.requests_per_s:>12.2f}")
+        cells = [
+            f"{load.requests_per_s:>7,.0f}{load.p50_ms:>8.2f}{load.p99_ms:>8.2f}{load.cpu_us_per_request:>11.0f}"
+            for load in (service, echo)
+        ]
+        out(f"{scenario.name:<26}{connections:>6}{cards:>2} | {cells[0]} | {cells[1]} | "
+            f"{service.requests_per_s / echo.requests_per_s:>7.2f}"
+            f"{echo.cpu_us_per_request / service.cpu_us_per_request:>9.2f}")
         for who, load in (("service", service), ("echo", echo)):
             if load.failed or load.socket_errors or not load.requests:
                 problems.append(f"{scenario.name} at {connections} connections: {who} had {load.failed} responses "
                                 f"above 399 and {load.socket_errors} socket errors in {load.requests} requests")
+    out("CPU us/req: the server process's user + system time per request; 'by CPU' is echo CPU / service CPU, the "
+        "throughput ratio\nwithout interference from other work on the machine.")
     return problems
 
 
@@ -249,21 +272,21 @@ def main(argv: list[str] | None = None) -> int:
             running(service_command, env, scratch / "service.log", server_cpu) as service,
             running(echo_command, env, scratch / "echo.log", server_cpu) as echo,
         ):
-            urls = {
-                scenario: (f"{service}/cds-services/{scenario.service_id}", f"{echo}/echo/{scenario.service_id}")
+            targets = {
+                scenario: ((service, f"/cds-services/{scenario.service_id}"), (echo, f"/echo/{scenario.service_id}"))
                 for scenario in SCENARIOS
             }
             cards = {}
-            for scenario, (service_url, echo_url) in urls.items():
-                cards[scenario] = check_service_answer(service_url, bodies[scenario].read_bytes())
-                check_echo_answer(echo_url, bodies[scenario].read_bytes())
-                for url in (service_url, echo_url):  # warm both servers up (the first requests fill caches)
-                    wrk(url, bodies[scenario], 32, 1, wrk_cpu)
-            for scenario, (service_url, echo_url) in urls.items():
+            for scenario, ((_, service_path), (_, echo_path)) in targets.items():
+                cards[scenario] = check_service_answer(service.base + service_path, bodies[scenario].read_bytes())
+                check_echo_answer(echo.base + echo_path, bodies[scenario].read_bytes())
+                for server, path in targets[scenario]:  # warm both servers up (the first requests fill caches)
+                    wrk(server, path, bodies[scenario], 32, 1, wrk_cpu)
+            for scenario, pair in targets.items():
                 for connections in args.connections:
                     rounds = [
-                        tuple(wrk(url, bodies[scenario], connections, args.duration, wrk_cpu)
-                              for url in (service_url, echo_url))
+                        tuple(wrk(server, path, bodies[scenario], connections, args.duration, wrk_cpu)
+                              for server, path in pair)
                         for _ in range(args.rounds)
                     ]
                     service_load = best_of([r[0] for r in rounds])
