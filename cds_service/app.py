@@ -95,6 +95,9 @@ def create_app(
     limits = JsonLimits(max_depth=settings.max_json_depth, max_bundle_entries=settings.max_bundle_entries)
     if settings.auth_required:
         trusted_issuers_for(settings.trusted_issuers_file)  # a broken file stops start-up, not each call
+    # Without client authentication there is nothing to resolve per call: leave the dependencies out altogether.
+    call_auth = [Depends(client_for_call)] if settings.auth_required else []
+    discovery_auth = [Depends(client_for_discovery)] if settings.auth_required else []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,12 +156,12 @@ def create_app(
         body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.", "exception"))
         return Response(body, status_code=500, media_type=JSON)
 
-    @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=[Depends(client_for_discovery)], **DISCOVERY)
+    @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=discovery_auth, **DISCOVERY)
     async def list_services() -> Response:
         return Response(discovery, media_type=JSON)
 
     @app.post(
-        "/cds-services/{service_id}", summary="Call a CDS service", dependencies=[Depends(client_for_call)],
+        "/cds-services/{service_id}", summary="Call a CDS service", dependencies=call_auth,
         **SERVICE_CALL,
     )
     async def call_service(service_id: str, request: Request) -> Response:
@@ -185,7 +188,7 @@ def create_app(
         return Response(response.to_json(), media_type=JSON)
 
     @app.post(
-        "/cds-services/{service_id}/feedback", summary="Card feedback", dependencies=[Depends(client_for_call)],
+        "/cds-services/{service_id}/feedback", summary="Card feedback", dependencies=call_auth,
         **FEEDBACK,
     )
     async def feedback(service_id: str, request: Request) -> Response:
