@@ -21,7 +21,8 @@ def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body")
     """Refuse nesting deeper than `max_depth` (400) and more Bundle entries in all than `max_bundle_entries` (413).
 
     Every request pays for this walk, so it goes level by level, handing each level's children on with one C-level
-    list extension instead of a (value, depth) tuple per child: about a quarter of the cost.
+    list extension instead of a (value, depth) tuple per child, and tests exact types: `data` is what orjson
+    parsed, plain dicts and lists. About a fifth of the cost of a stack walk.
     """
     entries = 0
     level: list[Any] = [data]
@@ -29,17 +30,18 @@ def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body")
     while level:
         below: list[Any] = []
         for value in level:
-            if isinstance(value, dict):
+            kind = type(value)
+            if kind is dict:
                 if depth > limits.max_depth:
                     raise _too_deep(limits, what)
-                if value.get("resourceType") == "Bundle" and isinstance(value.get("entry"), list):
+                if value.get("resourceType") == "Bundle" and type(value.get("entry")) is list:
                     entries += len(value["entry"])
                     if entries > limits.max_bundle_entries:
                         raise PayloadTooLarge(
                             f"The {what} holds more than {limits.max_bundle_entries} Bundle entries in all."
                         )
                 below += value.values()
-            elif isinstance(value, list):
+            elif kind is list:
                 if depth > limits.max_depth:
                     raise _too_deep(limits, what)
                 below += value
