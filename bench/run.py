@@ -45,7 +45,7 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("order-select (sandbox)", "imatinib-order-select", "order-select-sandbox-imatinib-with-rifampin.json"),
-    Scenario("order-sign (20 resources)", "imatinib-order-sign", "order-sign-imatinib-with-carbamazepine.json"),
+    Scenario("order-sign (19 prefetched)", "imatinib-order-sign", "order-sign-imatinib-with-carbamazepine.json"),
 )
 IN_PROCESS = SCENARIOS[1]
 SIZES = (20, 200, 2000)
@@ -193,14 +193,14 @@ def load_table(out: Output, rows: list[tuple[Scenario, int, int, Load, Load]]) -
     """Print the side-by-side table; return what went wrong (failed responses, socket errors)."""
     problems = []
     side = f"{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU us/req':>11}"
-    out(f"{'':<34} | {'service':^34} | {'echo':^34} | {'service/echo':^16}")
-    out(f"{'request':<26}{'conns':>6}{'cards':>2} | {side} | {side} | {'req/s':>7}{'by CPU':>9}")
+    out(f"{'':<38} | {'service':^34} | {'echo':^34} | {'service/echo':^16}")
+    out(f"{'request':<26}{'conns':>6}{'cards':>6} | {side} | {side} | {'req/s':>7}{'by CPU':>9}")
     for scenario, connections, cards, service, echo in rows:
         cells = [
             f"{load.requests_per_s:>7,.0f}{load.p50_ms:>8.2f}{load.p99_ms:>8.2f}{load.cpu_us_per_request:>11.0f}"
             for load in (service, echo)
         ]
-        out(f"{scenario.name:<26}{connections:>6}{cards:>2} | {cells[0]} | {cells[1]} | "
+        out(f"{scenario.name:<26}{connections:>6}{cards:>6} | {cells[0]} | {cells[1]} | "
             f"{service.requests_per_s / echo.requests_per_s:>7.2f}"
             f"{echo.cpu_us_per_request / service.cpu_us_per_request:>9.2f}")
         for who, load in (("service", service), ("echo", echo)):

@@ -1,0 +1,94 @@
+"""What the per-request shortcuts must not change: the request stays as sent, limits stop exactly where they say,
+memoised matches belong to their own knowledge base, and card parts built once cannot be changed."""
+
+import asyncio
+import copy
+
+import pytest
+from pydantic import ValidationError
+
+from cds_service.engine import Engine
+from cds_service.errors import BadRequest, PayloadTooLarge
+from cds_service.facts.medications import identify, is_systemic
+from cds_service.fhir import codings, has_coding
+from cds_service.knowledge import load_knowledge
+from cds_service.protocol.limits import JsonLimits, check_json_limits
+from cds_service.protocol.request import parse_hook_request
+from cds_service.rules.common import card_source, override
+from cds_service.settings import Settings
+from hooks import ORDER_SIGN
+from tests.helpers import FIXTURES
+from tests.test_knowledge import copy_bundled
+
+
+def test_the_dose_update_is_a_copy_and_the_request_keeps_its_draft_as_sent(knowledge):
+    request = parse_hook_request((FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes())
+    sent = copy.deepcopy(request.context)
+    response = asyncio.run(Engine(knowledge, Settings()).evaluate(ORDER_SIGN, request, http=None))
+    updates = [a.resource for c in response.cards for s in c.suggestions or () for a in s.actions if a.type == "update"]
+    assert updates, "the carbamazepine card suggests a dose update"
+    draft = sent["draftOrders"]["entry"][0]["resource"]
+    assert updates[0]["id"] == draft["id"] and updates[0]["dosageInstruction"] != draft["dosageInstruction"]
+    assert request.context == sent
+
+
+def nested(depth: int, innermost: object) -> object:
+    """`depth` containers, dicts and lists by turns, around `innermost`."""
+    value = innermost
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("innermost", [1, "text", None])
+def test_json_at_exactly_the_depth_limit_passes_and_one_more_container_is_refused(innermost):
+    limits = JsonLimits(max_depth=6, max_bundle_entries=100)
+    check_json_limits(nested(6, innermost), limits)  # scalars inside the deepest container do not count
+    with pytest.raises(BadRequest, match="nested deeper than the 6-level limit"):
+        check_json_limits(nested(7, innermost), limits)
+
+
+def test_bundle_entries_are_counted_across_bundles_up_to_exactly_the_limit():
+    limits = JsonLimits(max_depth=64, max_bundle_entries=5)
+
+    def bundles(*sizes: int) -> dict:
+        return {"prefetch": {str(i): {"resourceType": "Bundle", "entry": [{}] * n} for i, n in enumerate(sizes)}}
+
+    check_json_limits(bundles(2, 3), limits)
+    with pytest.raises(PayloadTooLarge, match="more than 5 Bundle entries"):
+        check_json_limits(bundles(3, 3), limits)
+
+
+def test_codings_leave_out_non_string_fields_and_never_change_the_request():
+    concept = {"coding": [{"system": 5, "code": "x", "display": ["y"]}, {"system": "urn:s", "code": "z"}, "junk"]}
+    sent = copy.deepcopy(concept)
+    assert codings(concept) == [{"code": "x"}, {"system": "urn:s", "code": "z"}]
+    assert concept == sent
+    assert has_coding(concept, "urn:s", "z")
+    assert not has_coding({"coding": [{"system": "urn:s", "code": ["z"]}]}, "urn:s", "z")
+
+
+def test_names_and_routes_are_matched_by_each_knowledge_base_for_itself(tmp_path, knowledge):
+    folder = copy_bundled(tmp_path)
+    for file, old, new in (("ingredients.toml", 'brands = ["Rifadin",', 'brands = ["Testobrand", "Rifadin",'),
+                           ("routes.toml", '"ophthalmic",', '"testoroute", "ophthalmic",')):
+        text = (folder / file).read_text()
+        assert old in text
+        (folder / file).write_text(text.replace(old, new, 1))
+    edited = load_knowledge(folder)
+    concept = {"text": "Testobrand 300 mg capsule"}
+    order = {"resourceType": "MedicationRequest", "dosageInstruction": [{"route": {"text": "testoroute"}}]}
+    for _ in range(2):  # the second time from each memo
+        assert identify(concept, knowledge).ingredients == frozenset()
+        assert identify(concept, edited).ingredients == {"rifampin"}
+        assert is_systemic(order, concept, knowledge)
+        assert not is_systemic(order, concept, edited)
+
+
+def test_card_parts_built_once_cannot_be_changed_through_a_card(knowledge):
+    source = card_source(knowledge, "topic", "Topic")
+    assert card_source(knowledge, "topic", "Topic") is source
+    with pytest.raises(ValidationError):
+        source.label = "changed"
+    with pytest.raises(ValidationError):
+        override("code", "Display").display = "changed"
