@@ -295,15 +295,19 @@ def read_observation(observation: Resource, knowledge: Knowledge) -> list[Varian
     if not is_result(observation):
         return []
     reading = knowledge.genomics.reading
-    base = {"observation": local_reference(observation), "when": observation_time(observation)}
     if has_coding(observation.get("code"), reading.system, reading.variant_code):
-        return _from_components(observation, knowledge, base)
+        return _from_components(observation, knowledge, _where_and_when(observation))
     if "valueQuantity" in observation:  # a number (a blood count, an IS ratio) never names a variant
         return []
     value = observation.get("valueCodeableConcept")
     if any(c.get("system") == reading.hgvs_system for c in codings(value)):
-        return _from_coded_value(observation, knowledge, base)
-    return _from_text(observation, knowledge, base)
+        return _from_coded_value(observation, knowledge, _where_and_when(observation))
+    return _from_text(observation, knowledge, _where_and_when(observation))
+
+
+def _where_and_when(observation: Resource) -> dict[str, Any]:
+    # Built only for results that may name a variant: most of a record is blood counts.
+    return {"observation": local_reference(observation), "when": observation_time(observation)}
 
 
 def genomic_findings(observations: list[Resource] | tuple[Resource, ...], knowledge: Knowledge) -> list[VariantFinding]:
