@@ -122,7 +122,7 @@ def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAd
         return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.")
     description, suggestion, problem = plan.describe(), None, ""
     if interaction.imatinib_is_draft:
-        written = dose_update(interaction.imatinib, plan, knowledge)
+        written = dose_update(interaction.imatinib, reading.dose, plan)
         if isinstance(written, str):
             problem = f" (The order itself cannot be updated: {written}.)"
         elif interaction.imatinib.reference:

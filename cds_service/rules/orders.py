@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import FhirVersion, dose_quantity
+from cds_service.facts.dose import Dose, FhirVersion, dose_quantity
 from cds_service.facts.medications import MedicationUse
 from cds_service.fhir import Resource, copy_resource
 from cds_service.knowledge import Knowledge
@@ -34,17 +34,13 @@ class WrittenDose:
     description: str
 
 
-def dose_update(order: MedicationUse, increase: DoseIncrease, knowledge: Knowledge) -> WrittenDose | str:
+def dose_update(order: MedicationUse, dose: Dose, increase: DoseIncrease) -> WrittenDose | str:
     """The draft order with the increased dose, or why the increase cannot be written into it.
 
     The product is never changed: some clients (the CDS Hooks sandbox among them) apply only the medication of an
     update and keep their own dose, and a product switch would then silently change the dose. A tablet count that
     the product's strength cannot make is written in mg instead, with the tablets spelled out in the text.
     """
-    reading = order.dose(knowledge)
-    dose = reading.dose
-    if dose is None:
-        return reading.problem or "the current dose could not be read"
     resource = copy_resource(order.resource)
     if order.fhir_version == "R4":
         repair_r4_lists(resource)
