@@ -139,13 +139,15 @@ def medication_use(
     if concept is None:
         return None
     status = resource.get("status") if isinstance(resource.get("status"), str) else None
+    identity = identify(concept, knowledge)
     return MedicationUse(
         resource=resource,
         reference=local_reference(resource),
         origin=origin,
         status=status,
-        identity=identify(concept, knowledge),
-        systemic=is_systemic(resource, concept, knowledge),
+        identity=identity,
+        # Only medicines the knowledge base knows can matter to a rule; the route check is skipped for the rest.
+        systemic=is_systemic(resource, concept, knowledge) if identity.ingredients else True,
         under_decision=under_decision,
         fhir_version=order_fhir_version(resource),
         concept=concept,
