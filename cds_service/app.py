@@ -32,6 +32,7 @@ from cds_service.gather.prefetch import PREFETCH_TEMPLATES
 from cds_service.hook_context import Hook
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.openapi import DISCOVERY, FEEDBACK, SERVICE_CALL, install_openapi
+from cds_service.outbound import collect_capped
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
@@ -64,16 +65,10 @@ def _error_response(error: CDSError) -> Response:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` (before it is all in memory)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    body = await collect_capped(request.stream(), request.headers.get("content-length"), limit)
+    if body is None:
         raise PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body
 
 
 def check_content_type(request: Request) -> None:

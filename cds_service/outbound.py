@@ -7,7 +7,7 @@ hand out credentials. Every outbound URL is checked here before anything is sent
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -115,13 +115,22 @@ async def get_capped(
     async with http.stream("GET", url, headers=headers, **options) as response:
         if response.status_code != 200:
             return response.status_code, b""
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
-            chunks.append(chunk)
-    return 200, b"".join(chunks)
+        body = await collect_capped(response.aiter_bytes(), response.headers.get("content-length"), max_bytes)
+    if body is None:
+        raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
+    return 200, body
+
+
+async def collect_capped(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes | None:
+    """A body read to its end, or None as soon as it (or its declared length) passes `limit`: never more in memory.
+
+    Shared by incoming requests and outgoing answers."""
+    if declared_length and declared_length.isdigit() and int(declared_length) > limit:
+        return None
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
