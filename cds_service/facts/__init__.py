@@ -10,8 +10,9 @@ from cds_service.facts.conditions import Diagnosis, diagnoses
 from cds_service.facts.genomics import VariantFinding, genomic_findings
 from cds_service.facts.labs import ImatinibLevel, imatinib_levels
 from cds_service.facts.medications import INACTIVE_ORDER_STATUSES, MedicationUse, Origin, medication_use
+from cds_service.facts.observations import sort_results
 from cds_service.facts.response import IsResult, is_results
-from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to, local_reference
+from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to
 from cds_service.gather.record import PatientRecord
 from cds_service.gather.trials import LiveTrials
 from cds_service.hook_context import HookContext
@@ -93,10 +94,7 @@ def extract_facts(
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
     history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
-    observations = tuple({
-        local_reference(r) or str(id(r)): r for r in (*record.get("labResults"), *record.get("genomicVariants"))
-        if r.get("resourceType") == "Observation" and belongs_to(r, context.patient_id)
-    }.values())
+    results = sort_results([*record.get("labResults"), *record.get("genomicVariants")], context.patient_id, knowledge)
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
@@ -107,10 +105,10 @@ def extract_facts(
         medications=(*drafts, *orders, *statements),
         history=tuple(history),
         diagnoses=tuple(diagnoses(conditions, knowledge)),
-        imatinib_levels=tuple(imatinib_levels(list(observations), knowledge.level_codes)),
-        observations=observations,
+        imatinib_levels=tuple(imatinib_levels(results.levels, knowledge.level_codes)),
+        observations=results.all,
         unavailable=dict(record.unavailable),
         today=today or datetime.now(UTC).date(),
-        genomic_findings=tuple(genomic_findings(observations, knowledge)),
-        bcr_abl1_results=tuple(is_results(observations, knowledge)),
+        genomic_findings=tuple(genomic_findings(results.variant_candidates, knowledge)),
+        bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
     )

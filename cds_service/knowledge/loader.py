@@ -165,6 +165,13 @@ class Knowledge:
         self.genomics = genomics
         self.variants = VariantIndex.build(genomics)
         self.response = response
+        # What a result is, by its code: read once per result instead of once per reader (facts/observations.py).
+        kinds: dict[tuple[str, str], set[str]] = {}
+        for code in self.level_codes:
+            kinds.setdefault(code, set()).add("level")
+        kinds.setdefault((response.is_result.system, response.is_result.code), set()).add("bcr-abl1")
+        kinds.setdefault((genomics.reading.system, genomics.reading.variant_code), set()).add("variant")
+        self.result_kinds = {code: frozenset(names) for code, names in kinds.items()}
         self.combinations = combinations
         self.class_members: dict[str, frozenset[str]] = {
             class_id: frozenset(agent_class.members) for class_id, agent_class in combinations.classes.items()
