@@ -87,6 +87,17 @@ def _string_fields_only(coding: dict[str, Any]) -> dict[str, Any]:
     return coding
 
 
+def raw_codings(concept: Any) -> list[dict[str, Any]]:
+    """A concept's codings as sent, objects only: for readers that type-check each field they read themselves,
+    without the cleaned copies `codings` may make."""
+    if not isinstance(concept, dict):
+        return []
+    found = concept.get("coding")
+    if not isinstance(found, list):
+        return []
+    return [c for c in found if isinstance(c, dict)]
+
+
 def concept_text(concept: Any) -> str | None:
     if not isinstance(concept, dict):
         return None

@@ -1,10 +1,11 @@
 """Medications as facts: which ingredients, from which order or statement, active or not, systemic or not."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
-from cds_service.fhir import Resource, codings, concept_text, listed, local_reference
+from cds_service.fhir import Resource, codings, concept_text, listed, local_reference, raw_codings
 from cds_service.knowledge.loader import Knowledge
 
 Origin = Literal["draft", "order", "statement", "history"]
@@ -35,8 +36,12 @@ class MedicationUse:
     identity: MedicationIdentity
     systemic: bool
     under_decision: bool
-    fhir_version: FhirVersion
     concept: dict[str, Any] | None
+
+    @property
+    def fhir_version(self) -> FhirVersion:
+        """Read when an order is rewritten (drafts only), so not for every medicine in the record."""
+        return order_fhir_version(self.resource)
 
     @property
     def ingredients(self) -> frozenset[str]:
@@ -58,28 +63,31 @@ class MedicationUse:
 
 def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
     """By code first (RxNorm product or ingredient, ATC), else by ingredient or brand name in the text."""
-    display = concept_text(concept)
-    rxnorm_code = None
+    text = concept_text(concept)
+    display = text
+    rxnorm_code = first_rxnorm = None
     found: set[str] = set()
-    for coding in codings(concept):
-        code, system = coding.get("code"), coding.get("system")
-        display = display or coding.get("display")
-        if not isinstance(code, str):
+    names: list[str] = []
+    for coding in raw_codings(concept):
+        code, system, coding_display = coding.get("code"), coding.get("system"), coding.get("display")
+        if isinstance(coding_display, str):
+            display = display or coding_display
+            names.append(coding_display)
+        if not isinstance(code, str) or not isinstance(system, str):
             continue
-        if system in RXNORM_SYSTEMS and code in knowledge.ingredients_by_rxnorm:
-            found.update(knowledge.ingredients_by_rxnorm[code])
-            rxnorm_code = rxnorm_code or code
+        if system in RXNORM_SYSTEMS:
+            first_rxnorm = first_rxnorm or code
+            if code in knowledge.ingredients_by_rxnorm:
+                found.update(knowledge.ingredients_by_rxnorm[code])
+                rxnorm_code = rxnorm_code or code
         elif system in ATC_SYSTEMS and code in knowledge.ingredients_by_atc:
             found.add(knowledge.ingredients_by_atc[code])
     if found:
         return MedicationIdentity(frozenset(found), display or "", "code", rxnorm_code)
-    texts = [concept_text(concept), *(c.get("display") for c in codings(concept))]
-    for text in texts:
-        if isinstance(text, str):
-            found.update(knowledge.ingredients_named_in(text))
+    for name in (text, *names) if text else names:
+        found.update(knowledge.ingredients_named_in(name))
     if not found:
-        first_code = next((c.get("code") for c in codings(concept) if c.get("system") in RXNORM_SYSTEMS), None)
-        return MedicationIdentity(frozenset(), display or "", None, first_code)
+        return MedicationIdentity(frozenset(), display or "", None, first_rxnorm)
     return MedicationIdentity(frozenset(found), display or "", "name", None)
 
 
@@ -109,15 +117,26 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
 
 
 def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
-    texts: list[str] = []
+    """False when a dosage's route or text, or the product's name, says eye drops, cream and the like."""
+    non_systemic = knowledge.names_non_systemic_route
     for dosage in (*listed(resource.get("dosageInstruction")), *_statement_dosages(resource)):
         if isinstance(dosage, dict):
-            route = dosage.get("route")
-            texts.extend(t for t in (concept_text(route), *(c.get("display") for c in codings(route))) if t)
-            if isinstance(dosage.get("text"), str):
-                texts.append(dosage["text"])
-    texts.extend(t for t in (concept_text(concept), *(c.get("display") for c in codings(concept))) if t)
-    return not any(knowledge.names_non_systemic_route(t) for t in texts if isinstance(t, str))
+            text = dosage.get("text")
+            if _words_say(dosage.get("route"), non_systemic) or (isinstance(text, str) and non_systemic(text)):
+                return False
+    return not _words_say(concept, non_systemic)
+
+
+def _words_say(concept: Any, test: Callable[[str], bool]) -> bool:
+    """Whether the concept's text or one of its displays passes `test`."""
+    text = concept_text(concept)
+    if text and test(text):
+        return True
+    for coding in raw_codings(concept):
+        display = coding.get("display")
+        if isinstance(display, str) and display and test(display):
+            return True
+    return False
 
 
 def _statement_dosages(resource: Resource) -> list[Any]:
@@ -149,6 +168,5 @@ def medication_use(
         # Only medicines the knowledge base knows can matter to a rule; the route check is skipped for the rest.
         systemic=is_systemic(resource, concept, knowledge) if identity.ingredients else True,
         under_decision=under_decision,
-        fhir_version=order_fhir_version(resource),
         concept=concept,
     )
