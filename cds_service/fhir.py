@@ -62,6 +62,9 @@ def subject_patient_id(resource: Resource) -> str | None:
 
 def belongs_to(resource: Resource, patient_id: str) -> bool:
     """False only when the resource names another patient; draft orders often name none."""
+    subject = resource.get("subject")
+    if isinstance(subject, dict) and subject.get("reference") == "Patient/" + patient_id:
+        return True  # the usual shape, without splitting the reference
     found = subject_patient_id(resource)
     return found is None or found == patient_id
 
