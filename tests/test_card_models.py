@@ -1,6 +1,7 @@
 """The response models refuse what the spec (and the Inferno CRD checks) would reject."""
 
 import json
+import uuid
 
 import pytest
 from pydantic import ValidationError
@@ -76,3 +77,12 @@ def test_serialised_cards_have_no_null_or_empty_fields_and_a_uuid_everywhere():
 
 def test_no_advice_is_an_empty_cards_list():
     assert json.loads(CardsResponse().to_json()) == {"cards": []}
+
+
+def test_card_and_suggestion_ids_are_distinct_random_version_4_uuids():
+    ids = [Card(summary="s", indicator="info", source=SOURCE).uuid for _ in range(500)]
+    ids += [suggestion().uuid for _ in range(500)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -55,6 +55,7 @@ class VariantIndex:
     by_exon: dict[tuple[str, int], VariantMeaning]
     fallback: dict[str, VariantMeaning]
     cancers: frozenset[str]  # every indication a row applies to
+    genes_by_cancer: dict[str, frozenset[str]]  # the genes whose rows apply to each indication
     gene_by_hgnc: dict[str, str]
     gene_by_alias: dict[str, str]
     alias_pattern: re.Pattern[str]
@@ -76,6 +77,10 @@ class VariantIndex:
             by_exon={(v.gene, v.exon): v for v in genomics.variants if v.exon and not v.protein},
             fallback={v.gene: v for v in genomics.variants if not v.protein and not v.exon},
             cancers=frozenset(c for v in genomics.variants for c in v.cancers),
+            genes_by_cancer={
+                cancer: frozenset(v.gene for v in genomics.variants if cancer in v.cancers)
+                for cancer in {c for v in genomics.variants for c in v.cancers}
+            },
             gene_by_hgnc=by_hgnc,
             gene_by_alias=by_alias,
             # Case-sensitive: "KIT" is a gene, "kit" is not.

@@ -48,14 +48,13 @@ class GuideInputs:
     tested_negative: tuple[VariantFinding, ...]
     therapy: TherapyHistory
     response: ResponseAssessment | None  # CML only
+    # What every guide row and trial is matched on, worked out once rather than once per row.
+    mutations: frozenset[str]
+    prior: frozenset[str]
 
     @property
     def cancer(self) -> str:
         return self.diagnosis.id
-
-    @property
-    def mutations(self) -> frozenset[str]:
-        return frozenset(meaning.category for _, meaning in self.variants) or frozenset({"none"})
 
 
 def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | None:
@@ -68,7 +67,7 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
         if (meaning := knowledge.variants.meaning(finding.gene, finding.protein, finding.exon)) is not None
         and diagnosis.id in meaning.cancers
     )
-    genes = {v.gene for v in knowledge.genomics.variants if diagnosis.id in v.cancers}
+    genes = knowledge.variants.genes_by_cancer.get(diagnosis.id, frozenset())
     tested_negative = tuple(
         f for f in facts.genomic_findings if not f.detected and f.protein is None and f.exon is None and f.gene in genes
     )
@@ -78,7 +77,8 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
     response = None
     if diagnosis.id == "cml":
         response = assess_response(facts.bcr_abl1_results, therapy.imatinib_start, knowledge)
-    return GuideInputs(diagnosis, variants, tested_negative, therapy, response)
+    mutations = frozenset(meaning.category for _, meaning in variants) or frozenset({"none"})
+    return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations, therapy.categories)
 
 
 def _fits(stated: list[str] | None, patient: Iterable[str | None]) -> bool:
@@ -91,7 +91,7 @@ def _fits_patient(entry: GuideRow | CuratedTrial, inputs: GuideInputs) -> bool:
         entry.cancer == inputs.cancer
         and _fits(entry.phases, [inputs.diagnosis.group.phase])
         and _fits(entry.mutations, inputs.mutations)
-        and _fits(entry.prior, inputs.therapy.categories)
+        and _fits(entry.prior, inputs.prior)
     )
 
 
