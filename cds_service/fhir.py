@@ -21,15 +21,20 @@ def listed(value: Any) -> list[Any]:
 
 def bundle_resources(value: Any) -> list[Resource]:
     """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        return [
+            resource for entry in listed(value.get("entry"))
+            if isinstance(entry, dict) and _is_resource(resource := entry.get("resource"))
+        ]
     if isinstance(value, list):
-        items = value
-    elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        items = [entry.get("resource") for entry in listed(value.get("entry")) if isinstance(entry, dict)]
-    elif isinstance(value, dict) and "resourceType" in value:
-        items = [value]
-    else:
-        return []
-    return [item for item in items if isinstance(item, dict) and isinstance(item.get("resourceType"), str)]
+        return [item for item in value if _is_resource(item)]
+    if isinstance(value, dict) and "resourceType" in value:
+        return [value] if _is_resource(value) else []
+    return []
+
+
+def _is_resource(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("resourceType"), str)
 
 
 def next_link(bundle: Any) -> str | None:

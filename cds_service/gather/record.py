@@ -86,7 +86,8 @@ async def gather_record(
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_seconds
-    problems.update(await _run_all(pending, record.by_key, deadline - loop.time()))
+    if pending:
+        problems.update(await _run_all(pending, record.by_key, deadline - loop.time()))
 
     for resource in (r for rs in record.by_key.values() for r in rs):
         if resource.get("resourceType") == "Medication" and (ref := local_reference(resource)):
