@@ -2,15 +2,18 @@
 
 The routes read their bodies themselves (size limit first, then content type, then JSON), so FastAPI cannot infer
 request bodies; they are declared here from the same pydantic models that validate them, and every status a route
-can answer is listed with its body. The fuzz tests hold the service to this document.
+can answer is listed with its body. The two POST routes are plain Starlette routes, which FastAPI does not describe:
+they are described by APIRoutes made for the document only. The fuzz tests hold the service to this document.
 """
 
 from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from cds_service.auth import client_for_call
 from cds_service.protocol.cards import CardsResponse
 from cds_service.protocol.feedback import FeedbackRequest
 from cds_service.protocol.request import HookRequest
@@ -82,14 +85,37 @@ FEEDBACK = {
 }
 
 
-def install_openapi(app: FastAPI, service_ids: tuple[str, ...]) -> None:
-    """Make `app.openapi()` include the request-body models the routes declare by reference, and name the
-    services that exist as the only values of `{service_id}`."""
+def plain_post_routes(auth_required: bool) -> dict[str, APIRoute]:
+    """The service-call and feedback routes as FastAPI routes with the same path, parameters, authentication and
+    answers, by path: what the document says about the plain routes the app answers them with. Never mounted, so
+    they never answer a request; the names of these stand-in endpoints make the operation ids."""
+    router = APIRouter(dependencies=[Depends(client_for_call)] if auth_required else [])
+
+    async def call_service(service_id: str) -> None:  # described, never called
+        pass
+
+    async def feedback(service_id: str) -> None:  # described, never called
+        pass
+
+    router.add_api_route("/cds-services/{service_id}", call_service, methods=["POST"], summary="Call a CDS service",
+                         **SERVICE_CALL)
+    router.add_api_route("/cds-services/{service_id}/feedback", feedback, methods=["POST"], summary="Card feedback",
+                         **FEEDBACK)
+    return {route.path: route for route in router.routes if isinstance(route, APIRoute)}
+
+
+def install_openapi(app: FastAPI, service_ids: tuple[str, ...], auth_required: bool) -> None:
+    """Make `app.openapi()` describe the plain POST routes in their place, include the request-body models the
+    routes declare by reference, and name the services that exist as the only values of `{service_id}`."""
+    stand_ins = plain_post_routes(auth_required)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description,
-                                   routes=app.routes)
+            routes = [
+                route if isinstance(route, APIRoute) else stand_ins.get(getattr(route, "path", ""), route)
+                for route in app.routes
+            ]
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():

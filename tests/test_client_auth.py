@@ -338,3 +338,28 @@ def test_sandbox_preset_refuses_a_token_claiming_the_sandbox_kid_but_signed_by_s
 def test_without_auth_required_calls_need_no_token(client):
     assert client.post(SERVICE, json=BODY).status_code == 200
 
+
+
+def test_service_and_feedback_routes_read_the_authorization_header_as_fastapi_bearer_does(auth_client):
+    lower = {"Authorization": f"bearer {sandbox_token(SERVICE_URL)}"}  # the scheme is case-insensitive
+    assert auth_client.post(SERVICE, json=BODY, headers=lower).status_code == 200
+    spaced = {"Authorization": f"Bearer  {sandbox_token(SERVICE_URL + '/feedback')} "}
+    assert auth_client.post(SERVICE + "/feedback", json=FEEDBACK, headers=spaced).status_code == 200
+    for empty in ("Bearer", "Bearer ", ""):
+        response = auth_client.post(SERVICE, json=BODY, headers={"Authorization": empty})
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="cds-services"'
+
+
+def test_authentication_comes_before_everything_else_on_a_call(auth_client):
+    for path in ("/cds-services/nope", "/cds-services/nope/feedback", SERVICE):
+        response = auth_client.post(path, content=b"not json", headers={"Content-Type": "text/plain"})
+        assert response.status_code == 401, path
+
+
+def test_openapi_names_the_bearer_scheme_on_every_authenticated_operation(auth_client):
+    document = auth_client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["CDS client JWT"]["scheme"] == "bearer"
+    for path, method in (("/cds-services", "get"), ("/cds-services/{service_id}", "post"),
+                         ("/cds-services/{service_id}/feedback", "post")):
+        assert document["paths"][path][method]["security"] == [{"CDS client JWT": []}], path

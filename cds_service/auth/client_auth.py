@@ -1,8 +1,9 @@
 """The HTTP side of client authentication: the Bearer header, the audience the caller must have named, the 401.
 
-Used as FastAPI dependencies on discovery, service and feedback routes. CORS preflights never reach a route (the
-CORS middleware answers them), so they stay unauthenticated, and 401s pass back through that middleware with the
-CORS headers a browser client needs to read them.
+A FastAPI dependency on discovery; called explicitly (`authenticate_call`) by the service and feedback routes,
+which are plain Starlette routes for speed. CORS preflights never reach a route (the CORS middleware answers
+them), so they stay unauthenticated, and 401s pass back through that middleware with the CORS headers a browser
+client needs to read them.
 """
 
 import logging
@@ -101,6 +102,12 @@ async def client_for_call(request: Request, credentials: Credentials) -> Verifie
     """The authenticated client of a service or feedback call (None when authentication is off)."""
     auth: ClientAuth | None = getattr(request.app.state, "client_auth", None)
     return None if auth is None else await auth.authenticate(request, credentials, discovery=False)
+
+
+async def authenticate_call(request: Request) -> VerifiedClient | None:
+    """`client_for_call` for a plain Starlette route, where FastAPI solves no dependencies: the same `BEARER`
+    reads the Authorization header exactly as the `Credentials` dependency does, then the same check runs."""
+    return await client_for_call(request, await BEARER(request))
 
 
 async def client_for_discovery(request: Request, credentials: Credentials) -> VerifiedClient | None:

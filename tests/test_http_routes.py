@@ -1,0 +1,57 @@
+"""The two POST routes are plain Starlette routes (for speed): they still answer, refuse and are documented exactly
+as FastAPI routes were."""
+
+import pytest
+from starlette.routing import Route
+
+from cds_service.app import create_app
+from tests.helpers import request_fixture
+
+SERVICE = "/cds-services/imatinib-order-select"
+BODY = request_fixture("order-select-sandbox-imatinib-with-rifampin.json")
+FEEDBACK = {"feedback": [{"card": "card-1", "outcome": "accepted"}]}
+ORIGIN = {"Origin": "https://sandbox.cds-hooks.org"}
+
+
+def test_the_post_routes_skip_fastapi_parameter_solving(settings, knowledge):
+    app = create_app(settings, knowledge)
+    posts = {route.path: route for route in app.routes if isinstance(route, Route) and "POST" in route.methods}
+    for path in ("/cds-services/{service_id}", "/cds-services/{service_id}/feedback"):
+        assert type(posts[path]) is Route, path
+
+
+@pytest.mark.parametrize("path", [SERVICE, SERVICE + "/feedback"])
+def test_get_on_a_post_route_is_405(client, path):
+    response = client.get(path)
+    assert response.status_code == 405
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "not-supported"
+
+
+def test_unknown_service_feedback_is_404(client):
+    response = client.post("/cds-services/nope/feedback", json=FEEDBACK)
+    assert response.status_code == 404
+    assert "No CDS service with id 'nope'" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_answers_of_both_post_routes_carry_cors_headers(client):
+    for path, body in ((SERVICE, BODY), (SERVICE + "/feedback", FEEDBACK)):
+        response = client.post(path, json=body, headers=ORIGIN)
+        assert response.status_code == 200, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert response.headers["content-type"] == "application/json"
+
+
+def test_openapi_describes_both_post_routes_with_their_bodies_and_no_get(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    call, feedback = paths["/cds-services/{service_id}"], paths["/cds-services/{service_id}/feedback"]
+    assert set(call) == set(feedback) == {"post"}
+    assert call["post"]["operationId"] == "call_service_cds_services__service_id__post"
+    assert feedback["post"]["operationId"] == "feedback_cds_services__service_id__feedback_post"
+    for operation, model in ((call["post"], "HookRequest"), (feedback["post"], "FeedbackRequest")):
+        assert [p["name"] for p in operation["parameters"]] == ["service_id"]
+        assert "imatinib-order-select" in operation["parameters"][0]["schema"]["enum"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}
+        assert "security" not in operation  # authentication is off in these settings
+    assert {"200", "400", "404", "413", "415"} <= set(call["post"]["responses"])
