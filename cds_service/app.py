@@ -136,8 +136,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "invalid"
-        return Response(
-            orjson.dumps(operation_outcome(str(exc.detail), code)), status_code=exc.status_code, media_type=JSON
+        return Response(  # keeps the exception's headers: a 405 names the allowed methods in Allow (RFC 9110)
+            orjson.dumps(operation_outcome(str(exc.detail), code)), status_code=exc.status_code, media_type=JSON,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

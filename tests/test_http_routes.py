@@ -21,9 +21,10 @@ def test_the_post_routes_skip_fastapi_parameter_solving(settings, knowledge):
 
 
 @pytest.mark.parametrize("path", [SERVICE, SERVICE + "/feedback"])
-def test_get_on_a_post_route_is_405(client, path):
+def test_get_on_a_post_route_is_405_naming_the_allowed_method(client, path):
     response = client.get(path)
     assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "not-supported"
 
