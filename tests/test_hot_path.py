@@ -48,6 +48,23 @@ def test_json_at_exactly_the_depth_limit_passes_and_one_more_container_is_refuse
         check_json_limits(nested(7, innermost), limits)
 
 
+@pytest.mark.parametrize("innermost", [[], {}])
+def test_an_empty_container_one_level_below_the_limit_is_refused(innermost):
+    limits = JsonLimits(max_depth=6, max_bundle_entries=100)
+    check_json_limits(nested(5, innermost), limits)
+    with pytest.raises(BadRequest, match="nested deeper than the 6-level limit"):
+        check_json_limits(nested(6, innermost), limits)
+
+
+def test_only_bundles_with_an_entry_list_count():
+    limits = JsonLimits(max_depth=64, max_bundle_entries=2)
+    check_json_limits({"a": {"resourceType": "Patient", "entry": [1, 2, 3]},
+                       "b": {"resourceType": "Bundle", "entry": {"1": 1, "2": 2, "3": 3}},
+                       "c": {"entry": [1, 2, 3]}, "d": [{"resourceType": "Bundle"}]}, limits)
+    with pytest.raises(PayloadTooLarge, match="more than 2 Bundle entries"):
+        check_json_limits([[{"resourceType": "Bundle", "entry": [1, 2, 3]}]], limits)
+
+
 def test_bundle_entries_are_counted_across_bundles_up_to_exactly_the_limit():
     limits = JsonLimits(max_depth=64, max_bundle_entries=5)
 
