@@ -111,10 +111,11 @@ def install_openapi(app: FastAPI, service_ids: tuple[str, ...], auth_required: b
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            routes = [
-                route if isinstance(route, APIRoute) else stand_ins.get(getattr(route, "path", ""), route)
-                for route in app.routes
-            ]
+            routes = sorted(  # paths in alphabetical order, whatever order the app matches them in
+                (route if isinstance(route, APIRoute) else stand_ins.get(getattr(route, "path", ""), route)
+                 for route in app.routes),
+                key=lambda route: getattr(route, "path", ""),
+            )
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for operations in document.get("paths", {}).values():
