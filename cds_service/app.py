@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from cds_service import __version__
@@ -195,6 +196,14 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
         return _error_response(BadRequest(f"Invalid request: {exc.errors()[0].get('msg', 'invalid')}"))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        # Nobody is left to read an answer: not a fault of the service, so no error line and no 500.
+        log.info("client disconnected before the request body was complete")
+        body = orjson.dumps(operation_outcome("The client disconnected before the request body was complete.",
+                                              "incomplete"))
+        return Response(body, status_code=400, media_type=JSON)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

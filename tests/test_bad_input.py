@@ -1,5 +1,7 @@
 """Every malformed call gets a 4xx with an OperationOutcome that says what is wrong; never a 500."""
 
+import asyncio
+
 import pytest
 
 from tests.helpers import hook_request, resource
@@ -194,3 +196,29 @@ def test_invalid_utf8_is_400_naming_it(client, body):
     response = client.post(URL, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert "not UTF-8" in diagnostics(response)
+
+
+def test_client_that_disconnects_mid_body_is_not_logged_as_a_service_failure(client, caplog):
+    """A dropped connection is the client's doing: no 500, no error line (the answer goes nowhere, but is a 400)."""
+    sent: list[dict] = []
+    messages = iter([
+        {"type": "http.request", "body": b'{"hook": "order-sign", ', "more_body": True},
+        {"type": "http.disconnect"},
+    ])
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": URL, "raw_path": URL.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80), "headers": [(b"content-type", b"application/json")],
+    }
+    with caplog.at_level("INFO", logger="cds_service"):
+        asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert b"disconnected" in sent[1]["body"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
