@@ -26,8 +26,7 @@ class IsResult:
 
 def is_results(observations: tuple[Resource, ...] | list[Resource], knowledge: Knowledge) -> list[IsResult]:
     """Final BCR-ABL1 IS results in percent, newest first."""
-    code = knowledge.response.is_result
-    units = {u.casefold() for u in code.units}
+    code, units = knowledge.response.is_result, knowledge.is_result_units
     results = []
     for obs in observations:
         if not is_result(obs) or not has_coding(obs.get("code"), code.system, code.code):

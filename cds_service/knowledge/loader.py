@@ -177,6 +177,7 @@ class Knowledge:
         kinds.setdefault((response.is_result.system, response.is_result.code), set()).add("bcr-abl1")
         kinds.setdefault((genomics.reading.system, genomics.reading.variant_code), set()).add("variant")
         self.result_kinds = {code: frozenset(names) for code, names in kinds.items()}
+        self.is_result_units = frozenset(unit.casefold() for unit in response.is_result.units)
         self.combinations = combinations
         self.class_members: dict[str, frozenset[str]] = {
             class_id: frozenset(agent_class.members) for class_id, agent_class in combinations.classes.items()
@@ -187,6 +188,7 @@ class Knowledge:
             )
             for strategy_id, strategy in combinations.strategies.items()
         }
+        self.combination_agents: frozenset[str] = frozenset().union(*self.strategy_agents.values())
 
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)

@@ -49,12 +49,13 @@ def find_combinations(facts: PatientFacts, knowledge: Knowledge) -> list[Combina
     )
     if not imatinib:
         return []
+    others = [
+        m for m in facts.medications
+        if m.systemic and "imatinib" not in m.ingredients and m.ingredients & knowledge.combination_agents
+    ]
     combinations = []
-    for strategy_id, agents in knowledge.strategy_agents.items():
-        partners = [
-            m for m in facts.medications
-            if m.systemic and "imatinib" not in m.ingredients and m.ingredients & agents
-        ]
+    for strategy_id, agents in knowledge.strategy_agents.items() if others else ():
+        partners = [m for m in others if m.ingredients & agents]
         if not partners or not (_ordered_now(imatinib[0]) or any(_ordered_now(p) for p in partners)):
             continue
         found = sorted({i for p in partners for i in p.ingredients & agents})

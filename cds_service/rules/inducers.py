@@ -7,6 +7,7 @@ St John's wort gets "stop it"; moderate inducers get an info card suggesting a t
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from cds_service.facts import PatientFacts
@@ -151,8 +152,15 @@ def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
 
 
 def _effect_lines(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
+    """What each inducer does to imatinib, and the sources cited for it (a fresh dict the caller adds to)."""
+    lines, cited = _effects_of(tuple(interaction.inducer_names), knowledge)
+    return list(lines), dict(cited)
+
+
+@lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
+def _effects_of(names: tuple[str, ...], knowledge: Knowledge) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     lines, cited = [], {}
-    for name in interaction.inducer_names:
+    for name in names:
         inducer = knowledge.inducers[name]
         label = knowledge.ingredients[name].name
         classes = ", ".join(
@@ -171,7 +179,7 @@ def _effect_lines(interaction: InducerInteraction, knowledge: Knowledge) -> tupl
         for c in inducer.classifications:
             cited.setdefault(c.source, f"{label} inducer class")
         lines.append(line)
-    return lines, cited
+    return tuple(lines), tuple(cited.items())
 
 
 def _where(interaction: InducerInteraction) -> str:
