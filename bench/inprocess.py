@@ -16,9 +16,12 @@ from typing import Any
 import orjson
 
 from cds_service.engine import Engine
+from cds_service.facts import extract_facts
+from cds_service.gather.record import gather_record
 from cds_service.hook_context import Hook
 from cds_service.knowledge import load_knowledge
-from cds_service.protocol.request import parse_hook_request
+from cds_service.protocol.limits import JsonLimits, check_json_limits
+from cds_service.protocol.request import HookRequest, parse_hook_request
 from cds_service.settings import Settings
 
 # Padding comes from the parts of a record that grow over the years; current medications stay as they are, so the
@@ -99,6 +102,47 @@ async def time_request(engine: Engine, hook: Hook, body: bytes, repeats: int = 5
         full_us=await _best_per_call(parse_evaluate_serialise, repeats, min_seconds),
         summaries=tuple(card.summary for card in cards),
     )
+
+
+async def stage_costs(
+    engine: Engine, hook: Hook, body: bytes, repeats: int = 5, min_seconds: float = 0.1
+) -> list[tuple[str, float]]:
+    """Microseconds per stage of one request, in pipeline order: where the time goes, stage by stage.
+
+    Each stage is timed on the previous stage's (already computed) output, so the figures are warm-cache costs and
+    add up to a little less than the whole.
+    """
+    data = orjson.loads(body)
+    request = parse_hook_request(body)
+    context = hook.read_context(request.context)
+    record = await gather_record(request, context, None, budget_seconds=1.0, max_pages=1, outbound=engine.outbound)
+    facts = extract_facts(context, record, engine.knowledge, hook.name)
+    response = await engine.evaluate(hook, request, None)
+
+    def timed(function: Callable[[], object]) -> Callable[[], Awaitable[object]]:
+        async def call() -> object:
+            return function()
+        return call
+
+    async def gather() -> object:
+        return await gather_record(request, context, None, budget_seconds=1.0, max_pages=1, outbound=engine.outbound)
+
+    stages: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("JSON parse (orjson)", timed(lambda: orjson.loads(body))),
+        ("shape limits (depth, entries)", timed(lambda: check_json_limits(data, JsonLimits()))),
+        ("request model", timed(lambda: HookRequest.model_validate(data))),
+        ("hook context", timed(lambda: hook.read_context(request.context))),
+        ("record from prefetch", gather),
+        ("facts", timed(lambda: extract_facts(context, record, engine.knowledge, hook.name))),
+        *((f"rule {rule.__name__}", timed(lambda rule=rule: rule(facts, engine.knowledge))) for rule in engine.rules),
+        ("cards to JSON", timed(response.to_json)),
+    ]
+    return [(name, await _best_per_call(call, repeats, min_seconds)) for name, call in stages]
+
+
+def time_stages(request: dict[str, Any], hook: Hook) -> list[tuple[str, float]]:
+    engine = Engine(load_knowledge(), Settings())
+    return asyncio.run(stage_costs(engine, hook, orjson.dumps(request)))
 
 
 def time_sizes(request: dict[str, Any], hook: Hook, sizes: tuple[int, ...]) -> list[Timing]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.inprocess import Timing, time_sizes
+from bench.inprocess import Timing, time_sizes, time_stages
 from hooks import HOOKS_BY_SERVICE_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         "no FHIR server)")
     request = orjson.loads((REQUESTS / IN_PROCESS.fixture).read_bytes())
     in_process_table(out, time_sizes(request, HOOKS_BY_SERVICE_ID[IN_PROCESS.service_id], SIZES))
+    out()
+    out(f"Where the time goes: {IN_PROCESS.name}, 20 resources, each stage on the previous stage's output (warm)")
+    stages = time_stages(request, HOOKS_BY_SERVICE_ID[IN_PROCESS.service_id])
+    for name, us in stages:
+        out(f"  {name:<40}{us:>8.1f} us")
+    out(f"  {'sum':<40}{sum(us for _, us in stages):>8.1f} us")
     out()
     out(f"load average {_load()} at the end; {(datetime.now(UTC) - started).total_seconds():.0f} s in all")
     for problem in problems:

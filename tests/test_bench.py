@@ -49,3 +49,15 @@ def test_the_echo_baseline_answers_with_the_request_bytes():
                                headers={"Content-Type": "application/json"})
     assert response.status_code == 200
     assert response.content == body
+
+
+def test_stage_breakdown_covers_the_pipeline_and_every_rule(knowledge):
+    from bench.inprocess import stage_costs
+
+    engine = Engine(knowledge, Settings())
+    body = (FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes()
+    stages = asyncio.run(stage_costs(engine, ORDER_SIGN, body, repeats=1, min_seconds=0.001))
+    names = [name for name, _ in stages]
+    assert names[0] == "JSON parse (orjson)" and names[-1] == "cards to JSON"
+    assert [n for n in names if n.startswith("rule ")] == [f"rule {rule.__name__}" for rule in engine.rules]
+    assert all(us > 0 for _, us in stages)
