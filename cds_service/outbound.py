@@ -9,9 +9,11 @@ import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
+import orjson
 
 # Link-local (AWS, Azure, GCP, OpenStack, Oracle metadata at 169.254.169.254; ECS task metadata at 169.254.170.2),
 # AWS's IPv6 metadata address and Alibaba Cloud's metadata address.
@@ -119,6 +121,32 @@ async def get_capped(
     if body is None:
         raise ResponseTooLarge(f"the answer is larger than the {max_bytes}-byte limit")
     return 200, body
+
+
+class FetchFailed(Exception):
+    """A GET that gave no JSON to read; the message names the source and why, without the URL (it may carry ids)."""
+
+
+async def get_json(
+    http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int, source: str,
+    timeout: float | None = None,
+) -> Any:
+    """`get_capped`, then JSON: every way that fails becomes one `FetchFailed` sentence about `source`
+    ("the FHIR server", "the issuer's key set URL")."""
+    try:
+        status, body = await get_capped(http, url, headers=headers, max_bytes=max_bytes, timeout=timeout)
+    except ResponseTooLarge:
+        raise FetchFailed(f"{source}'s answer is larger than the {max_bytes}-byte limit") from None
+    except httpx.TimeoutException:
+        raise FetchFailed(f"{source} timed out") from None
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"{source} could not be reached ({type(exc).__name__})") from None
+    if status != 200:
+        raise FetchFailed(f"{source} answered HTTP {status}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchFailed(f"{source}'s answer is not JSON") from None
 
 
 async def collect_capped(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes | None:

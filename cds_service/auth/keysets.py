@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass
 
 import httpx
-import orjson
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from cds_service.auth.issuers import TrustedIssuer, key_set_url_refusal
-from cds_service.outbound import ResponseTooLarge, get_capped
+from cds_service.outbound import FetchFailed, get_json
 
 log = logging.getLogger("cds_service.auth")
 
@@ -104,22 +103,13 @@ class KeySets:
         if self._http is None:
             raise KeySetUnavailable("no HTTP client to fetch the key set with")
         try:
-            status, body = await get_capped(
+            document = await get_json(
                 self._http, url, headers={"Accept": "application/json"}, max_bytes=MAX_KEY_SET_BYTES,
-                timeout=self._timeout,
+                source="the issuer's key set URL", timeout=self._timeout,
             )
-        except ResponseTooLarge:
-            raise KeySetUnavailable("the issuer's key set is too large") from None
-        except httpx.TimeoutException:
-            raise KeySetUnavailable("the issuer's key set could not be fetched in time") from None
-        except httpx.HTTPError as exc:
-            raise KeySetUnavailable(f"the issuer's key set could not be fetched ({type(exc).__name__})") from None
-        if status != 200:
-            raise KeySetUnavailable(f"the issuer's key set URL answered HTTP {status}")
-        try:
-            keys = signing_keys(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            raise KeySetUnavailable("the issuer's key set is not JSON") from None
+        except FetchFailed as exc:
+            raise KeySetUnavailable(str(exc)) from None
+        keys = signing_keys(document)
         if not keys:
             raise KeySetUnavailable("the issuer's key set holds no usable signature key")
         log.info("key set fetched", extra={"count": len(keys)})

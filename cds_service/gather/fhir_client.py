@@ -6,10 +6,9 @@ The token only ever goes to the server the caller named: a pagination link that 
 from typing import Any
 
 import httpx
-import orjson
 
 from cds_service.fhir import Resource, bundle_resources, next_link
-from cds_service.outbound import ResponseTooLarge, get_capped, under_prefix
+from cds_service.outbound import FetchFailed, get_json, under_prefix
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
 
@@ -45,19 +44,10 @@ class FhirClient:
         if not self.on_this_server(url):
             raise FhirFetchError("refused to follow a link to another server")
         try:
-            status, content = await get_capped(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
-        except ResponseTooLarge:
-            raise FhirFetchError(f"the FHIR server's answer is larger than the {self._max_bytes}-byte limit") from None
-        except httpx.TimeoutException:
-            raise FhirFetchError("the FHIR server timed out") from None
-        except httpx.HTTPError as exc:
-            raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
-        if status != 200:
-            raise FhirFetchError(f"the FHIR server answered HTTP {status}")
-        try:
-            data = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise FhirFetchError("the FHIR server's answer is not JSON") from None
+            data = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes,
+                                  source="the FHIR server")
+        except FetchFailed as exc:
+            raise FhirFetchError(str(exc)) from None
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")
         if data["resourceType"] == "OperationOutcome":
