@@ -113,6 +113,16 @@ def concept_text(concept: Any) -> str | None:
     return text if isinstance(text, str) and text.strip() else None
 
 
+def concept_words(concept: Any) -> list[str]:
+    """What a CodeableConcept says in words: its text, then its codings' displays (codes are not words)."""
+    words = [text] if (text := concept_text(concept)) else []
+    for coding in raw_codings(concept):
+        display = coding.get("display")
+        if isinstance(display, str) and display:
+            words.append(display)
+    return words
+
+
 def has_coding(concept: Any, system: str, code: str) -> bool:
     # Equality with two strings already ignores non-string values, so the raw codings do (no cleaned copies).
     if not isinstance(concept, dict):

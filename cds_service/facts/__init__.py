@@ -30,7 +30,6 @@ class PatientFacts:
     history: tuple[MedicationUse, ...]
     diagnoses: tuple[Diagnosis, ...]
     imatinib_levels: tuple[ImatinibLevel, ...]
-    observations: tuple[Resource, ...]
     unavailable: dict[str, str] = field(default_factory=dict)
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
     # Variant results (found and reported absent) and BCR-ABL1 IS results, newest first.
@@ -106,7 +105,6 @@ def extract_facts(
         history=tuple(history),
         diagnoses=tuple(diagnoses(conditions, knowledge)),
         imatinib_levels=tuple(imatinib_levels(results.levels, knowledge.level_codes)),
-        observations=results.all,
         unavailable=dict(record.unavailable),
         today=today or datetime.now(UTC).date(),
         genomic_findings=tuple(genomic_findings(results.variant_candidates, knowledge)),

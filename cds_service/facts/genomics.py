@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.labs import is_result, observation_time
-from cds_service.fhir import Resource, codings, concept_text, has_coding, local_reference
+from cds_service.fhir import Resource, codings, concept_text, concept_words, has_coding, local_reference
 from cds_service.knowledge.loader import Knowledge, VariantIndex
 from cds_service.knowledge.models import VariantReading
 
@@ -109,13 +109,6 @@ def _texts(concept: Any) -> list[str]:
     texts = [t for t in [concept_text(concept)] if t]
     for coding in codings(concept):
         texts.extend(v for v in (coding.get("display"), coding.get("code")) if isinstance(v, str) and v)
-    return texts
-
-
-def _words(concept: Any) -> list[str]:
-    """What a CodeableConcept says in words: its text and displays (local codes are not read as text)."""
-    texts = [t for t in [concept_text(concept)] if t]
-    texts.extend(c["display"] for c in codings(concept) if isinstance(c.get("display"), str) and c["display"])
     return texts
 
 
@@ -246,8 +239,8 @@ def _from_text(
 ) -> list[VariantFinding]:
     """Free text: the code's text and the value read together, clause by clause ("T315I detected; F317L not")."""
     index = knowledge.variants
-    code_text = "; ".join(dict.fromkeys(_words(observation.get("code"))))
-    value_words = _words(observation.get("valueCodeableConcept"))
+    code_text = "; ".join(dict.fromkeys(concept_words(observation.get("code"))))
+    value_words = concept_words(observation.get("valueCodeableConcept"))
     if isinstance(observation.get("valueString"), str):
         value_words.append(observation["valueString"])
     value_text = "; ".join(dict.fromkeys(value_words))

@@ -1,11 +1,10 @@
 """Medications as facts: which ingredients, from which order or statement, active or not, systemic or not."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
-from cds_service.fhir import Resource, codings, concept_text, listed, local_reference, raw_codings
+from cds_service.fhir import Resource, codings, concept_text, concept_words, listed, local_reference, raw_codings
 from cds_service.knowledge.loader import Knowledge
 
 Origin = Literal["draft", "order", "statement", "history"]
@@ -118,25 +117,13 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
 
 def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
     """False when a dosage's route or text, or the product's name, says eye drops, cream and the like."""
-    non_systemic = knowledge.names_non_systemic_route
+    texts = concept_words(concept)
     for dosage in (*listed(resource.get("dosageInstruction")), *_statement_dosages(resource)):
         if isinstance(dosage, dict):
-            text = dosage.get("text")
-            if _words_say(dosage.get("route"), non_systemic) or (isinstance(text, str) and non_systemic(text)):
-                return False
-    return not _words_say(concept, non_systemic)
-
-
-def _words_say(concept: Any, test: Callable[[str], bool]) -> bool:
-    """Whether the concept's text or one of its displays passes `test`."""
-    text = concept_text(concept)
-    if text and test(text):
-        return True
-    for coding in raw_codings(concept):
-        display = coding.get("display")
-        if isinstance(display, str) and display and test(display):
-            return True
-    return False
+            texts += concept_words(dosage.get("route"))
+            if isinstance(dosage.get("text"), str):
+                texts.append(dosage["text"])
+    return not any(knowledge.names_non_systemic_route(text) for text in texts)
 
 
 def _statement_dosages(resource: Resource) -> list[Any]:

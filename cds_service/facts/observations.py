@@ -7,15 +7,14 @@ itself. One pass looks each result's codes up in the knowledge base's `result_ki
 from dataclasses import dataclass, field
 
 from cds_service.facts.labs import is_result
-from cds_service.fhir import Resource, belongs_to, local_reference
+from cds_service.fhir import Resource, belongs_to, local_reference, raw_codings
 from cds_service.knowledge.loader import Knowledge
 
 
 @dataclass(frozen=True, slots=True)
 class SortedResults:
-    """Final results of the patient, deduplicated, and the share each reader reads."""
+    """The patient's final results (each once), as the share each reader reads."""
 
-    all: tuple[Resource, ...] = ()
     levels: list[Resource] = field(default_factory=list)
     bcr_abl1: list[Resource] = field(default_factory=list)
     # Structured variants, and every result without a number that may name a variant in a code or in text.
@@ -24,7 +23,7 @@ class SortedResults:
 
 def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledge) -> SortedResults:
     kinds_by_code = knowledge.result_kinds
-    unique: dict[str, Resource] = {}
+    seen: set[str] = set()
     levels: list[Resource] = []
     bcr_abl1: list[Resource] = []
     candidates: list[Resource] = []
@@ -32,9 +31,9 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
         if resource.get("resourceType") != "Observation" or not belongs_to(resource, patient_id):
             continue
         key = local_reference(resource) or str(id(resource))
-        if key in unique:
+        if key in seen:
             continue
-        unique[key] = resource
+        seen.add(key)
         if not is_result(resource):
             continue
         kinds = _kinds(resource.get("code"), kinds_by_code)
@@ -44,22 +43,16 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
             bcr_abl1.append(resource)
         if "variant" in kinds or "valueQuantity" not in resource:
             candidates.append(resource)
-    return SortedResults(tuple(unique.values()), levels, bcr_abl1, candidates)
+    return SortedResults(levels, bcr_abl1, candidates)
 
 
 _NONE: frozenset[str] = frozenset()
 
 
 def _kinds(concept: object, kinds_by_code: dict[tuple[str, str], frozenset[str]]) -> frozenset[str]:
-    if not isinstance(concept, dict):
-        return _NONE
-    codings = concept.get("coding")
-    if not isinstance(codings, list):
-        return _NONE
     found = _NONE
-    for coding in codings:
-        if isinstance(coding, dict):
-            system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                found = found | kinds_by_code.get((system, code), _NONE)
+    for coding in raw_codings(concept):
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            found = found | kinds_by_code.get((system, code), _NONE)
     return found
