@@ -117,13 +117,15 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
 
 def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
     """False when a dosage's route or text, or the product's name, says eye drops, cream and the like."""
-    texts = concept_words(concept)
+    non_systemic = knowledge.names_non_systemic_route
     for dosage in (*listed(resource.get("dosageInstruction")), *_statement_dosages(resource)):
         if isinstance(dosage, dict):
-            texts += concept_words(dosage.get("route"))
-            if isinstance(dosage.get("text"), str):
-                texts.append(dosage["text"])
-    return not any(knowledge.names_non_systemic_route(text) for text in texts)
+            text = dosage.get("text")
+            if any(map(non_systemic, concept_words(dosage.get("route")))) or (
+                isinstance(text, str) and non_systemic(text)
+            ):
+                return False
+    return not any(map(non_systemic, concept_words(concept)))
 
 
 def _statement_dosages(resource: Resource) -> list[Any]:
