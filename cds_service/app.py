@@ -33,7 +33,7 @@ from cds_service.feedback_store import FeedbackStore
 from cds_service.gather.prefetch import PREFETCH_TEMPLATES
 from cds_service.hook_context import Hook
 from cds_service.knowledge import Knowledge, load_knowledge
-from cds_service.openapi import DISCOVERY, install_openapi
+from cds_service.openapi import DISCOVERY, FEEDBACK_PATH, SERVICE_CALL_PATH, install_openapi
 from cds_service.outbound import collect_capped
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.limits import JsonLimits
@@ -162,8 +162,8 @@ def create_app(
 
     app = FastAPI(
         routes=[
-            Route("/cds-services/{service_id}", call_service, methods=["POST"]),
-            Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+            Route(SERVICE_CALL_PATH, call_service, methods=["POST"]),
+            Route(FEEDBACK_PATH, feedback, methods=["POST"]),
         ],
         title="Imatinib CDS Hooks service",
         version=__version__,
@@ -201,9 +201,9 @@ def create_app(
     async def _client_gone(_request: Request, _exc: ClientDisconnect) -> Response:
         # Nobody is left to read an answer: not a fault of the service, so no error line and no 500.
         log.info("client disconnected before the request body was complete")
-        body = orjson.dumps(operation_outcome("The client disconnected before the request body was complete.",
-                                              "incomplete"))
-        return Response(body, status_code=400, media_type=JSON)
+        return _error_response(
+            CDSError("The client disconnected before the request body was complete.", issue_code="incomplete")
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -19,6 +19,9 @@ from cds_service.protocol.feedback import FeedbackRequest
 from cds_service.protocol.request import HookRequest
 
 REF = "#/components/schemas/{model}"
+# The two POST routes the app answers with plain Starlette routes, by these same paths.
+SERVICE_CALL_PATH = "/cds-services/{service_id}"
+FEEDBACK_PATH = "/cds-services/{service_id}/feedback"
 
 
 class OutcomeIssue(BaseModel):
@@ -97,9 +100,9 @@ def plain_post_routes(auth_required: bool) -> dict[str, APIRoute]:
     async def feedback(service_id: str) -> None:  # described, never called
         pass
 
-    router.add_api_route("/cds-services/{service_id}", call_service, methods=["POST"], summary="Call a CDS service",
+    router.add_api_route(SERVICE_CALL_PATH, call_service, methods=["POST"], summary="Call a CDS service",
                          **SERVICE_CALL)
-    router.add_api_route("/cds-services/{service_id}/feedback", feedback, methods=["POST"], summary="Card feedback",
+    router.add_api_route(FEEDBACK_PATH, feedback, methods=["POST"], summary="Card feedback",
                          **FEEDBACK)
     return {route.path: route for route in router.routes if isinstance(route, APIRoute)}
 

@@ -15,15 +15,8 @@ class TherapyHistory:
     imatinib: tuple[MedicationUse, ...]
     second_generation: tuple[MedicationUse, ...]
     imatinib_start: str | None
-
-    @property
-    def categories(self) -> frozenset[PriorTherapy]:
-        found: set[PriorTherapy] = set()
-        if self.imatinib:
-            found.add("imatinib")
-        if self.second_generation:
-            found.add("second-generation")
-        return frozenset(found or {"none"})
+    # What the guide's rows and trials are matched on ("none" when neither), worked out once by `therapy_history`.
+    categories: frozenset[PriorTherapy]
 
 
 def started(use: MedicationUse) -> str | None:
@@ -53,4 +46,9 @@ def therapy_history(
     imatinib = tuple(u for u in given if "imatinib" in u.ingredients)
     second = tuple(u for u in given if u.ingredients & second_generation)
     starts = sorted(s for s in (started(u) for u in imatinib) if s)
-    return TherapyHistory(imatinib, second, starts[0] if starts else None)
+    categories: set[PriorTherapy] = set()
+    if imatinib:
+        categories.add("imatinib")
+    if second:
+        categories.add("second-generation")
+    return TherapyHistory(imatinib, second, starts[0] if starts else None, frozenset(categories or {"none"}))

@@ -48,9 +48,8 @@ class GuideInputs:
     tested_negative: tuple[VariantFinding, ...]
     therapy: TherapyHistory
     response: ResponseAssessment | None  # CML only
-    # What every guide row and trial is matched on, worked out once rather than once per row.
+    # The variant categories every guide row and trial is matched on ("none" when no variant), worked out once.
     mutations: frozenset[str]
-    prior: frozenset[str]
 
     @property
     def cancer(self) -> str:
@@ -78,7 +77,7 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
     if diagnosis.id == "cml":
         response = assess_response(facts.bcr_abl1_results, therapy.imatinib_start, knowledge)
     mutations = frozenset(meaning.category for _, meaning in variants) or frozenset({"none"})
-    return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations, therapy.categories)
+    return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations)
 
 
 def _fits(stated: list[str] | None, patient: Iterable[str | None]) -> bool:
@@ -91,7 +90,7 @@ def _fits_patient(entry: GuideRow | CuratedTrial, inputs: GuideInputs) -> bool:
         entry.cancer == inputs.cancer
         and _fits(entry.phases, [inputs.diagnosis.group.phase])
         and _fits(entry.mutations, inputs.mutations)
-        and _fits(entry.prior, inputs.prior)
+        and _fits(entry.prior, inputs.therapy.categories)
     )
 
 
