@@ -149,7 +149,7 @@ def time_sizes(request: dict[str, Any], hook: Hook, sizes: tuple[int, ...]) -> l
     engine = Engine(load_knowledge(), Settings())
     bodies = [orjson.dumps(padded_request(request, size)) for size in sizes]
     gc.collect()
-    gc.freeze()  # as a worker does after start-up (cds_service/asgi.py)
+    gc.freeze()  # as a worker does after start-up (cds_service.cli.worker_app)
     try:
         return [asyncio.run(time_request(engine, hook, body)) for body in bodies]
     finally:

@@ -222,6 +222,25 @@ def load_targets(out: Output, rows: list[tuple[Scenario, int, int, Load, Load]])
             f"(<= {TARGET_P99_MS:g} ms: {'met' if service.p99_ms <= TARGET_P99_MS else 'MISSED'})")
 
 
+def around_the_rules_table(out: Output, rows: list[tuple[Scenario, int, Load, Load, Load]]) -> list[str]:
+    """What the service costs with its evaluation replaced by a recorded answer, and so what the evaluation costs."""
+    out("The same service with the evaluation replaced by a recorded answer (bench/recorded_answer_app.py): routing, "
+        "checks,\nparsing, shape limits, request model, log lines, serialisation; the evaluation is what the full "
+        "service costs on top")
+    out(f"{'request':<26}{'conns':>6} | {'req/s':>7}{'p99 ms':>8}{'CPU us/req':>11}{'x echo':>8} | "
+        f"{'evaluation, CPU us/req':>23}")
+    problems = []
+    for scenario, connections, service, echo, recorded in rows:
+        out(f"{scenario.name:<26}{connections:>6} | {recorded.requests_per_s:>7,.0f}{recorded.p99_ms:>8.2f}"
+            f"{recorded.cpu_us_per_request:>11.0f}{recorded.requests_per_s / echo.requests_per_s:>8.2f} | "
+            f"{service.cpu_us_per_request - recorded.cpu_us_per_request:>23.0f}")
+        if recorded.failed or recorded.socket_errors or not recorded.requests:
+            problems.append(f"{scenario.name} at {connections} connections: the recorded-answer app had "
+                            f"{recorded.failed} responses above 399 and {recorded.socket_errors} socket errors in "
+                            f"{recorded.requests} requests")
+    return problems
+
+
 def in_process_table(out: Output, timings: list[Timing]) -> None:
     base = timings[0]
     out(f"{'prefetched':>10}{'body KB':>9}{'evaluate us':>13}{'parse+evaluate+serialise us':>29}"
@@ -267,36 +286,50 @@ def main(argv: list[str] | None = None) -> int:
             bodies[scenario].write_bytes(orjson.dumps(orjson.loads((REQUESTS / scenario.fixture).read_bytes())))
         service_command = [str(Path(sys.executable).with_name("cds-service")), "serve"]
         echo_command = [sys.executable, "-m", "bench.echo_app"]
-        rows = []
+        recorded_command = [sys.executable, "-m", "bench.recorded_answer_app"]
+        rows, around_rows = [], []
         with (
             running(service_command, env, scratch / "service.log", server_cpu) as service,
             running(echo_command, env, scratch / "echo.log", server_cpu) as echo,
+            running(recorded_command, env, scratch / "recorded.log", server_cpu) as recorded,
         ):
             targets = {
-                scenario: ((service, f"/cds-services/{scenario.service_id}"), (echo, f"/echo/{scenario.service_id}"))
+                scenario: (
+                    (service, f"/cds-services/{scenario.service_id}"),
+                    (echo, f"/echo/{scenario.service_id}"),
+                    (recorded, f"/cds-services/{scenario.service_id}"),
+                )
                 for scenario in SCENARIOS
             }
             cards = {}
-            for scenario, ((_, service_path), (_, echo_path)) in targets.items():
+            for scenario, ((_, service_path), (_, echo_path), _recorded) in targets.items():
                 cards[scenario] = check_service_answer(service.base + service_path, bodies[scenario].read_bytes())
                 check_echo_answer(echo.base + echo_path, bodies[scenario].read_bytes())
-                for server, path in targets[scenario]:  # warm both servers up (the first requests fill caches)
+                if check_service_answer(recorded.base + service_path, bodies[scenario].read_bytes()) != cards[scenario]:
+                    raise SystemExit(f"bench: the recorded-answer app does not answer {scenario.name} as the service")
+                for server, path in targets[scenario]:  # warm the servers up (the first requests fill caches)
                     wrk(server, path, bodies[scenario], 32, 1, wrk_cpu)
-            for scenario, pair in targets.items():
+            for scenario, servers in targets.items():
                 for connections in args.connections:
+                    # The recorded-answer app only where the targets are set; every round alternates the servers.
+                    measured = servers if connections >= 32 else servers[:2]
                     rounds = [
                         tuple(wrk(server, path, bodies[scenario], connections, args.duration, wrk_cpu)
-                              for server, path in pair)
+                              for server, path in measured)
                         for _ in range(args.rounds)
                     ]
-                    service_load = best_of([r[0] for r in rounds])
-                    echo_load = best_of([r[1] for r in rounds])
+                    per_server = (best_of(list(cell)) for cell in zip(*rounds, strict=True))
+                    service_load, echo_load, *recorded_load = per_server
                     rows.append((scenario, connections, cards[scenario], service_load, echo_load))
+                    if recorded_load:
+                        around_rows.append((scenario, connections, service_load, echo_load, recorded_load[0]))
         out()
         sizes = ", ".join(f"{s.name} {bodies[s].stat().st_size / 1024:.1f} KB" for s in SCENARIOS)
         out(f"HTTP, one worker each; request bodies: {sizes}")
         problems = load_table(out, rows)
         load_targets(out, rows)
+        out()
+        problems += around_the_rules_table(out, around_rows)
 
     out()
     out(f"In process, {IN_PROCESS.name} padded with history, conditions and labs (CPU time, best of 5; no HTTP, "

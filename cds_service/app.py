@@ -84,10 +84,12 @@ def create_app(
     settings: Settings | None = None,
     knowledge: Knowledge | None = None,
     http: httpx.AsyncClient | None = None,
+    engine: Engine | None = None,
 ) -> FastAPI:
+    """The whole HTTP service; `engine` replaces the clinical pipeline (the benchmark times the rest without it)."""
     settings = settings or get_settings()
     knowledge = knowledge or load_knowledge(settings.knowledge_dir)
-    engine = Engine(knowledge, settings)
+    engine = engine or Engine(knowledge, settings)
     discovery = orjson.dumps(discovery_document())
     limits = JsonLimits(max_depth=settings.max_json_depth, max_bundle_entries=settings.max_bundle_entries)
     if settings.auth_required:

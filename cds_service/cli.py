@@ -4,13 +4,18 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cds_service.errors import CDSError, operation_outcome
 from cds_service.knowledge import KnowledgeError, load_knowledge
 from cds_service.settings import get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cds_service.engine import Engine
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -25,6 +30,21 @@ def uvicorn_options() -> dict[str, Any]:
         "log_config": uvicorn_log_config(level),
         "proxy_headers": True,
     }
+
+
+def worker_app(engine: "Engine | None" = None) -> "FastAPI":
+    """The app as each worker serves it: logging configured, then the long-lived heap frozen."""
+    import gc
+
+    from cds_service.app import create_app
+    from cds_service.logs import configure_logging
+
+    configure_logging(get_settings().log_level)
+    app = create_app(engine=engine)
+    # Modules, schemas and the knowledge base live as long as the worker. Frozen, they are left out of every later
+    # collection, so a large request that sets the collector off pays for its own objects, not for the whole heap.
+    gc.freeze()
+    return app
 
 
 def _serve(args: argparse.Namespace) -> int:

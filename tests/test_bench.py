@@ -61,3 +61,45 @@ def test_stage_breakdown_covers_the_pipeline_and_every_rule(knowledge):
     assert names[0] == "JSON parse (orjson)" and names[-1] == "cards to JSON"
     assert [n for n in names if n.startswith("rule ")] == [f"rule {rule.__name__}" for rule in engine.rules]
     assert all(us > 0 for _, us in stages)
+
+
+def test_the_recorded_answer_app_repeats_the_first_answer_of_each_hook_without_evaluating(knowledge, tmp_path):
+    from bench.recorded_answer_app import RecordedAnswerEngine
+    from cds_service.app import create_app
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'feedback.db'}")
+    engine = RecordedAnswerEngine(knowledge, settings)
+    calls = {
+        "imatinib-order-sign": (FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes(),
+        "imatinib-order-select": (
+            FIXTURES / "requests" / "order-select-sandbox-imatinib-with-rifampin.json"
+        ).read_bytes(),
+    }
+    with TestClient(create_app(settings, knowledge, engine=engine)) as client:
+        answers = {
+            service_id: [
+                client.post(f"/cds-services/{service_id}", content=body, headers={"Content-Type": "application/json"})
+                for _ in range(2)
+            ]
+            for service_id, body in calls.items()
+        }
+        wrong_hook = client.post("/cds-services/imatinib-order-select", content=calls["imatinib-order-sign"],
+                                 headers={"Content-Type": "application/json"})
+    sign_first, sign_again = (answer.json()["cards"] for answer in answers["imatinib-order-sign"])
+    select_first, select_again = (answer.json()["cards"] for answer in answers["imatinib-order-select"])
+    assert "carbamazepine" in sign_first[0]["summary"].lower() and sign_again == sign_first  # same card uuids too
+    assert "rifampin" in select_first[0]["summary"].lower() and select_again == select_first
+    assert sorted(engine.recorded) == ["order-select", "order-sign"]
+    assert wrong_hook.status_code == 400  # the checks around the evaluation still run
+
+
+def test_a_failing_recorded_answer_app_is_reported():
+    from bench.run import around_the_rules_table
+
+    good = Load(2000.0, 10.0, 20.0, 400.0, 8000, failed=0, socket_errors=0)
+    echo = Load(8000.0, 3.0, 8.0, 120.0, 32000, failed=0, socket_errors=0)
+    failing = Load(6000.0, 4.0, 9.0, 150.0, 24000, failed=24000, socket_errors=0)
+    out = Output()
+    problems = around_the_rules_table(out, [(SCENARIOS[1], 32, good, echo, failing)])
+    assert len(problems) == 1 and "recorded-answer app had 24000 responses above 399" in problems[0]
+    assert out.lines[-1].split()[-1] == "250"  # the evaluation: 400 - 150 us of CPU per request
