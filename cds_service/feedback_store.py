@@ -27,6 +27,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
+# Column sizes of what a client sends; the feedback request is held to them (protocol.feedback), so an entry that
+# was accepted cannot then fail to store (PostgreSQL refuses longer values).
+MAX_CARD_ID = 200
+MAX_TIMESTAMP = 64
 
 feedback_table = Table(
     "card_feedback",
@@ -34,11 +38,11 @@ feedback_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("entry_hash", String(64), nullable=False, unique=True),
     Column("service_id", String(200), nullable=False),
-    Column("card_uuid", String(200), nullable=False, index=True),
+    Column("card_uuid", String(MAX_CARD_ID), nullable=False, index=True),
     Column("outcome", String(20), nullable=False),
     Column("accepted_suggestions", JSON, nullable=True),
     Column("override_reason", JSON, nullable=True),
-    Column("outcome_timestamp", String(64), nullable=True),
+    Column("outcome_timestamp", String(MAX_TIMESTAMP), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("entry", JSON, nullable=False),
 )

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cds_service.feedback_store import FeedbackStore
 
 URL = "/cds-services/imatinib-order-select/feedback"
@@ -80,3 +82,21 @@ def test_store_failure_is_503_with_an_operation_outcome_and_the_retry_is_stored(
     engine.dispose()
     assert client.post(URL, json={"feedback": [entry()]}).status_code == 200
     assert FeedbackStore(settings.database_url).count() == 1
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        entry("x" * 201),
+        entry("card-\u0000-3"),
+        entry(outcomeTimestamp="2" * 65),
+        entry(outcomeTimestamp="2026-11-21T10:00:00\u0000Z"),
+    ],
+)
+def test_feedback_the_store_cannot_hold_is_400_not_a_503_that_asks_for_retries(client, settings, sent):
+    # PostgreSQL refuses such values in the card and timestamp columns: without this check the client was told
+    # to retry (503) a request that can never succeed.
+    response = client.post(URL, json={"feedback": [sent]})
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert FeedbackStore(settings.database_url).count() == 0

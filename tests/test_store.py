@@ -3,10 +3,12 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 from sqlalchemy import create_engine
 
 from cds_service.auth.replay import ReplayGuard
-from cds_service.feedback_store import FeedbackStore
+from cds_service.feedback_store import MAX_CARD_ID, MAX_TIMESTAMP, FeedbackStore
+from cds_service.protocol.feedback import parse_feedback
 
 
 def entry(card: str, outcome: str = "accepted") -> dict:
@@ -69,3 +71,15 @@ def test_replay_guard_stores_no_token_content(store_url):
         assert len(rows) == 1 and "secret-jti-value" not in rows[0][0] and len(rows[0][0]) == 64
     finally:
         engine.dispose()
+
+
+def test_the_longest_feedback_the_protocol_accepts_fits_the_store(store_url):
+    """The feedback request's length limits are the store's column sizes, so nothing it accepts fails to store."""
+    longest = {"card": "c" * MAX_CARD_ID, "outcome": "overridden", "outcomeTimestamp": "2" * MAX_TIMESTAMP}
+    _parsed, entries = parse_feedback(orjson.dumps({"feedback": [longest]}))
+    store = FeedbackStore(store_url)
+    try:
+        assert store.add("imatinib-order-select", entries) == 1
+        assert next(store.export())["card"] == longest["card"]
+    finally:
+        store.close()

@@ -1,12 +1,20 @@
 """Feedback the EHR sends when a card is accepted or overridden, read leniently (the sandbox omits `display`)."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from cds_service.errors import BadRequest
+from cds_service.feedback_store import MAX_CARD_ID, MAX_TIMESTAMP
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import describe_validation_error, parse_json_object
+
+
+def _without_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: refused here (400) rather than by the insert (503, which says "retry")."""
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    return text
 
 
 class _Lenient(BaseModel):
@@ -29,11 +37,11 @@ class OverrideReason(_Lenient):
 
 
 class FeedbackEntry(_Lenient):
-    card: str = Field(min_length=1)
+    card: Annotated[str, Field(min_length=1, max_length=MAX_CARD_ID), AfterValidator(_without_nul)]
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str | None = None
+    outcomeTimestamp: Annotated[str, Field(max_length=MAX_TIMESTAMP), AfterValidator(_without_nul)] | None = None
 
 
 class FeedbackRequest(_Lenient):
