@@ -189,3 +189,21 @@ def test_medication_reference_is_fetched_from_the_server(respx_mock, call):
                                     prefetch={"activeMedications": bundle(rifampin)}))
     assert "rifampin" in cards_of(call(body))[0]["summary"]
     assert medication.called
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_context_values_are_percent_encoded_into_the_queries_the_service_makes(respx_mock, call):
+    # Filled in raw, "#" cut the query short (another patient's id), "?" and "&" added parameters, and "../" took
+    # the bearer token to paths outside the allow-listed fhirServer.
+    respx_mock.route(host="ehr.example.org").respond(json=bundle())
+    patient_id = "a#b/../../c?x&y"
+    body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], patient_id=patient_id,
+                                    prefetch=False))
+    call(body)
+    urls = [c.request.url for c in respx_mock.calls]
+    assert len(urls) == len(PREFETCH_QUERIES)
+    assert all(url.raw_path.startswith(b"/fhir/") for url in urls)
+    assert b"/fhir/Patient/a%23b%2F..%2F..%2Fc%3Fx%26y" in [url.raw_path for url in urls]
+    searches = [url for url in urls if url.query]
+    assert searches and all(url.params["patient"] == patient_id for url in searches)
+    assert {url.params.get("status") for url in searches} >= {"active,on-hold"}

@@ -7,6 +7,7 @@ an OperationOutcome in its place, means the client could not satisfy it and the 
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cds_service.fhir import Resource, bundle_resources, next_link
 
@@ -83,6 +84,12 @@ class UnrenderableTemplate(ValueError):
     pass
 
 
+def _url_value(value: str) -> str:
+    """A token's value percent-encoded whole: "#", "?", "&" or "/" in an id must not cut the query short, add
+    parameters or leave the server's path (FHIR ids never hold them, so a real id is unchanged)."""
+    return quote(value, safe="")
+
+
 def render_template(template: str, context: dict[str, Any]) -> str:
     """Fill `{{context.x}}` and `{{userPractitionerId}}`-style tokens, as the spec allows and no more."""
 
@@ -91,13 +98,13 @@ def render_template(template: str, context: dict[str, Any]) -> str:
         if token.startswith("context."):
             value = context.get(token.removeprefix("context."))
             if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)
+                return _url_value(str(value))
             raise UnrenderableTemplate(f"context has no primitive value for {token}")
         if token in _USER_TOKENS:
             user = context.get("userId")
             prefix = _USER_TOKENS[token] + "/"
             if isinstance(user, str) and user.startswith(prefix):
-                return user.removeprefix(prefix)
+                return _url_value(user.removeprefix(prefix))
         raise UnrenderableTemplate(f"cannot fill {{{{{token}}}}}")
 
     return _TOKEN.sub(replace, template)
