@@ -10,7 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 import orjson
@@ -73,11 +73,17 @@ def _origin(parts: SplitResult) -> tuple[str, str, int]:
     return parts.scheme, _host(parts), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
 
 
+def _climbs(path: str) -> bool:
+    """Whether a path has a "." or ".." segment (also percent-encoded): HTTP clients and servers resolve them, so
+    "/fhir/../admin" is called as "/admin" although it starts with "/fhir/". Real FHIR URLs have none."""
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
 def under_prefix(url: str, prefix: str) -> bool:
     """Same scheme, host and port, and the path at or below the prefix's path (segment-wise, not as a string)."""
     try:
         have, want = urlsplit(url), urlsplit(prefix)
-        if _origin(have) != _origin(want):
+        if _origin(have) != _origin(want) or _climbs(have.path):
             return False
     except ValueError:
         return False

@@ -50,6 +50,8 @@ def test_metadata_and_non_http_urls_are_refused_even_when_any_server_is_allowed(
         ("https://ehr.example.org:8443/fhir", False),
         ("http://ehr.example.org/fhir", False),
         ("https://other.example.org/fhir", False),
+        ("https://ehr.example.org/fhir/../admin", False),  # the client resolves the dot segments: /admin
+        ("https://ehr.example.org/fhir/%2E%2E/admin", False),
     ],
 )
 def test_allow_list_matches_scheme_host_port_and_whole_path_segments(url, allowed):
@@ -165,6 +167,17 @@ def test_huge_answer_for_optional_data_still_gives_cards(respx_mock, call):
 def test_next_link_to_another_path_on_the_same_host_is_not_followed(respx_mock, call):
     admin = respx_mock.get("https://ehr.example.org/fhir-admin/export").respond(json=bundle())
     first_page = bundle(resource("rifampin-active-r4.json"), next_url="https://ehr.example.org/fhir-admin/export")
+    body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                                    prefetch={"activeMedications": first_page}))
+    assert call(body).status_code == 412
+    assert not admin.called
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_next_link_that_climbs_out_of_the_server_path_is_not_followed(respx_mock, call):
+    # "/fhir/../admin/export" starts with "/fhir/", but httpx removes the dot segments and calls /admin/export.
+    admin = respx_mock.get("https://ehr.example.org/admin/export").respond(json=bundle())
+    first_page = bundle(resource("rifampin-active-r4.json"), next_url="https://ehr.example.org/fhir/../admin/export")
     body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
                                     prefetch={"activeMedications": first_page}))
     assert call(body).status_code == 412
