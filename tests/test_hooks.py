@@ -47,6 +47,17 @@ def test_order_select_advises_only_on_the_selected_orders(call):
     assert len(cards_of(call(selected_imatinib))) == 1
 
 
+
+def test_order_select_reads_the_unselected_drafts_as_context(call):
+    # order-select: "non-selected orders are included in the context ... to allow decision support to take into
+    # account other pending actions": rifampin selected, imatinib drafted earlier in the session.
+    imatinib, rifampin = resource("imatinib-400-draft-r4.json"), resource("rifampin-draft-r4.json")
+    body = hook_request("order-select", [imatinib, rifampin], selections=["MedicationRequest/rifampin-draft"])
+    card = cards_of(call(body))[0]
+    assert card["summary"].startswith("Imatinib + rifampin")
+    removals = [a["resourceId"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "delete"]
+    assert removals == ["MedicationRequest/rifampin-draft"]
+
 def test_resources_of_another_patient_are_ignored(call):
     body = hook_request(
         "order-sign", [resource("imatinib-400-draft-r4.json")],

@@ -207,3 +207,15 @@ def test_context_values_are_percent_encoded_into_the_queries_the_service_makes(r
     searches = [url for url in urls if url.query]
     assert searches and all(url.params["patient"] == patient_id for url in searches)
     assert {url.params.get("status") for url in searches} >= {"active,on-hold"}
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_fhir_server_without_fhir_authorization_is_read_without_a_token(respx_mock, call):
+    # The sandbox on an open FHIR server sends fhirServer alone (CDS Hooks 2.0: fhirAuthorization is omitted when
+    # the client lends no token); the service still fetches what was not prefetched, and sends no Authorization.
+    mock_searches(respx_mock, medications=bundle(resource("rifampin-active-r4.json")))
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], prefetch=False,
+                        fhirServer=FHIR)
+    assert "rifampin" in cards_of(call(body))[0]["summary"]
+    sent = [c.request for c in respx_mock.calls]
+    assert sent and all("Authorization" not in r.headers for r in sent)
