@@ -22,6 +22,18 @@ def test_order_sign_r4_bundle(call):
     assert "carbamazepine" in cards[0]["summary"]
 
 
+
+def test_order_sign_reads_a_revised_order_that_is_no_longer_a_draft(call):
+    # order-sign also fires when signed orders are "re-signed" after revision: "the orders would typically have a
+    # status other than 'draft'". Such an order is still decided now.
+    revised = resource("imatinib-400-draft-r4.json")
+    revised["status"] = "active"
+    prefetch = {"activeMedications": bundle(resource("rifampin-active-r4.json"))}
+    body = hook_request("order-sign", [revised], prefetch=prefetch)
+    card = cards_of(call(body))[0]
+    assert card["summary"].startswith("Imatinib + rifampin")
+    assert any(a["type"] == "update" for s in card["suggestions"] for a in s["actions"])
+
 def test_medication_prescribe_dstu2_legacy_array(call):
     cards = cards_of(call(request_fixture("medication-prescribe-dstu2-legacy-array.json")))
     assert "rifampin" in cards[0]["summary"]
