@@ -370,6 +370,28 @@ def test_unreadable_dose_gives_no_dose_suggestion_and_says_why(call, change, rea
     assert reason in card["detail"]
 
 
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        # 400 mg at 08:00 and 20:00 is 800 mg/day: read as once daily, the kept times made "600 mg" 1200 mg/day.
+        {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00", "20:00:00"]},
+        {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN", "EVE"]},
+        {"frequency": 1, "frequencyMax": 2, "period": 1, "periodUnit": "d"},
+        {"frequency": 1, "period": 1, "periodMax": 2, "periodUnit": "d"},
+        {"frequency": 1, "period": 1, "periodUnit": "d", "dayOfWeek": ["mon", "wed", "fri"]},
+    ],
+)
+def test_schedule_the_reader_cannot_count_gives_no_dose_update(call, repeat):
+    draft = resource(IMATINIB_DRAFT)
+    draft["dosageInstruction"][0]["timing"] = {"repeat": repeat}
+    card = only_card(
+        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
+    )
+    assert not [s for s in card["suggestions"] if s["label"].startswith("Increase")]
+    assert "frequency could not be read" in card["detail"]
+    assert suggestion(card, "Order an imatinib trough level")
+
+
 def test_tablet_count_of_an_unknown_product_strength_gives_no_dose_suggestion(call):
     draft = imatinib_draft(value=1, unit="{tbl}")
     draft["medicationCodeableConcept"] = {"text": "Imatinib tablets"}

@@ -15,6 +15,8 @@ _TIMING_CODES = {
     "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4, "Q6H": 4,
 }
 _PERIOD_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
+# Timing.repeat elements that change how often a dose is given beyond frequency/period: not counted, so not read.
+_SCHEDULE_REFINEMENTS = ("timeOfDay", "dayOfWeek", "frequencyMax", "periodMax")
 _STRENGTH_IN_TEXT = re.compile(r"\b(\d+(?:\.\d+)?)\s*MG\b", re.IGNORECASE)
 
 FhirVersion = Literal["DSTU2", "STU3", "R4"]
@@ -60,10 +62,24 @@ def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
     return quantity if isinstance(quantity, dict) else None
 
 
+def _has_refinements(repeat: dict[str, Any]) -> bool:
+    """Whether the schedule says more than "frequency per period": times of day, several `when`s, weekdays, ranges.
+
+    The dose update keeps the draft's timing, so a refinement read past would stay on the order: 600 mg at 08:00 and
+    20:00 is 1200 mg/day, not the 600 mg once daily the card would promise.
+    """
+    if any(repeat.get(key) not in (None, []) for key in _SCHEDULE_REFINEMENTS):
+        return True
+    when = repeat.get("when")
+    return isinstance(when, list) and len(when) > 1
+
+
 def administrations_per_day(timing: Any) -> float | None:
     if not isinstance(timing, dict):
         return None
     repeat = timing.get("repeat")
+    if isinstance(repeat, dict) and _has_refinements(repeat):
+        return None
     unit = repeat.get("periodUnit") if isinstance(repeat, dict) else None
     if isinstance(unit, str) and unit in _PERIOD_PER_DAY:
         frequency = repeat.get("frequency", 1)
