@@ -79,6 +79,20 @@ def test_one_result_naming_a_found_and_an_absent_variant(call):
     assert "ABL1 F317L" in card["summary"] and "T315I" not in card["summary"]
 
 
+@pytest.mark.parametrize(("text", "found", "absent"), [
+    ("ABL1 T315I detected. F317L not detected.", "ABL1 T315I", "F317L"),
+    ("T315I: detected. E255K: not detected.", "ABL1 T315I", "E255K"),
+    ("T315I detected but F317L not detected", "ABL1 T315I", "F317L"),
+    ("ABL1 T315I mutation detected. Previously not detected.", "ABL1 T315I", "F317L"),
+    ("T315I not detected. F317L detected.", "ABL1 F317L", "T315I"),
+])
+def test_a_negative_in_one_sentence_does_not_cancel_a_variant_found_in_another(call, text, found, absent):
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["valueString"] = text
+    card = variant_card(imatinib_order(call, report))
+    assert found in card["summary"] and absent not in card["summary"]
+
+
 @pytest.mark.parametrize("fixture", [
     "lab-text-abl1-wild-type-r4.json",
     "lab-text-abl1-no-mutation-r4.json",

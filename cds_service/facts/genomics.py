@@ -32,7 +32,9 @@ _MISSENSE_1 = re.compile(rf"(?<![\w.])(?:p\.)?\(?([{_AA1}])(\d{{1,4}})([{_AA1}])
 # Any other HGVS protein change (deletions, duplications, frameshifts), kept as written.
 _OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
 _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
-_CLAUSES = re.compile(r"[;\n]|,\s")
+# Clauses: a negative word negates every variant in its clause, so sentences ("T315I detected. F317L not
+# detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
+_CLAUSES = re.compile(r"[;\n]|[,.]\s|\s(?i:but)\s")
 
 
 @dataclass(frozen=True, slots=True)
