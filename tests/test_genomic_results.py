@@ -72,6 +72,13 @@ def test_coded_lab_value_pdgfra_d842v(call):
     assert card["indicator"] == "critical" and "PDGFRA D842V" in card["summary"]
 
 
+@pytest.mark.parametrize("text", ["T315I and F317L not detected", "Negative for T315I and F317L"])
+def test_and_without_a_status_between_shares_the_negative(call, text):
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["valueString"] = text
+    assert not [c for c in imatinib_order(call, report) if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
 def test_one_result_naming_a_found_and_an_absent_variant(call):
     report = resource("lab-text-abl1-t315i-detected-r4.json")
     report["valueString"] = "T315I: not detected; F317L: detected"
@@ -85,6 +92,9 @@ def test_one_result_naming_a_found_and_an_absent_variant(call):
     ("T315I detected but F317L not detected", "ABL1 T315I", "F317L"),
     ("ABL1 T315I mutation detected. Previously not detected.", "ABL1 T315I", "F317L"),
     ("T315I not detected. F317L detected.", "ABL1 F317L", "T315I"),
+    ("T315I detected and F317L not detected", "ABL1 T315I", "F317L"),
+    ("Positive for T315I and negative for F317L", "ABL1 T315I", "F317L"),
+    ("T315I and no F317L", "ABL1 T315I", "F317L"),
 ])
 def test_a_negative_in_one_sentence_does_not_cancel_a_variant_found_in_another(call, text, found, absent):
     report = resource("lab-text-abl1-t315i-detected-r4.json")

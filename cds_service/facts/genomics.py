@@ -34,6 +34,7 @@ _OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
 _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
 # Clauses: a negative word negates every variant in its clause, so sentences ("T315I detected. F317L not
 # detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
+_AND = re.compile(r"\s+(?i:and)\s+")
 _CLAUSES = re.compile(r"[;\n]|[,.]\s|\s(?i:but)\s")
 
 
@@ -236,6 +237,26 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     )]
 
 
+def _split_at_status_and(clause: str, index: VariantIndex) -> list[str]:
+    """An "and" next to a result word joins two results ("T315I detected and F317L not detected", "negative for
+    F317L and positive for T315I", "T315I and no F317L"): split there. "T315I and F317L not detected" stays whole,
+    so its negative covers both."""
+    parts, start = [], 0
+    for match in _AND.finditer(clause):
+        before, after = clause[start:match.start()], clause[match.end():]
+        ends_with_status = any(
+            m.end() == len(before) for p in (index.negative_pattern, index.positive_pattern) for m in p.finditer(before)
+        )
+        starts_with_status = after.lower().startswith("no ") or any(
+            p.match(after) for p in (index.negative_pattern, index.positive_pattern)
+        )
+        if ends_with_status or starts_with_status:
+            parts.append(before)
+            start = match.end()
+    parts.append(clause[start:])
+    return parts
+
+
 def _from_text(
     observation: Resource, knowledge: Knowledge, base: dict[str, Any], detected_by_value: bool = True
 ) -> list[VariantFinding]:
@@ -252,7 +273,7 @@ def _from_text(
     findings: dict[tuple[str, str | None, int | None], VariantFinding] = {}
     gene: str | None = None
     negatives: list[str] = []
-    for clause in _CLAUSES.split(text):
+    for clause in (part for piece in _CLAUSES.split(text) for part in _split_at_status_and(piece, index)):
         if match := index.alias_pattern.search(clause):
             gene = index.gene_by_alias[match.group(1)]
         if gene is None:
