@@ -66,6 +66,22 @@ def test_coded_hgvs_value(call):
     assert "read from its coded HGVS value (NM\\_005157.6(ABL1):c.944C&gt;T (p.Thr315Ile))" in card["detail"]
 
 
+NEGATIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                        "code": "NEG", "display": "Negative"}]}
+
+
+@pytest.mark.parametrize("negate", [
+    lambda result: result.update(interpretation=[NEGATIVE]),  # R4: a list
+    lambda result: result.update(interpretation=NEGATIVE),  # STU3: one concept
+    lambda result: result["valueCodeableConcept"].update(text="Not detected"),
+])
+def test_coded_hgvs_value_reported_negative_is_no_finding(call, negate):
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
+    negate(result)
+    cards = imatinib_order(call, result)
+    assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
 def test_coded_lab_value_pdgfra_d842v(call):
     cards = imatinib_order(call, resource("lab-coded-pdgfra-d842v-r4.json"), conditions=("condition-gist-r4.json",))
     card = variant_card(cards)

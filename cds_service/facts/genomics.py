@@ -230,7 +230,10 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     protein, short = _first_hgvs(texts)
     if gene is None or (protein is None and _exon_in(texts) is None):
         return []
-    negative = any(index.negative_pattern.search(t) for t in _texts(observation.get("interpretation")))
+    # R4 interpretation is a list, STU3 one concept; the value's own text may say "Not detected" too.
+    interpretation = observation.get("interpretation")
+    said = [t for c in (interpretation if isinstance(interpretation, list) else [interpretation]) for t in _texts(c)]
+    negative = any(index.negative_pattern.search(t) for t in [*said, *_texts(value)])
     return [VariantFinding(
         gene=gene, protein=protein, short=short, exon=_exon_in(texts), detected=not negative,
         read_from="coded value", evidence="; ".join(texts), **base,
