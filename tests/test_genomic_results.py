@@ -82,6 +82,14 @@ def test_coded_hgvs_value_reported_negative_is_no_finding(call, negate):
     assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
 
 
+def test_coded_hgvs_value_of_another_gene_is_not_read_as_the_tests_gene(call):
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")  # coded "BCR-ABL1 kinase domain mutation analysis"
+    result["valueCodeableConcept"]["coding"][0]["code"] = "NM_000546.6(TP53):c.743G>A (p.Arg248Gln)"
+    cards = imatinib_order(call, result)
+    assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+    assert not [c for c in cards if "ABL1 R248Q" in c["detail"]]
+
+
 def test_coded_lab_value_pdgfra_d842v(call):
     cards = imatinib_order(call, resource("lab-coded-pdgfra-d842v-r4.json"), conditions=("condition-gist-r4.json",))
     card = variant_card(cards)

@@ -31,6 +31,8 @@ _MISSENSE_3 = re.compile(rf"(?<![\w.])(?:p\.)?\(?({_AA3})(\d{{1,4}})({_AA3})\)?(
 _MISSENSE_1 = re.compile(rf"(?<![\w.])(?:p\.)?\(?([{_AA1}])(\d{{1,4}})([{_AA1}])\)?(?!\w)")
 # Any other HGVS protein change (deletions, duplications, frameshifts), kept as written.
 _OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
+# The gene an HGVS expression names with its reference sequence: "NM_005157.6(ABL1):c.944C>T".
+_HGVS_GENE = re.compile(r"\(([A-Za-z0-9-]+)\):")
 _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
 # Clauses: a negative word negates every variant in its clause, so sentences ("T315I detected. F317L not
 # detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
@@ -226,7 +228,11 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     value = observation.get("valueCodeableConcept")
     hgvs = [c for c in codings(value) if c.get("system") == reading.hgvs_system]
     texts = [t for c in hgvs for t in (c.get("code"), c.get("display")) if isinstance(t, str)]
-    gene = _gene_of([(None, t) for t in [*texts, *_texts(observation.get("code"))]], index)
+    named = {m.group(1) for t in texts for m in _HGVS_GENE.finditer(t)}
+    if named:  # the HGVS expression names its gene: that one, not a gene the test's name mentions
+        gene = next((index.gene_by_alias[n] for n in sorted(named) if n in index.gene_by_alias), None)
+    else:
+        gene = _gene_of([(None, t) for t in [*texts, *_texts(observation.get("code"))]], index)
     protein, short = _first_hgvs(texts)
     if gene is None or (protein is None and _exon_in(texts) is None):
         return []
