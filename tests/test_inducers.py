@@ -115,6 +115,28 @@ def test_a_stopped_medication_statement_does_not_count(call):
     assert cards_of(call(body)) == []
 
 
+@pytest.mark.parametrize(
+    ("hook", "draft", "statement"),
+    [
+        ("order-sign", "imatinib-400-draft-stu3.json", "carbamazepine-statement-not-taken-stu3.json"),
+        ("medication-prescribe", "imatinib-400-draft-dstu2.json", "carbamazepine-statement-not-taken-dstu2.json"),
+    ],
+)
+def test_an_inducer_recorded_as_not_taken_does_not_count(call, hook, draft, statement):
+    # STU3 says so with taken "n", DSTU2 with wasNotTaken; both keep status "active".
+    body = hook_request(hook, [resource(draft)], prefetch={"medicationStatements": bundle(resource(statement))})
+    assert cards_of(call(body)) == []
+
+
+def test_an_inducer_statement_taken_unknown_still_counts(call):
+    statement = resource("carbamazepine-statement-not-taken-stu3.json")
+    statement["taken"] = "unk"
+    body = hook_request(
+        "order-sign", [resource("imatinib-400-draft-stu3.json")], prefetch={"medicationStatements": bundle(statement)}
+    )
+    assert "carbamazepine" in only_card(call(body))["summary"]
+
+
 def test_inducer_ordered_for_a_patient_on_imatinib_offers_removal_or_a_trough(call):
     card = only_card(call(request_fixture("order-select-rifampin-for-patient-on-imatinib.json")))
     assert card["summary"].startswith("Imatinib + rifampin")

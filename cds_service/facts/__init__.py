@@ -9,7 +9,13 @@ from datetime import UTC, date, datetime
 from cds_service.facts.conditions import Diagnosis, diagnoses
 from cds_service.facts.genomics import VariantFinding, genomic_findings
 from cds_service.facts.labs import ImatinibLevel, imatinib_levels
-from cds_service.facts.medications import INACTIVE_ORDER_STATUSES, MedicationUse, Origin, medication_use
+from cds_service.facts.medications import (
+    INACTIVE_ORDER_STATUSES,
+    MedicationUse,
+    Origin,
+    medication_use,
+    recorded_not_taken,
+)
 from cds_service.facts.observations import sort_results
 from cds_service.facts.response import IsResult, is_results
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to
@@ -70,6 +76,8 @@ def _uses(
             continue
         status = resource.get("status") if isinstance(resource.get("status"), str) else None
         if status in drop_status or (keep_status is not None and status not in keep_status):
+            continue
+        if recorded_not_taken(resource):
             continue
         under_decision = origin == "draft" and context.is_under_decision(resource)
         use = medication_use(resource, origin, knowledge, record.medication_resources, under_decision=under_decision)

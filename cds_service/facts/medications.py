@@ -16,6 +16,11 @@ ATC_SYSTEMS = frozenset({"http://www.whocc.no/atc", "urn:oid:2.16.840.1.113883.6
 INACTIVE_ORDER_STATUSES = frozenset({"stopped", "completed", "cancelled", "entered-in-error", "expired"})
 
 
+def recorded_not_taken(resource: Resource) -> bool:
+    """A statement saying the medicine is not taken: STU3 `taken` "n", DSTU2 `wasNotTaken` (R4 uses the status)."""
+    return resource.get("taken") == "n" or resource.get("wasNotTaken") is True
+
+
 @dataclass(frozen=True, slots=True)
 class MedicationIdentity:
     ingredients: frozenset[str]
