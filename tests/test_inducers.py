@@ -505,6 +505,29 @@ def test_latest_of_several_troughs_is_the_one_shown(call):
     assert card["indicator"] == "warning"
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [
+        (900, "\u00b5g/L", "900"),  # micro sign
+        (900, "\u03bcg/L", "900"),  # Greek small mu, as often typed
+        (1.5, "\u03bcmol/L", "740.4"),  # 493.6 g/mol
+        (0.9, "mg/L", "900"),
+        (2.0, "umol/L", "987.2"),
+    ],
+)
+def test_trough_in_any_mass_or_molar_unit_is_read_in_ng_ml(call, value, unit, shown):
+    level = resource("imatinib-trough-low-r4.json")
+    level["valueQuantity"] = {"value": value, "unit": unit}
+    body = hook_request(
+        "order-sign",
+        [resource(IMATINIB_DRAFT)],
+        prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json")), "labResults": bundle(level)},
+    )
+    card = only_card(call(body))
+    assert f"Latest imatinib level: **{shown} ng/mL**" in card["detail"]
+    assert card["indicator"] == "critical"
+
+
 def test_preliminary_trough_is_not_used(call):
     level = resource("imatinib-trough-low-r4.json")
     level["status"] = "preliminary"

@@ -43,7 +43,8 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
         quantity = obs.get("valueQuantity")
         if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
             continue
-        unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+        # The Greek small mu (U+03BC) is typed for the micro sign (U+00B5) as often as not: both are micro.
+        unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower().replace("\u03bc", "\u00b5")
         factor = _TO_NG_ML.get(unit)
         if factor is None:
             continue
