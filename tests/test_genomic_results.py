@@ -103,6 +103,26 @@ def test_and_without_a_status_between_shares_the_negative(call, text):
     assert not [c for c in imatinib_order(call, report) if c["source"]["topic"]["code"].startswith("tki-variant")]
 
 
+@pytest.mark.parametrize("text", [
+    "BCR-ABL1 transcript detected; TP53 R248Q detected",
+    "BCR-ABL1 p210 detected; ASXL1 p.Gly646TrpfsTer12 detected; TP53 p.Arg248Gln detected",
+])
+def test_a_variant_named_after_another_gene_is_not_read_as_the_earlier_genes(call, text):
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["code"]["text"] = "Myeloid NGS panel"
+    report["valueString"] = text
+    cards = imatinib_order(call, report)
+    assert not [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+def test_a_variant_after_another_genes_clause_still_counts_when_its_gene_is_named_again(call):
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["code"]["text"] = "Myeloid NGS panel"
+    report["valueString"] = "TP53 R248Q detected; ABL1 T315I detected; Y253H E255K not detected"
+    card = variant_card(imatinib_order(call, report))
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+
+
 def test_one_result_naming_a_found_and_an_absent_variant(call):
     report = resource("lab-text-abl1-t315i-detected-r4.json")
     report["valueString"] = "T315I: not detected; F317L: detected"

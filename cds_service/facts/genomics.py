@@ -33,6 +33,8 @@ _MISSENSE_1 = re.compile(rf"(?<![\w.])(?:p\.)?\(?([{_AA1}])(\d{{1,4}})([{_AA1}])
 _OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
 # The gene an HGVS expression names with its reference sequence: "NM_005157.6(ABL1):c.944C>T".
 _HGVS_GENE = re.compile(r"\(([A-Za-z0-9-]+)\):")
+# A gene symbol in HGNC style with a digit (TP53, ASXL1, RUNX1) right before a protein change.
+_GENE_BEFORE_CHANGE = re.compile(rf"(?<![\w.-])([A-Z][A-Z0-9-]*\d[A-Z0-9-]*)\s+(?:p\.)?\(?(?:{_AA3}|[{_AA1}])\d")
 _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
 # Clauses: a negative word negates every variant in its clause, so sentences ("T315I detected. F317L not
 # detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
@@ -246,6 +248,12 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     )]
 
 
+def _names_another_gene(clause: str) -> bool:
+    """A protein change written after a gene symbol ("TP53 R248Q", "ASXL1 p.Gly646fs"): only called for clauses that
+    name none of the knowledge base's genes, so the change is that other gene's, not the gene of an earlier clause."""
+    return any(not _MISSENSE_1.fullmatch(m.group(1)) for m in _GENE_BEFORE_CHANGE.finditer(clause))
+
+
 def _split_at_status_and(clause: str, index: VariantIndex) -> list[str]:
     """An "and" next to a result word joins two results ("T315I detected and F317L not detected", "negative for
     F317L and positive for T315I", "T315I and no F317L"): split there. "T315I and F317L not detected" stays whole,
@@ -285,6 +293,8 @@ def _from_text(
     for clause in (part for piece in _CLAUSES.split(text) for part in _split_at_status_and(piece, index)):
         if match := index.alias_pattern.search(clause):
             gene = index.gene_by_alias[match.group(1)]
+        elif _names_another_gene(clause):
+            gene = None  # the report moved on to a gene the knowledge base does not hold
         if gene is None:
             continue
         negative = bool(index.negative_pattern.search(clause)) or any(
