@@ -414,6 +414,24 @@ def test_schedule_the_reader_cannot_count_gives_no_dose_update(call, repeat):
     assert suggestion(card, "Order an imatinib trough level")
 
 
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00"]},
+        {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN"]},
+    ],
+)
+def test_once_daily_at_one_time_of_day_still_gets_the_dose_update(call, repeat):
+    draft = resource(IMATINIB_DRAFT)
+    draft["dosageInstruction"][0]["timing"] = {"repeat": repeat}
+    card = only_card(
+        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
+    )
+    order = updated_order(card)
+    assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 600
+    assert order["dosageInstruction"][0]["timing"]["repeat"] == repeat  # still once a day, at that time
+
+
 def test_tablet_count_of_an_unknown_product_strength_gives_no_dose_suggestion(call):
     draft = imatinib_draft(value=1, unit="{tbl}")
     draft["medicationCodeableConcept"] = {"text": "Imatinib tablets"}

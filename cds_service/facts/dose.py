@@ -16,7 +16,9 @@ _TIMING_CODES = {
 }
 _PERIOD_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
 # Timing.repeat elements that change how often a dose is given beyond frequency/period: not counted, so not read.
-_SCHEDULE_REFINEMENTS = ("timeOfDay", "dayOfWeek", "frequencyMax", "periodMax")
+_SCHEDULE_REFINEMENTS = ("dayOfWeek", "frequencyMax", "periodMax")
+# Elements that say when in the day: one of them only places the dose, more than one may add doses.
+_TIMES_IN_THE_DAY = ("when", "timeOfDay")
 _STRENGTH_IN_TEXT = re.compile(r"\b(\d+(?:\.\d+)?)\s*MG\b", re.IGNORECASE)
 
 FhirVersion = Literal["DSTU2", "STU3", "R4"]
@@ -63,15 +65,17 @@ def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _has_refinements(repeat: dict[str, Any]) -> bool:
-    """Whether the schedule says more than "frequency per period": times of day, several `when`s, weekdays, ranges.
+    """Whether the schedule says more than "frequency per period": several times of day or `when`s, weekdays, ranges.
 
     The dose update keeps the draft's timing, so a refinement read past would stay on the order: 600 mg at 08:00 and
     20:00 is 1200 mg/day, not the 600 mg once daily the card would promise.
     """
     if any(repeat.get(key) not in (None, []) for key in _SCHEDULE_REFINEMENTS):
         return True
-    when = repeat.get("when")
-    return isinstance(when, list) and len(when) > 1
+    return any(
+        (times := repeat.get(key)) is not None and not (isinstance(times, list) and len(times) <= 1)
+        for key in _TIMES_IN_THE_DAY
+    )
 
 
 def administrations_per_day(timing: Any) -> float | None:
