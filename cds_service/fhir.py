@@ -19,6 +19,14 @@ def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def one_or_many(value: Any) -> list[Any]:
+    """An element that is a single object in an older FHIR version and an array in R4 (MedicationStatement.dosage
+    in DSTU2, Observation.interpretation in STU3), always as a list; absent or null as []."""
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
+
+
 def bundle_resources(value: Any) -> list[Resource]:
     """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":

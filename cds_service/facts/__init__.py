@@ -14,7 +14,7 @@ from cds_service.facts.medications import (
     MedicationUse,
     Origin,
     medication_use,
-    recorded_not_taken,
+    recorded_status,
 )
 from cds_service.facts.observations import sort_results
 from cds_service.facts.response import IsResult, is_results
@@ -74,10 +74,8 @@ def _uses(
     for resource in resources:
         if resource.get("resourceType") not in types or not belongs_to(resource, context.patient_id):
             continue
-        status = resource.get("status") if isinstance(resource.get("status"), str) else None
+        status = recorded_status(resource)
         if status in drop_status or (keep_status is not None and status not in keep_status):
-            continue
-        if recorded_not_taken(resource):
             continue
         under_decision = origin == "draft" and context.is_under_decision(resource)
         use = medication_use(resource, origin, knowledge, record.medication_resources, under_decision=under_decision)

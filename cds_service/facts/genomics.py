@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.labs import is_result, observation_time
-from cds_service.fhir import Resource, codings, concept_text, concept_words, has_coding, local_reference
+from cds_service.fhir import Resource, codings, concept_text, concept_words, has_coding, local_reference, one_or_many
 from cds_service.knowledge.loader import Knowledge, VariantIndex
 from cds_service.knowledge.models import VariantReading
 
@@ -238,10 +238,9 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     protein, short = _first_hgvs(texts)
     if gene is None or (protein is None and _exon_in(texts) is None):
         return []
-    # R4 interpretation is a list, STU3 one concept; the value's own text may say "Not detected" too.
-    interpretation = observation.get("interpretation")
-    said = [t for c in (interpretation if isinstance(interpretation, list) else [interpretation]) for t in _texts(c)]
-    negative = any(index.negative_pattern.search(t) for t in [*said, *_texts(value)])
+    # The interpretation (a list in R4, one concept in STU3) or the value's own text may say "Not detected".
+    said = [t for concept in [*one_or_many(observation.get("interpretation")), value] for t in _texts(concept)]
+    negative = any(index.negative_pattern.search(t) for t in said)
     return [VariantFinding(
         gene=gene, protein=protein, short=short, exon=_exon_in(texts), detected=not negative,
         read_from="coded value", evidence="; ".join(texts), **base,

@@ -4,7 +4,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
-from cds_service.fhir import Resource, codings, concept_text, concept_words, listed, local_reference, raw_codings
+from cds_service.fhir import (
+    Resource,
+    codings,
+    concept_text,
+    concept_words,
+    listed,
+    local_reference,
+    one_or_many,
+    raw_codings,
+)
 from cds_service.knowledge.loader import Knowledge
 
 Origin = Literal["draft", "order", "statement", "history"]
@@ -16,9 +25,13 @@ ATC_SYSTEMS = frozenset({"http://www.whocc.no/atc", "urn:oid:2.16.840.1.113883.6
 INACTIVE_ORDER_STATUSES = frozenset({"stopped", "completed", "cancelled", "entered-in-error", "expired"})
 
 
-def recorded_not_taken(resource: Resource) -> bool:
-    """A statement saying the medicine is not taken: STU3 `taken` "n", DSTU2 `wasNotTaken` (R4 uses the status)."""
-    return resource.get("taken") == "n" or resource.get("wasNotTaken") is True
+def recorded_status(resource: Resource) -> str | None:
+    """The status in R4's words: a statement that says the medicine is not taken (STU3 `taken` "n", DSTU2
+    `wasNotTaken`) is R4's "not-taken", whatever its own status says."""
+    if resource.get("taken") == "n" or resource.get("wasNotTaken") is True:
+        return "not-taken"
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,7 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
 def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: Knowledge) -> bool:
     """False when a dosage's route or text, or the product's name, says eye drops, cream and the like."""
     non_systemic = knowledge.names_non_systemic_route
-    for dosage in (*listed(resource.get("dosageInstruction")), *_statement_dosages(resource)):
+    for dosage in (*listed(resource.get("dosageInstruction")), *one_or_many(resource.get("dosage"))):
         if isinstance(dosage, dict):
             text = dosage.get("text")
             if any(map(non_systemic, concept_words(dosage.get("route")))) or (
@@ -131,13 +144,6 @@ def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: K
             ):
                 return False
     return not any(map(non_systemic, concept_words(concept)))
-
-
-def _statement_dosages(resource: Resource) -> list[Any]:
-    dosage = resource.get("dosage")
-    if isinstance(dosage, list):
-        return dosage
-    return [dosage] if isinstance(dosage, dict) else []
 
 
 def medication_use(
