@@ -41,6 +41,13 @@ def only_card(response) -> dict:
     return cards[0]
 
 
+def rifampin_card(call, draft: dict) -> dict:
+    """The one card for signing `draft` while rifampin is active: the set-up of every dose-reading test."""
+    return only_card(
+        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
+    )
+
+
 def updated_order(card: dict) -> dict:
     action = suggestion(card, "Increase imatinib")["actions"][0]
     assert action["type"] == "update"
@@ -284,9 +291,7 @@ def test_st_johns_wort_being_ordered_can_be_removed(call):
 def test_dose_increase_is_at_least_half_again_in_whole_tablets_and_never_above_800(call, dose, expected_daily):
     draft = imatinib_draft(**dose)
     before = copy.deepcopy(draft)
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     order = updated_order(card)
     old_daily = daily_mg(before, STRENGTH)
     new_daily = daily_mg(order, STRENGTH)
@@ -302,9 +307,7 @@ def test_dose_update_keeps_every_other_field_of_the_draft(call):
     draft = resource(IMATINIB_DRAFT)
     draft["note"] = [{"text": "take with a large glass of water"}]
     draft["dispenseRequest"] = {"numberOfRepeatsAllowed": 2}
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     order = updated_order(card)
     for field in (
         "id",
@@ -322,9 +325,7 @@ def test_dose_update_keeps_every_other_field_of_the_draft(call):
 
 def test_800_mg_a_day_is_written_as_400_mg_twice_daily(call):
     draft = imatinib_draft(value=600, unit="mg")
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     dosage = updated_order(card)["dosageInstruction"][0]
     assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
     assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 400
@@ -335,9 +336,7 @@ def test_tablet_count_the_product_cannot_make_is_written_in_mg_keeping_the_produ
     # Changing the product would be unsafe: the sandbox applies only the medication of an update and keeps its own
     # tablet count, so "6 x 100 mg" would become "1 x 100 mg".
     draft = imatinib_draft(value=1, unit="{tbl}", code="403879", display="imatinib 400 MG Oral Tablet")
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     order = updated_order(card)
     assert order["medicationCodeableConcept"] == draft["medicationCodeableConcept"]
     assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
@@ -351,9 +350,7 @@ def test_tablet_count_the_product_cannot_make_is_written_in_mg_keeping_the_produ
 
 def test_tablet_count_the_product_can_make_stays_a_tablet_count_and_the_text_matches(call):
     draft = imatinib_draft(value=4, unit="{pill}", code="403878", display="imatinib 100 MG Oral Tablet")
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     order = updated_order(card)
     assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 6
     assert "6 x 100 mg tablets" in order["dosageInstruction"][0]["text"]
@@ -362,9 +359,7 @@ def test_tablet_count_the_product_can_make_stays_a_tablet_count_and_the_text_mat
 
 def test_no_dose_suggestion_at_the_maximum_and_the_card_leans_on_the_trough(call):
     draft = imatinib_draft(value=400, unit="mg", frequency=2)
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     assert not [s for s in card["suggestions"] if s["label"].startswith("Increase")]
     assert "already at the 800 mg/day maximum" in card["detail"]
     assert suggestion(card, "Order an imatinib trough level")
@@ -385,9 +380,7 @@ def test_no_dose_suggestion_at_the_maximum_and_the_card_leans_on_the_trough(call
 def test_unreadable_dose_gives_no_dose_suggestion_and_says_why(call, change, reason):
     draft = resource(IMATINIB_DRAFT)
     change(draft)
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     assert not [s for s in card["suggestions"] if s["label"].startswith("Increase")]
     assert reason in card["detail"]
 
@@ -406,9 +399,7 @@ def test_unreadable_dose_gives_no_dose_suggestion_and_says_why(call, change, rea
 def test_schedule_the_reader_cannot_count_gives_no_dose_update(call, repeat):
     draft = resource(IMATINIB_DRAFT)
     draft["dosageInstruction"][0]["timing"] = {"repeat": repeat}
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     assert not [s for s in card["suggestions"] if s["label"].startswith("Increase")]
     assert "frequency could not be read" in card["detail"]
     assert suggestion(card, "Order an imatinib trough level")
@@ -424,9 +415,7 @@ def test_schedule_the_reader_cannot_count_gives_no_dose_update(call, repeat):
 def test_once_daily_at_one_time_of_day_still_gets_the_dose_update(call, repeat):
     draft = resource(IMATINIB_DRAFT)
     draft["dosageInstruction"][0]["timing"] = {"repeat": repeat}
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     order = updated_order(card)
     assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 600
     assert order["dosageInstruction"][0]["timing"]["repeat"] == repeat  # still once a day, at that time
@@ -435,9 +424,7 @@ def test_once_daily_at_one_time_of_day_still_gets_the_dose_update(call, repeat):
 def test_tablet_count_of_an_unknown_product_strength_gives_no_dose_suggestion(call):
     draft = imatinib_draft(value=1, unit="{tbl}")
     draft["medicationCodeableConcept"] = {"text": "Imatinib tablets"}
-    card = only_card(
-        call(hook_request("order-sign", [draft], prefetch=with_active(resource("rifampin-active-r4.json"))))
-    )
+    card = rifampin_card(call, draft)
     assert "tablet strength is not known" in card["detail"]
 
 
