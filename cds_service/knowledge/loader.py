@@ -19,6 +19,7 @@ from cds_service.knowledge.models import (
     ImatinibFacts,
     Inducer,
     Ingredient,
+    Interactions,
     Manifest,
     MolecularResponse,
     Routes,
@@ -120,6 +121,7 @@ class Knowledge:
         genomics: Genomics,
         response: MolecularResponse,
         combinations: Combinations,
+        interactions: Interactions,
     ):
         self.manifest = manifest
         self.version = manifest.version
@@ -189,6 +191,14 @@ class Knowledge:
             for strategy_id, strategy in combinations.strategies.items()
         }
         self.combination_agents: frozenset[str] = frozenset().union(*self.strategy_agents.values())
+        self.interactions = interactions
+        self.inhibitors = interactions.inhibitors
+        # The alternatives a source names for each inducer, by inducer id.
+        self.alternatives_for: dict[str, tuple[str, ...]] = {}
+        for set_id, alternatives in interactions.alternatives.items():
+            for inducer in alternatives.for_:
+                self.alternatives_for[inducer] = (*self.alternatives_for.get(inducer, ()), set_id)
+        self.bcr_abl1_inhibitors: frozenset[str] = frozenset(interactions.duplicates.members)
 
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)
@@ -311,10 +321,12 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         genomics=_validate(Genomics, _read_toml(folder / "variants.toml"), "variants.toml"),
         response=_validate(MolecularResponse, _read_toml(folder / "response.toml"), "response.toml"),
         combinations=_validate(Combinations, _read_toml(folder / "combinations.toml"), "combinations.toml"),
+        interactions=_validate(Interactions, _read_toml(folder / "interactions.toml"), "interactions.toml"),
     )
     _check_sources(knowledge)
     _check_genomics(knowledge)
     _check_combinations(knowledge)
+    _check_interactions(knowledge)
     return knowledge
 
 
@@ -402,3 +414,43 @@ def _check_combinations(knowledge: Knowledge) -> None:
         raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown class '{note.class_}'")
     if note.condition not in {group.id for group in knowledge.conditions}:
         raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown condition '{note.condition}'")
+
+
+def _cited_ids(value: Any, where: str) -> Iterable[tuple[list[str], str]]:
+    """Every `sources` list and `source` id anywhere in a knowledge entry, with where it sits: a field added later is
+    checked without anyone listing it here."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            field = getattr(value, name)
+            if (name == "sources" or name.endswith("_sources")) and isinstance(field, list):
+                yield field, f"{where}.{name}"
+            elif name == "source" and isinstance(field, str):
+                yield [field], f"{where}.{name}"
+            else:
+                yield from _cited_ids(field, f"{where}.{name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _cited_ids(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _cited_ids(item, f"{where}[{index}]")
+
+
+def _check_interactions(knowledge: Knowledge) -> None:
+    """Every citation resolves, and inhibitors, alternatives and duplicates name only agents the service knows."""
+    interactions = knowledge.interactions
+    for ids, where in _cited_ids(interactions, "interactions.toml"):
+        _cite_check(knowledge, ids, where)
+    _ingredients_check(knowledge, list(interactions.inhibitors), "interactions.toml: [inhibitors]")
+    if interactions.inhibition.measured not in interactions.inhibitors:
+        raise KnowledgeError("interactions.toml: [inhibition].measured is not one of [inhibitors]")
+    for set_id, alternatives in interactions.alternatives.items():
+        where = f"interactions.toml: [alternatives.{set_id}]"
+        for inducer in alternatives.for_:
+            if inducer not in knowledge.inducers:
+                raise KnowledgeError(f"{where}: '{inducer}' is not an inducer in inducers.toml")
+        _ingredients_check(knowledge, [o.agent for o in alternatives.options if o.agent], where)
+    _ingredients_check(knowledge, interactions.duplicates.members, "interactions.toml: [duplicates]")
+    overlap = set(interactions.inhibitors) & set(knowledge.inducers)
+    if overlap:
+        raise KnowledgeError(f"interactions.toml: {sorted(overlap)} are both inhibitors and inducers")

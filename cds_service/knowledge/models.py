@@ -318,3 +318,70 @@ class Combinations(_Entry):
     guide: list[GuideRow] = Field(min_length=1)
     trials: list[CuratedTrial]
     ibd_with_pd1: SafetyNote
+
+
+# Interactions beyond the inducers: inhibitors, alternatives, duplicate BCR-ABL1 inhibitors, de-induction
+# (interactions.toml).
+
+
+class Inhibitor(_Entry):
+    strength: Literal["strong", "moderate"]
+    classifications: list[Classification] = Field(min_length=1)
+    effect: Effect | None = None  # measured with imatinib, where a study exists
+
+
+class Inhibition(_Entry):
+    direction: str
+    measured: str  # the inhibitor whose imatinib figures the others are quoted against
+    toxicities: SourcedText
+    monitoring: SourcedText
+    management: SourcedText
+    grapefruit: SourcedText
+
+
+class AlternativeOption(_Entry):
+    name: str
+    agent: str | None = None  # an ingredients.toml id, when the service knows the agent
+    text: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Alternatives(_Entry):
+    for_: list[str] = Field(alias="for", min_length=1)
+    indication: str
+    options: list[AlternativeOption]
+    to_decide: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Duplicates(_Entry):
+    direction: str
+    members: list[str] = Field(min_length=1)
+    label: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class DeInduction(_Entry):
+    baseline_after_days: int = Field(gt=0)
+    baseline_sources: list[str] = Field(min_length=1)
+    baseline_status: Status
+    keep_adjusted_days: int = Field(gt=0)
+    keep_adjusted_sources: list[str] = Field(min_length=1)
+    keep_adjusted_status: Status
+    lookback_days: int = Field(gt=0)
+    lookback_sources: list[str] = Field(min_length=1)
+    lookback_status: Status
+    trough_note: str
+    trough_note_sources: list[str] = Field(min_length=1)
+    trough_note_status: Status
+
+
+class Interactions(_Entry):
+    inhibition: Inhibition
+    inhibitors: dict[str, Inhibitor]
+    alternatives: dict[str, Alternatives]
+    duplicates: Duplicates
+    de_induction: DeInduction

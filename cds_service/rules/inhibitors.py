@@ -1,0 +1,140 @@
+"""Imatinib with a strong CYP3A4 inhibitor, in both directions: an inhibitor ordered for a patient on imatinib, or
+imatinib ordered for a patient on an inhibitor.
+
+Imatinib is the victim: its exposure rises. The card gives the magnitude (measured only with ketoconazole; the
+others are quoted against it and say so), the toxicities to watch, and no dose change, because no source gives one.
+"""
+
+from dataclasses import dataclass
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
+from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, origin_phrase, override
+
+# The optional prefetch keys these cards rely on: a card names the ones that could not be had.
+CONSULTED = ("medicationStatements",)
+
+
+def _ordered_now(use: MedicationUse) -> bool:
+    return use.origin == "draft" and use.under_decision
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitorInteraction:
+    """One imatinib use and the strong inhibitors that meet it, one side being ordered now."""
+
+    imatinib: MedicationUse
+    inhibitors: tuple[tuple[MedicationUse, str], ...]  # (the use, the inhibiting ingredient)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({ingredient for _, ingredient in self.inhibitors})
+
+
+def find_inhibitor_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InhibitorInteraction]:
+    imatinib_uses = [m for m in facts.medications if "imatinib" in m.ingredients]
+    inhibitor_uses = [
+        (use, ingredient)
+        for use in facts.medications
+        if use.systemic  # eye drops, creams and shampoos inhibit nothing (routes.toml)
+        for ingredient in sorted(use.ingredients)
+        if ingredient in knowledge.inhibitors and knowledge.inhibitors[ingredient].strength == "strong"
+        and "imatinib" not in use.ingredients
+    ]
+    if not imatinib_uses or not inhibitor_uses:
+        return []
+    drafts = [m for m in imatinib_uses if _ordered_now(m)]
+    if drafts:
+        return [InhibitorInteraction(imatinib, tuple(inhibitor_uses)) for imatinib in drafts]
+    ordered_now = tuple((u, i) for u, i in inhibitor_uses if _ordered_now(u))
+    if not ordered_now:
+        return []
+    current = sorted(imatinib_uses, key=lambda m: {"draft": 0, "order": 1, "statement": 2}.get(m.origin, 3))
+    return [InhibitorInteraction(current[0], ordered_now)]
+
+
+def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
+    """Per inhibitor: its class and source, and the imatinib figure (its own, or the measured one's, said so)."""
+    inhibition = knowledge.interactions.inhibition
+    measured = knowledge.inhibitors[inhibition.measured]
+    measured_name = knowledge.ingredients[inhibition.measured].name
+    lines, cited = [], {}
+    for name in interaction.names:
+        inhibitor = knowledge.inhibitors[name]
+        label = knowledge.ingredients[name].name
+        classes = ", ".join(f"{c.class_} ({knowledge.sources[c.source].short})" for c in inhibitor.classifications)
+        line = f"- **{label}**: a {inhibitor.strength} CYP3A inhibitor ({classes})."
+        for c in inhibitor.classifications:
+            cited.setdefault(c.source, "the inhibitor's class")
+        if inhibitor.effect:
+            line += f" Measured with imatinib: {inhibitor.effect.text} (status {inhibitor.effect.status})"
+            for source in inhibitor.effect.sources:
+                cited.setdefault(source, f"the effect of {label} on imatinib")
+        elif measured.effect:
+            line += (
+                f" No imatinib-specific figure for {label}; {measured_name}'s is: {measured.effect.text} "
+                f"(status {measured.effect.status}). A strong inhibitor may do as much or more."
+            )
+            for source in measured.effect.sources:
+                cited.setdefault(source, f"the effect of {measured_name} on imatinib")
+        lines.append(line)
+    return lines, cited
+
+
+def _delete_suggestions(interaction: InhibitorInteraction) -> list[Suggestion]:
+    return [
+        Suggestion(
+            label=f"Remove the {use.display} order"[:120],
+            actions=[Action(type="delete", description=f"Remove the {use.display} order", resourceId=use.reference)],
+        )
+        for use, _ in interaction.inhibitors
+        if _ordered_now(use) and use.reference
+    ]
+
+
+def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    inhibition = knowledge.interactions.inhibition
+    effects, cited = _effect_lines(interaction, knowledge)
+    for note, supports in (
+        (inhibition.toxicities, "the toxicities to watch"),
+        (inhibition.monitoring, "blood counts and liver tests"),
+        (inhibition.management, "caution, and no dose change"),
+        (inhibition.grapefruit, "grapefruit"),
+    ):
+        for source in note.sources:
+            cited.setdefault(source, supports)
+    names = " + ".join(knowledge.ingredients[n].name for n in interaction.names)
+    uses = [interaction.imatinib, *(u for u, _ in interaction.inhibitors)]
+    found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
+    detail = "\n\n".join([
+        f"Found: {found}.",
+        "**What happens**\n" + "\n".join(effects),
+        "**What to watch**\n"
+        f"- {inhibition.toxicities.text} (status {inhibition.toxicities.status})\n"
+        f"- {inhibition.monitoring.text} (status {inhibition.monitoring.status})",
+        "**What to do**\n"
+        f"1. Prefer an alternative to {names} without strong CYP3A4 inhibition where there is one; otherwise give "
+        "them together with caution and watch for the effects above.\n"
+        f"2. {inhibition.management.text} (status {inhibition.management.status})\n"
+        f"3. {inhibition.grapefruit.text} (status {inhibition.grapefruit.status})",
+        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, uses, CONSULTED),
+    ])
+    return Card(
+        summary=fit_summary(f"Imatinib + {names}: strong CYP3A4 inhibition raises imatinib exposure"),
+        detail=detail,
+        indicator="warning",
+        source=card_source(knowledge, "imatinib-strong-cyp3a4-inhibitor", "Imatinib with a strong CYP3A4 inhibitor"),
+        suggestions=_delete_suggestions(interaction),
+        selectionBehavior="any",
+        overrideReasons=[
+            override("short-inhibitor-course", "Short inhibitor course; the patient will be watched"),
+            override("no-alternative-inhibitor", "No alternative to the inhibitor; benefit outweighs risk"),
+        ],
+    )
+
+
+def inhibitor_interaction_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    return [inhibitor_card(i, facts, knowledge) for i in find_inhibitor_interactions(facts, knowledge)]

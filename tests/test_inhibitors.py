@@ -1,0 +1,106 @@
+"""Imatinib with strong CYP3A4 inhibitors: both directions, the magnitude, the toxicities, no dose change, routes."""
+
+import pytest
+
+from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
+from tests.meds import order, statement
+
+TOPIC = "imatinib-strong-cyp3a4-inhibitor"
+
+
+def inhibitor_cards(response) -> list[dict]:
+    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
+
+
+def imatinib_active(version: str = "R4") -> dict:
+    return order(version, "imatinib-active", "imatinib 400 MG Oral Tablet", mg=400)
+
+
+@pytest.mark.parametrize(
+    ("hook", "version", "drug"),
+    [
+        ("order-sign", "R4", "Clarithromycin 500 MG Oral Tablet"),
+        ("order-select", "STU3", "Itraconazole 100 MG Oral Capsule"),
+        ("medication-prescribe", "DSTU2", "Posaconazole 100 MG Delayed Release Oral Tablet"),
+        ("order-sign", "R4", "lopinavir 200 MG / ritonavir 50 MG Oral Tablet"),
+    ],
+)
+def test_an_inhibitor_ordered_for_a_patient_on_imatinib_warns_and_offers_removal(call, hook, version, drug):
+    draft = order(version, "inhibitor-draft", drug, status="draft", mg=100)
+    body = hook_request(hook, [draft], prefetch={"activeMedications": bundle(imatinib_active(version))})
+    [card] = inhibitor_cards(call(body))
+    assert card["indicator"] == "warning"
+    assert "strong CYP3A4 inhibition raises imatinib exposure" in card["summary"]
+    # The drug was not measured with imatinib: the card says so and quotes ketoconazole's figure.
+    assert "No imatinib-specific figure for" in card["detail"]
+    assert "ketoconazole's is: Ketoconazole with a single 200 mg imatinib dose: imatinib Cmax +26 %, AUC +40 %" in (
+        card["detail"]
+    )
+    assert "oedema and fluid retention, haematological toxicity" in card["detail"]
+    assert "No source gives an imatinib dose change for an inhibitor, so none is suggested." in card["detail"]
+    remove = suggestion(card, "Remove the")["actions"]
+    ref = f"{draft['resourceType']}/inhibitor-draft"
+    assert remove == [{"type": "delete", "description": f"Remove the {drug} order", "resourceId": ref}]
+    # No dose update and no order of anything else.
+    assert all(a["type"] == "delete" for s in card["suggestions"] for a in s["actions"])
+
+
+def test_ketoconazole_gets_its_own_measured_figure(call):
+    draft = order("R4", "keto", "Ketoconazole 200 MG Oral Tablet", status="draft", mg=200)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    [card] = inhibitor_cards(call(body))
+    assert "Measured with imatinib: Ketoconazole with a single 200 mg imatinib dose" in card["detail"]
+    assert "No imatinib-specific figure" not in card["detail"]
+    assert "Dutreix C et al." in card["detail"]
+
+
+def test_imatinib_ordered_for_a_patient_on_an_inhibitor_warns_without_touching_either_order(call):
+    voriconazole = statement("R4", "vori", "voriconazole 200 mg tablets", start="2026-11-20")
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                        prefetch={"medicationStatements": bundle(voriconazole)})
+    [card] = inhibitor_cards(call(body))
+    assert card["summary"].startswith("Imatinib + voriconazole")
+    assert "suggestions" not in card or card["suggestions"] == []
+    # The inducer card's dose increase is not offered for an inhibitor.
+    assert "Increase imatinib" not in str(card)
+
+
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        ("Ketoconazole 20 MG/ML Medicated Shampoo", None),
+        ("Ketoconazole 2 % Topical Cream", None),
+        ("clarithromycin", "ophthalmic"),
+    ],
+)
+def test_inhibitors_on_the_skin_or_in_the_eye_inhibit_nothing(call, text, route):
+    draft = order("R4", "topical", text, status="draft", mg=1, route=route)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    assert inhibitor_cards(call(body)) == []
+
+
+def test_no_card_when_neither_side_is_being_ordered(call):
+    body = hook_request("order-sign", [resource("rifampin-draft-r4.json")], prefetch={
+        "activeMedications": bundle(imatinib_active(), order("R4", "clari", "clarithromycin 500 mg", mg=500)),
+    })
+    assert inhibitor_cards(call(body)) == []
+
+
+def test_a_moderate_inhibitor_or_an_unrelated_drug_gets_no_inhibitor_card(call):
+    # Fluconazole is a moderate inhibitor in the Lexicomp table; only strong ones are carded.
+    drafts = [order("R4", "flu", "fluconazole 200 mg tablet", status="draft", mg=200),
+              order("R4", "amox", "amoxicillin 500 mg capsule", status="draft", mg=500)]
+    body = hook_request("order-sign", drafts, prefetch={"activeMedications": bundle(imatinib_active())})
+    assert inhibitor_cards(call(body)) == []
+
+
+def test_two_inhibitors_with_an_imatinib_draft_are_one_card_naming_both(call):
+    drafts = [resource("imatinib-400-draft-r4.json"),
+              order("R4", "clari", "clarithromycin 500 mg tablet", status="draft", mg=500)]
+    body = hook_request("order-sign", drafts, prefetch={
+        "activeMedications": bundle(order("R4", "rtv", "ritonavir 100 mg tablet", mg=100)),
+    })
+    [card] = inhibitor_cards(call(body))
+    assert card["summary"].startswith("Imatinib + clarithromycin + ritonavir")
+    # Only the inhibitor being ordered now can be removed by the card.
+    assert [s["label"] for s in card["suggestions"]] == ["Remove the clarithromycin 500 mg tablet order"]
