@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
 from cds_service.auth import ClientAuth, authenticate_call, client_for_discovery, trusted_issuers_for
@@ -78,6 +79,36 @@ def check_content_type(request: Request) -> None:
     media = content_type.split(";")[0].strip().lower()
     if media and media not in ("application/json", "application/fhir+json") and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, not '{media}'.")
+
+
+class UnexpectedErrors:
+    """Answers an unexpected exception with a 500 OperationOutcome from inside the CORS middleware, so a browser
+    client can read it too (Starlette's own last-resort handler sits outside every middleware), and logs it with
+    its traceback. An exception after the answer has started is left to the server, which closes the connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception as exc:
+            log.error("unexpected error", exc_info=exc, extra={"error": type(exc).__name__, "path": scope["path"]})
+            if started:
+                raise
+            body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.",
+                                                  "exception"))
+            await Response(body, status_code=500, media_type=JSON)(scope, receive, send)
 
 
 def create_app(
@@ -174,6 +205,7 @@ def create_app(
     )
     app.state.engine = engine
     install_openapi(app, tuple(HOOKS_BY_SERVICE_ID), settings.auth_required)
+    app.add_middleware(UnexpectedErrors)  # added first, so it runs inside CORS
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,
@@ -206,12 +238,6 @@ def create_app(
         return _error_response(
             CDSError("The client disconnected before the request body was complete.", issue_code="incomplete")
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.error("unexpected error", extra={"error": type(exc).__name__})
-        body = orjson.dumps(operation_outcome("The service failed unexpectedly; the error was logged.", "exception"))
-        return Response(body, status_code=500, media_type=JSON)
 
     @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=discovery_auth, **DISCOVERY)
     async def list_services() -> Response:

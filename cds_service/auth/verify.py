@@ -7,6 +7,7 @@ the token.
 """
 
 import time
+from base64 import urlsafe_b64decode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,12 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidHeaderValueError,
     InvalidKeyTypeError,
     JoseError,
     MissingClaimError,
 )
+from joserfc.jws import JWSRegistry
 
 from cds_service.auth.issuers import TrustedIssuer
 from cds_service.auth.keysets import KeySets, KeySetUnavailable
@@ -29,6 +32,13 @@ from cds_service.auth.keysets import KeySets, KeySetUnavailable
 ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256")
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
 REPLAY_MARGIN_SECONDS = 60  # replicas' clocks differ a little: remember a jti a minute longer than needed
+# JOSE's registered header parameters are type-checked (a `jku` array, a `kid` number, a `jwk` string are refused
+# naming the parameter); unregistered ones are ignored, as RFC 7515 section 4 asks of parameters not understood.
+HEADER_RULES = JWSRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
+# Extensions this service does not implement: RFC 7515 says a token marking any as critical must be refused, and
+# RFC 7797's b64 only means something as such an extension.
+UNSUPPORTED_HEADERS = ("crit", "b64")
+NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf")
 
 
 class AuthenticationFailed(Exception):
@@ -46,16 +56,62 @@ class VerifiedClient:
 ReplayCheck = Callable[[str, str, float], Awaitable[bool]]
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a value's type, for messages that say what was sent instead."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), "a number")
+
+
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims, unverified: used only to choose the issuer and key."""
+    """Header and claims, unverified and type-checked: used only to choose the issuer and key.
+
+    Every header parameter and claim the service or JOSE reads is checked for its JSON type here, before any of
+    them is used, so a wrongly typed one is a 401 naming it rather than a TypeError deep in a comparison.
+    """
+    not_a_jws = AuthenticationFailed("The bearer token is not a signed JWT (JWS compact serialization).")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise not_a_jws
     try:
-        compact = jws.extract_compact(token.encode())
-        claims = orjson.loads(compact.payload)
+        header = orjson.loads(urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise not_a_jws from None
+    if not isinstance(header, dict):
+        raise AuthenticationFailed("The JWT's header is not a JSON object.")
+    for name in UNSUPPORTED_HEADERS:
+        if name in header:
+            raise AuthenticationFailed(f"The JWT header's {name} names a JWS extension this service does not support.")
+    try:
+        HEADER_RULES.check_header(header)
+    except InvalidHeaderValueError as exc:
+        name = next((key for key in header if exc.description.startswith(f"'{key}'")), "a parameter")
+        raise AuthenticationFailed(
+            f"The JWT header's {name} is invalid ({exc.description.split(' in header ', 1)[-1]}, not "
+            f"{_json_type(header.get(name))})."
+        ) from None
+    except JoseError as exc:
+        raise AuthenticationFailed(f"The JWT header is invalid: {exc.description}.") from None
+    try:
+        claims = orjson.loads(jws.extract_compact(token.encode()).payload)
     except (JoseError, ValueError, orjson.JSONDecodeError):
-        raise AuthenticationFailed("The bearer token is not a signed JWT (JWS compact serialization).") from None
+        raise not_a_jws from None
     if not isinstance(claims, dict):
         raise AuthenticationFailed("The JWT's payload is not a JSON object of claims.")
-    return dict(compact.protected), claims
+    for name in NUMERIC_DATE_CLAIMS:  # JSON true is not a date, though Python's bool is an int
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
+            raise AuthenticationFailed(f"The JWT's {name} must be a NumericDate (a number), not "
+                                       f"{_json_type(claims[name])}.")
+    for name in ("iss", "jti", "sub"):
+        if name in claims and not isinstance(claims[name], str):
+            raise AuthenticationFailed(f"The JWT's {name} must be a string, not {_json_type(claims[name])}.")
+    aud = claims.get("aud")
+    if "aud" in claims and not (isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str)
+                                                                                        for a in aud))):
+        raise AuthenticationFailed(f"The JWT's aud must be a string or an array of strings, not {_json_type(aud)}.")
+    return header, claims
 
 
 class TokenVerifier:
@@ -100,7 +156,7 @@ class TokenVerifier:
         if key.alg not in (None, alg):
             raise AuthenticationFailed("The key named by kid is for another algorithm than the JWT's alg.")
         try:
-            claims = jwt.decode(token, key, algorithms=[alg]).claims
+            claims = jwt.decode(token, key, algorithms=[alg], registry=HEADER_RULES).claims
         except InvalidKeyTypeError:
             raise AuthenticationFailed("The JWT's alg does not match the type of the key named by kid.") from None
         except BadSignatureError:
