@@ -30,7 +30,6 @@ from cds_service.errors import (
     UnsupportedMediaType,
     operation_outcome,
 )
-from cds_service.feedback_store import FeedbackStore
 from cds_service.gather.prefetch import PREFETCH_TEMPLATES
 from cds_service.hook_context import Hook
 from cds_service.knowledge import Knowledge, load_knowledge
@@ -40,6 +39,7 @@ from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
 from cds_service.settings import Settings, get_settings
+from cds_service.store import FeedbackStore, SchemaError, migrate
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
 
 log = logging.getLogger("cds_service.http")
@@ -111,6 +111,18 @@ class UnexpectedErrors:
             await Response(body, status_code=500, media_type=JSON)(scope, receive, send)
 
 
+def open_store(settings: Settings) -> FeedbackStore:
+    """The store at the schema this version needs: migrated now, or checked when migrations are left to an operator."""
+    store = FeedbackStore(settings.database_url, migrate_schema=settings.database_migrate)
+    if not settings.database_migrate:
+        try:
+            migrate.check_current(store.engine)
+        except SchemaError:
+            store.close()
+            raise
+    return store
+
+
 def create_app(
     settings: Settings | None = None,
     knowledge: Knowledge | None = None,
@@ -130,7 +142,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = FeedbackStore(settings.database_url)
+        app.state.store = open_store(settings)
         owns_client = http is None
         app.state.http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.fhir_timeout_seconds),

@@ -64,6 +64,14 @@ def _serve(args: argparse.Namespace) -> int:
         except TrustedIssuersError as exc:
             print(f"cds-service: client authentication cannot start: {exc}", file=sys.stderr)
             return 2
+    from cds_service.app import open_store
+    from cds_service.store import SchemaError
+
+    try:  # once here, before the workers fork, so a database that cannot be migrated is one line, not N tracebacks
+        open_store(settings).close()
+    except SchemaError as exc:
+        print(f"cds-service: CDS_DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         "cds_service.asgi:app",
         host=args.host or settings.host,
@@ -111,16 +119,65 @@ async def _evaluate_with_client(engine, hook, request):
         return await engine.evaluate(hook, request, http)
 
 
-def _feedback_export(_args: argparse.Namespace) -> int:
-    from cds_service.feedback_store import FeedbackStore
+def _current_store():
+    """The store for a command that reads it: refused (None, after one line) unless its schema is current."""
+    from cds_service.store import FeedbackStore, SchemaError, migrate
 
-    store = FeedbackStore(get_settings().database_url)
+    store = FeedbackStore(get_settings().database_url, migrate_schema=False)
+    try:
+        migrate.check_current(store.engine)
+    except SchemaError as exc:
+        store.close()
+        print(f"cds-service: CDS_DATABASE_URL: {exc}", file=sys.stderr)
+        return None
+    return store
+
+
+def _feedback_export(_args: argparse.Namespace) -> int:
+    store = _current_store()
+    if store is None:
+        return 2
     try:
         for row in store.export():
             sys.stdout.write(orjson.dumps(row).decode() + "\n")
     finally:
         store.close()
     return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from cds_service.store import SchemaError, migrate, open_engine
+
+    engine = open_engine(get_settings().database_url)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    except SchemaError as exc:
+        print(f"cds-service: CDS_DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"schema revision {before or 'none'} -> {after}" if before != after else f"schema revision {after}: current")
+    return 0
+
+
+def _db_status(_args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.store import migrate, open_engine
+
+    engine = open_engine(get_settings().database_url)
+    try:
+        found = migrate.current_revision(engine)
+    except SQLAlchemyError as exc:
+        print(f"cds-service: CDS_DATABASE_URL: the database could not be read: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    head = migrate.head_revision()
+    print(f"schema revision {found or 'none'}; this version needs {head}")
+    return 0 if found == head else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
     export = feedback_commands.add_parser("export", help="print stored feedback as JSON lines")
     export.set_defaults(func=_feedback_export)
+
+    database = commands.add_parser("db", help="the database schema (Alembic migrations shipped with the service)")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser("upgrade", help="run pending migrations (serve does it too, unless "
+                                 "CDS_DATABASE_MIGRATE=false)").set_defaults(func=_db_upgrade)
+    database_commands.add_parser("status", help="the schema revision of the database; exit 1 when not "
+                                 "current").set_defaults(func=_db_status)
     return parser
 
 

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         default="sqlite:///./cds-feedback.db",
         description="Where feedback is stored: a SQLite file by default, postgresql+psycopg://... for replicas.",
     )
+    database_migrate: bool = Field(
+        default=True,
+        description="Run pending schema migrations at start-up; false: refuse to start until `cds-service db upgrade`.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `cds-service serve` binds to.")
     port: int = Field(default=8000, description="Port `cds-service serve` listens on.")
     workers: int = Field(default=1, description="uvicorn worker processes for `cds-service serve`.")

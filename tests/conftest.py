@@ -1,6 +1,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,12 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty feedback database: a SQLite file, and a PostgreSQL schema when CDS_TEST_POSTGRES_URL names a
+@contextmanager
+def fresh_database(kind: str, path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database: a SQLite file at `path`, or a new schema on CDS_TEST_POSTGRES_URL's
     server (`.ci/run` starts one; in CI a missing server fails these tests instead of skipping them)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
+    if kind == "sqlite":
+        yield f"sqlite:///{path}"
         return
     server = os.environ.get("CDS_TEST_POSTGRES_URL")
     if not server:
@@ -50,6 +51,13 @@ def store_url(request, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty feedback database, on SQLite and on PostgreSQL."""
+    with fresh_database(request.param, tmp_path / "store.db") as url:
+        yield url
 
 
 @pytest.fixture

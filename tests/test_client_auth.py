@@ -209,7 +209,7 @@ def test_missing_authorization_is_401_with_a_plain_bearer_challenge(auth_client)
 
 
 def test_refused_feedback_is_not_stored(auth_client, auth_settings):
-    from cds_service.feedback_store import FeedbackStore
+    from cds_service.store import FeedbackStore
 
     response = auth_client.post(SERVICE + "/feedback", json=FEEDBACK, headers=bearer(sandbox_token(SERVICE_URL)))
     refused(response, "aud must be the URL called")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cds_service.feedback_store import FeedbackStore
+from cds_service.store import FeedbackStore
 
 URL = "/cds-services/imatinib-order-select/feedback"
 

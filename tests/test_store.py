@@ -7,8 +7,8 @@ import orjson
 from sqlalchemy import create_engine
 
 from cds_service.auth.replay import ReplayGuard
-from cds_service.feedback_store import MAX_CARD_ID, MAX_TIMESTAMP, FeedbackStore
 from cds_service.protocol.feedback import parse_feedback
+from cds_service.store import MAX_CARD_ID, MAX_TIMESTAMP, FeedbackStore, migrate
 
 
 def entry(card: str, outcome: str = "accepted") -> dict:
@@ -47,6 +47,7 @@ def test_several_writers_at_once_lose_nothing(store_url):
 def test_a_token_id_is_accepted_once_across_workers_and_forgotten_after_it_expires(store_url):
     clock = [1_000_000.0]
     engines = [create_engine(store_url), create_engine(store_url)]
+    migrate.upgrade(engines[0])
     worker_a, worker_b = (ReplayGuard(engine, clock=lambda: clock[0]) for engine in engines)
     try:
         assert worker_a.first_use("https://ehr.example.org", "jti-1", forget_after=clock[0] + 300)
@@ -64,6 +65,7 @@ def test_replay_guard_stores_no_token_content(store_url):
     from sqlalchemy import text
 
     engine = create_engine(store_url)
+    migrate.upgrade(engine)
     try:
         ReplayGuard(engine).first_use("https://ehr.example.org", "secret-jti-value", forget_after=time.time() + 60)
         with engine.connect() as connection:

@@ -8,30 +8,24 @@ unique key either succeeds (first use) or conflicts (replay), atomically, in SQL
 import hashlib
 import time
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-metadata = MetaData()
-
-seen_tokens = Table(
-    "seen_client_tokens",
-    metadata,
-    Column("token_key", String(64), primary_key=True),  # sha256 of iss and jti: no token content is stored
-    Column("forget_after", Float, nullable=False, index=True),
-)
+from cds_service.store.schema import seen_client_tokens as seen_tokens
 
 PRUNE_EVERY_SECONDS = 60.0
 
 
 class ReplayGuard:
+    """Over the store's engine, whose schema start-up migrated (the table is `store.schema.seen_client_tokens`)."""
+
     def __init__(self, engine: Engine, clock=time.time):
         self._engine = engine
         self._clock = clock
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._last_prune = 0.0
-        metadata.create_all(engine)
 
     def first_use(self, issuer: str, jti: str, forget_after: float) -> bool:
         """Record this token; False when it was seen before. Blocking: call it from a worker thread."""

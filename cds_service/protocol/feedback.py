@@ -5,9 +5,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from cds_service.errors import BadRequest
-from cds_service.feedback_store import MAX_CARD_ID, MAX_TIMESTAMP
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import describe_validation_error, parse_json_object
+from cds_service.store.schema import MAX_CARD_ID, MAX_TIMESTAMP
 
 
 def _without_nul(text: str) -> str:

@@ -10,42 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    event,
-    select,
-)
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-metadata = MetaData()
-# Column sizes of what a client sends; the feedback request is held to them (protocol.feedback), so an entry that
-# was accepted cannot then fail to store (PostgreSQL refuses longer values).
-MAX_CARD_ID = 200
-MAX_TIMESTAMP = 64
-
-feedback_table = Table(
-    "card_feedback",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("entry_hash", String(64), nullable=False, unique=True),
-    Column("service_id", String(200), nullable=False),
-    Column("card_uuid", String(MAX_CARD_ID), nullable=False, index=True),
-    Column("outcome", String(20), nullable=False),
-    Column("accepted_suggestions", JSON, nullable=True),
-    Column("override_reason", JSON, nullable=True),
-    Column("outcome_timestamp", String(MAX_TIMESTAMP), nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("entry", JSON, nullable=False),
-)
+from cds_service.store import migrate
+from cds_service.store.schema import card_feedback
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,14 +34,27 @@ def _utc(moment: datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
+def open_engine(database_url: str) -> Engine:
+    """The engine every part of the store shares (SQLite set up for durability and several writers)."""
+    engine = create_engine(database_url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class FeedbackStore:
-    def __init__(self, database_url: str):
+    """The feedback table over one engine. `migrate=True` (start-up) first brings the schema up to date."""
+
+    def __init__(self, database_url: str, *, migrate_schema: bool = True):
         self.url = database_url
-        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+        self.engine: Engine = open_engine(database_url)
         self.dialect = self.engine.dialect.name
-        if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        if migrate_schema:
+            try:
+                migrate.upgrade(self.engine)
+            except migrate.SchemaError:
+                self.engine.dispose()
+                raise
 
     def add(self, service_id: str, entries: list[dict[str, Any]]) -> int:
         """Store entries in one transaction; returns how many were new."""
@@ -93,16 +77,16 @@ class FeedbackStore:
         ]
         insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(feedback_table)
+            insert(card_feedback)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["entry_hash"])
-            .returning(feedback_table.c.id)  # rowcount is -1 on PostgreSQL (psycopg 3, SQLAlchemy 2.1): count rows
+            .returning(card_feedback.c.id)  # rowcount is -1 on PostgreSQL (psycopg 3, SQLAlchemy 2.1): count rows
         )
         with self.engine.begin() as connection:
             return len(connection.execute(statement).all())
 
     def export(self) -> Iterator[dict[str, Any]]:
-        query = select(feedback_table).order_by(feedback_table.c.id)
+        query = select(card_feedback).order_by(card_feedback.c.id)
         with self.engine.connect() as connection:
             for row in connection.execute(query).mappings():
                 yield {
@@ -116,7 +100,7 @@ class FeedbackStore:
 
     def count(self) -> int:
         with self.engine.connect() as connection:
-            return len(connection.execute(select(feedback_table.c.id)).all())
+            return connection.execute(select(func.count()).select_from(card_feedback)).scalar_one()
 
     def close(self) -> None:
         self.engine.dispose()
