@@ -72,8 +72,10 @@ def _has_refinements(repeat: dict[str, Any]) -> bool:
     """
     if any(repeat.get(key) not in (None, []) for key in _SCHEDULE_REFINEMENTS):
         return True
+    # DSTU2's `when` is one code (a string); STU3 and R4 make it a list.
     return any(
-        (times := repeat.get(key)) is not None and not (isinstance(times, list) and len(times) <= 1)
+        (times := repeat.get(key)) is not None and not (isinstance(times, str) or (isinstance(times, list)
+                                                                                   and len(times) <= 1))
         for key in _TIMES_IN_THE_DAY
     )
 
@@ -84,7 +86,8 @@ def administrations_per_day(timing: Any) -> float | None:
     repeat = timing.get("repeat")
     if isinstance(repeat, dict) and _has_refinements(repeat):
         return None
-    unit = repeat.get("periodUnit") if isinstance(repeat, dict) else None
+    # DSTU2 spells it `periodUnits`, STU3 and later `periodUnit`.
+    unit = (repeat.get("periodUnit") or repeat.get("periodUnits")) if isinstance(repeat, dict) else None
     if isinstance(unit, str) and unit in _PERIOD_PER_DAY:
         frequency = repeat.get("frequency", 1)
         period = repeat.get("period", 1)

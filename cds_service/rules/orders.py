@@ -11,19 +11,11 @@ from typing import Any
 from cds_service.facts.dose import Dose, FhirVersion, dose_quantity
 from cds_service.facts.medications import MedicationUse
 from cds_service.fhir import Resource, copy_resource
+from cds_service.fhir_dialects import DIALECTS
 from cds_service.knowledge import Knowledge
 from cds_service.rules.dosing import DoseIncrease
 
 UCUM = "http://unitsofmeasure.org"
-# MedicationRequest fields that are arrays in R4 but that clients (the CDS Hooks sandbox) send as one object.
-_R4_LIST_FIELDS = ("category", "reasonCode", "reasonReference", "note", "identifier", "basedOn", "insurance")
-
-
-def repair_r4_lists(resource: Resource) -> None:
-    """Wrap single objects where R4 wants arrays, so the update we send back is valid R4."""
-    for field in _R4_LIST_FIELDS:
-        if isinstance(resource.get(field), dict):
-            resource[field] = [resource[field]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +34,8 @@ def dose_update(order: MedicationUse, dose: Dose, increase: DoseIncrease) -> Wri
     the product's strength cannot make is written in mg instead, with the tablets spelled out in the text.
     """
     resource = copy_resource(order.resource)
-    if order.fhir_version == "R4":
-        repair_r4_lists(resource)
+    dialect = DIALECTS[order.fhir_version]
+    dialect.repair_order(resource)
     dosage = resource["dosageInstruction"][0]
     quantity = dose_quantity(dosage)
     if quantity is None:
@@ -60,7 +52,7 @@ def dose_update(order: MedicationUse, dose: Dose, increase: DoseIncrease) -> Wri
                 del quantity[key]
         quantity.update(value=per, unit="mg", system=UCUM, code="mg")
     if increase.administrations_per_day != dose.administrations_per_day:
-        dosage["timing"] = {"repeat": {"frequency": increase.administrations_per_day, "period": 1, "periodUnit": "d"}}
+        dosage["timing"] = dialect.daily_timing(increase.administrations_per_day)
     description = increase.describe(tablets)
     dosage["text"] = f"{description}: increased because of a CYP3A4 inducer"
     return WrittenDose(resource, description)
