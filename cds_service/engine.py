@@ -10,11 +10,12 @@ from dataclasses import replace
 
 import httpx
 
+from cds_service.errors import RequiredDataUnavailable
 from cds_service.facts import extract_facts
 from cds_service.facts.medications import identify, medication_concept
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
 from cds_service.fhir_validation import emitted_version, validation_problems
-from cds_service.gather.record import gather_record
+from cds_service.gather.record import PatientRecord, gather_record
 from cds_service.gather.trials import TrialRegistry
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
@@ -22,6 +23,7 @@ from cds_service.outbound import OutboundPolicy
 from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
+from cds_service.rules.coverage import coverage_card
 from cds_service.rules.guide import live_trial_query
 from cds_service.settings import Settings
 
@@ -43,6 +45,27 @@ def _needs_advice(context: HookContext, knowledge: Knowledge) -> bool:
         if concept is not None and identify(concept, knowledge).ingredients:
             return True
     return False
+
+
+def _refuse_if_no_order_can_be_read(context: HookContext, record: PatientRecord, knowledge: Knowledge) -> None:
+    """The one case in which nothing at all can be said: no order being decided names a medicine the service can
+    identify, because the Medication it refers to could not be read. That is a 412 naming the reference; any other
+    gap is named in a card beside whatever the data at hand supports."""
+    unreadable: list[str] = []
+    for order in context.draft_orders:
+        if order.get("resourceType") not in MEDICATION_ORDER_TYPES or not context.is_under_decision(order):
+            continue
+        concept = medication_concept(order, record.medication_resources)
+        if concept is not None and identify(concept, knowledge).ingredients:
+            return
+        if concept is None and _unresolved_reference(order):
+            ref = order["medicationReference"]["reference"]
+            unreadable.append(f"{ref} ({record.unresolved_medications.get(ref, 'it could not be read')})")
+    if unreadable:
+        what = "; ".join(unreadable)
+        log.info("order medication unreadable", extra={"reason": "medicationReference could not be resolved",
+                                                        "count": len(unreadable)})
+        raise RequiredDataUnavailable(f"The medication of the order being written could not be read: {what}.")
 
 
 def _unresolved_reference(order: Resource) -> bool:
@@ -76,12 +99,15 @@ class Engine:
             max_response_bytes=self.settings.fhir_max_response_bytes,
             outbound=self.outbound,
         )
+        _refuse_if_no_order_can_be_read(context, record, self.knowledge)
         facts = extract_facts(context, record, self.knowledge, hook.name)
         if self.trials is not None and (query := live_trial_query(facts, self.knowledge)) is not None:
             # Within what is left of the call's budget: a slow registry never holds the cards back.
             remaining = self.settings.fhir_timeout_seconds - (time.monotonic() - started)
             facts = replace(facts, live_trials=await self.trials.search(query, http, remaining))
         cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
+        if (gaps := coverage_card(facts, self.knowledge, cards)) is not None:
+            cards.append(gaps)
         if self.settings.strict_fhir:
             cards = [_without_invalid_suggestions(card) for card in cards]
         cards.sort(key=lambda card: INDICATOR_RANK[card.indicator], reverse=True)

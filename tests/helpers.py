@@ -71,6 +71,15 @@ def cards_of(response) -> list[dict[str, Any]]:
     return response.json()["cards"]
 
 
+INCOMPLETE_TOPIC = "imatinib-check-incomplete"
+
+
+def incomplete_check_card(response) -> dict[str, Any]:
+    """The one card saying what could not be checked (a 200, never a silent "all clear")."""
+    [card] = [c for c in cards_of(response) if c["source"]["topic"]["code"] == INCOMPLETE_TOPIC]
+    return card
+
+
 def suggestion(card: dict[str, Any], label_start: str) -> dict[str, Any]:
     for s in card.get("suggestions", []):
         if s["label"].startswith(label_start):

@@ -152,4 +152,4 @@ def test_the_guide_says_when_variant_results_could_not_be_had(call):
     del body["prefetch"]["genomicVariants"]
     [card] = guide_cards(cards_of(call(body)))
     assert "- Mutation: no variant result on record." in card["detail"]
-    assert "Not checked: genomicVariants (not prefetched and no fhirServer was given)" in card["detail"]
+    assert "Not checked: the genomic variant results (not prefetched and no fhirServer was given)" in card["detail"]

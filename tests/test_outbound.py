@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.outbound import OutboundPolicy
-from tests.helpers import bundle, cards_of, hook_request, request_fixture, resource
+from tests.helpers import bundle, cards_of, hook_request, incomplete_check_card, request_fixture, resource
 from tests.test_prefetch_and_fetch import FHIR, TOKEN, mock_searches, with_server
 
 PATIENT_ID = "pt-cml-1"
@@ -64,13 +64,12 @@ def test_empty_allow_list_refuses_every_server():
 
 
 @respx.mock(assert_all_mocked=True, assert_all_called=False)
-def test_server_not_on_the_allow_list_is_not_called_and_412_says_so(respx_mock, call):
+def test_server_not_on_the_allow_list_is_not_called_and_the_card_says_so(respx_mock, call):
     anywhere = respx_mock.route().respond(json=bundle())
     body = request_fixture("order-sign-no-prefetch.json")
     body["fhirServer"] = "https://unlisted.example.net/fhir"
-    response = call(body)
-    assert response.status_code == 412
-    assert "not on the allow-list (CDS_FHIR_SERVER_ALLOWLIST)" in response.json()["issue"][0]["diagnostics"]
+    card = incomplete_check_card(call(body))
+    assert "not on the allow-list (CDS\\_FHIR\\_SERVER\\_ALLOWLIST)" in card["detail"]
     assert not anywhere.called
 
 
@@ -83,7 +82,7 @@ def test_server_not_on_the_allow_list_still_gets_cards_from_prefetch(respx_mock,
     del body["prefetch"]["conditions"]
     card = cards_of(call(body))[0]
     assert "rifampin" in card["summary"]
-    assert "Not checked: conditions" in card["detail"]
+    assert "Not checked: the patient's conditions" in card["detail"]
     assert not anywhere.called
 
 
@@ -95,8 +94,7 @@ def test_metadata_fhir_server_is_never_called_even_with_a_wildcard(respx_mock, s
     wildcard = settings.model_copy(update={"fhir_server_allowlist": ["*"]})
     with TestClient(create_app(wildcard, knowledge), raise_server_exceptions=False) as client:
         response = client.post("/cds-services/imatinib-order-sign", json=body)
-    assert response.status_code == 412
-    assert "cloud-metadata" in response.json()["issue"][0]["diagnostics"]
+    assert "cloud-metadata" in incomplete_check_card(response)["detail"]
     assert not anywhere.called
 
 
@@ -134,7 +132,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 @respx.mock(assert_all_mocked=True, assert_all_called=False)
-def test_each_fhir_server_fault_gives_412_and_a_log_line_without_token_or_patient(
+def test_each_fhir_server_fault_is_named_in_a_card_and_a_log_line_without_token_or_patient(
     respx_mock, call, caplog, fault
 ):
     failure, reason = FAULTS[fault]
@@ -146,9 +144,8 @@ def test_each_fhir_server_fault_gives_412_and_a_log_line_without_token_or_patien
         route.side_effect = failure
     with caplog.at_level(logging.DEBUG, logger="cds_service"):
         response = call(request_fixture("order-sign-no-prefetch.json"))
-    assert response.status_code == 412
-    diagnostics = response.json()["issue"][0]["diagnostics"]
-    assert "activeMedications" in diagnostics and reason in diagnostics
+    detail = incomplete_check_card(response)["detail"]
+    assert "the active medication list" in detail and reason in detail.replace("\\", "")
     failed = [r for r in caplog.records if r.getMessage() == "FHIR fetch failed"]
     assert [(r.prefetch_key, reason in r.reason) for r in failed] == [("activeMedications", True)]
     logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
@@ -160,7 +157,7 @@ def test_huge_answer_for_optional_data_still_gives_cards(respx_mock, call):
     mock_searches(respx_mock, medications=bundle(resource("rifampin-active-r4.json")))
     respx_mock.get(f"{FHIR}/Observation").mock(side_effect=_huge)
     card = cards_of(call(request_fixture("order-sign-no-prefetch.json")))[0]
-    assert "Not checked: labResults (the FHIR server's answer is larger than" in card["detail"]
+    assert "Not checked: the laboratory results (the FHIR server's answer is larger than" in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -178,5 +175,6 @@ def test_next_link_out_of_the_server_path_on_the_same_host_is_not_followed(respx
     first_page = bundle(resource("rifampin-active-r4.json"), next_url=next_url)
     body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
                                     prefetch={"activeMedications": first_page}))
-    assert call(body).status_code == 412
+    [card] = cards_of(call(body))
+    assert "rifampin" in card["summary"] and "Not checked: the active medication list" in card["detail"]
     assert not admin.called

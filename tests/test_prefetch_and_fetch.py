@@ -5,7 +5,7 @@ import pytest
 import respx
 
 from cds_service.gather.prefetch import PREFETCH_QUERIES
-from tests.helpers import bundle, cards_of, hook_request, request_fixture, resource
+from tests.helpers import bundle, cards_of, hook_request, incomplete_check_card, request_fixture, resource
 
 FHIR = "https://ehr.example.org/fhir"
 TOKEN = "SECRET-ACCESS-TOKEN-abc123"
@@ -85,28 +85,28 @@ def test_next_link_to_another_host_is_not_followed_and_the_token_not_sent(respx_
     first_page = bundle(resource("rifampin-active-r4.json"), next_url="https://evil.example.com/steal")
     body = with_server(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
                                     prefetch={"activeMedications": first_page}))
-    response = call(body)
-    assert response.status_code == 412
+    [card] = cards_of(call(body))
     assert not evil.called
-    assert "another server" in response.json()["issue"][0]["diagnostics"]
+    # The first page still counts: its rifampin gets its card, which says the rest of the list was not read.
+    assert "rifampin" in card["summary"]
+    assert "Not checked: the active medication list" in card["detail"] and "another server" in card["detail"]
 
 
-def test_paginated_prefetch_without_a_server_is_412_not_taken_as_complete(call):
+def test_paginated_prefetch_without_a_server_is_not_taken_as_complete(call):
     first_page = bundle(resource("dexamethasone-eye-drops-active-r4.json"), next_url=f"{FHIR}/MedicationRequest?p=2")
     body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
                         prefetch={"activeMedications": first_page})
-    response = call(body)
-    assert response.status_code == 412
-    assert "only the first page" in response.json()["issue"][0]["diagnostics"]
+    card = incomplete_check_card(call(body))
+    assert card["indicator"] == "info"
+    assert "the active medication list (only the first page was prefetched" in card["detail"]
 
 
-def test_required_data_missing_without_a_server_is_412_naming_it(call):
+def test_medication_list_missing_without_a_server_is_an_incomplete_check_card_not_a_412(call):
     body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], prefetch=False)
-    response = call(body)
-    assert response.status_code == 412
-    outcome = response.json()
-    assert outcome["resourceType"] == "OperationOutcome"
-    assert "activeMedications" in outcome["issue"][0]["diagnostics"]
+    card = incomplete_check_card(call(body))
+    assert card["summary"].startswith("Imatinib interaction check incomplete: the active medication list")
+    assert "not prefetched and no fhirServer was given" in card["detail"]
+    assert "CYP3A4 inducer" in card["detail"]  # what the gap could hide
 
 
 def test_optional_data_missing_still_gives_cards_and_says_what_was_not_checked(call):
@@ -114,7 +114,7 @@ def test_optional_data_missing_still_gives_cards_and_says_what_was_not_checked(c
                         prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json"))})
     del body["prefetch"]["medicationStatements"]
     card = cards_of(call(body))[0]
-    assert "Not checked: medicationStatements" in card["detail"]
+    assert "Not checked: the medicines recorded as taken (medication statements)" in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -131,16 +131,15 @@ def test_optional_data_missing_still_gives_cards_and_says_what_was_not_checked(c
     ids=["refused", "timeout", "401", "403", "404", "500", "not-json"],
 )
 @respx.mock(assert_all_mocked=True, assert_all_called=False)
-def test_fhir_server_fault_on_required_data_is_412(respx_mock, call, failure):
+def test_fhir_server_fault_on_the_medication_list_is_named_in_a_card(respx_mock, call, failure):
     mock_searches(respx_mock)
     route = respx_mock.get(f"{FHIR}/MedicationRequest", params={"status": "active,on-hold"})
     if isinstance(failure, Exception):
         route.side_effect = failure
     else:
         route.return_value = failure
-    response = call(request_fixture("order-sign-no-prefetch.json"))
-    assert response.status_code == 412
-    assert "activeMedications" in response.json()["issue"][0]["diagnostics"]
+    card = incomplete_check_card(call(request_fixture("order-sign-no-prefetch.json")))
+    assert "the active medication list" in card["summary"]
 
 
 @respx.mock(assert_all_mocked=True, assert_all_called=False)
@@ -149,7 +148,7 @@ def test_fault_on_optional_data_still_answers_with_cards(respx_mock, call):
     respx_mock.get(f"{FHIR}/Condition").respond(500)
     response = call(request_fixture("order-sign-no-prefetch.json"))
     card = cards_of(response)[0]
-    assert "Not checked: conditions (the FHIR server answered HTTP 500)" in card["detail"]
+    assert "Not checked: the patient's conditions (the FHIR server answered HTTP 500)" in card["detail"]
 
 
 @respx.mock(assert_all_mocked=True, assert_all_called=False)
@@ -162,9 +161,8 @@ def test_slow_fhir_server_is_cut_off_by_the_time_budget(respx_mock, call, settin
 
     mock_searches(respx_mock)
     respx_mock.get(f"{FHIR}/MedicationRequest", params={"status": "active,on-hold"}).mock(side_effect=slow)
-    response = call(request_fixture("order-sign-no-prefetch.json"))
-    assert response.status_code == 412
-    assert "time budget" in response.json()["issue"][0]["diagnostics"]
+    card = incomplete_check_card(call(request_fixture("order-sign-no-prefetch.json")))
+    assert "the active medication list (the FHIR server did not answer within the time budget)" in card["detail"]
 
 
 @respx.mock(assert_all_mocked=True, assert_all_called=False)

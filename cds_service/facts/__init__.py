@@ -37,6 +37,8 @@ class PatientFacts:
     diagnoses: tuple[Diagnosis, ...]
     imatinib_levels: tuple[ImatinibLevel, ...]
     unavailable: dict[str, str] = field(default_factory=dict)
+    # `Medication/x` references (on the record or the drafts) that could not be read, with the reason.
+    unresolved_medications: dict[str, str] = field(default_factory=dict)
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
     # Variant results (found and reported absent) and BCR-ABL1 IS results, newest first.
     genomic_findings: tuple[VariantFinding, ...] = ()
@@ -112,6 +114,7 @@ def extract_facts(
         diagnoses=tuple(diagnoses(conditions, knowledge)),
         imatinib_levels=tuple(imatinib_levels(results.levels, knowledge.level_codes)),
         unavailable=dict(record.unavailable),
+        unresolved_medications=dict(record.unresolved_medications),
         today=today or datetime.now(UTC).date(),
         genomic_findings=tuple(genomic_findings(results.variant_candidates, knowledge)),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),

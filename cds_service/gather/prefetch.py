@@ -14,62 +14,88 @@ from cds_service.fhir import Resource, bundle_resources, next_link
 
 @dataclass(frozen=True, slots=True)
 class PrefetchQuery:
+    """One piece of the record the rules read, and the FHIR query (per version) that finds it.
+
+    A DSTU2 server has `MedicationOrder` where STU3 and R4 have `MedicationRequest`, and answers 404 to the other
+    search; a client skips a template its server cannot answer. So discovery advertises both, each under its own
+    key (`dstu2_key`), and the service takes whichever arrives.
+    """
+
     key: str
     template: str
-    required: bool
     purpose: str
-    # DSTU2 servers have MedicationOrder where later versions have MedicationRequest.
+    # What a clinician reads when this data could not be had ("the active medication list").
+    label: str
+    dstu2_key: str | None = None
     dstu2_template: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every prefetch key that can carry this data: the STU3/R4 key first, then the DSTU2 one."""
+        return (self.key, self.dstu2_key) if self.dstu2_key else (self.key,)
+
+    def template_for(self, dstu2: bool) -> str:
+        return self.dstu2_template if dstu2 and self.dstu2_template else self.template
 
 
 PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
     PrefetchQuery(
         key="patient",
         template="Patient/{{context.patientId}}",
-        required=False,
         purpose="the patient's sex and birth date",
+        label="the patient's demographics",
     ),
     PrefetchQuery(
         key="activeMedications",
         template="MedicationRequest?patient={{context.patientId}}&status=active,on-hold",
+        dstu2_key="activeMedicationOrders",
         dstu2_template="MedicationOrder?patient={{context.patientId}}&status=active,on-hold",
-        required=True,
         purpose="active orders, to find imatinib or an inducer the patient already takes",
+        label="the active medication list",
     ),
     PrefetchQuery(
         key="medicationHistory",
         template="MedicationRequest?patient={{context.patientId}}&_sort=-authoredon&_count=100",
+        dstu2_key="medicationOrderHistory",
         dstu2_template="MedicationOrder?patient={{context.patientId}}&_sort=-datewritten&_count=100",
-        required=False,
         purpose="earlier tyrosine-kinase inhibitor therapy",
+        label="the medication history",
     ),
     PrefetchQuery(
         key="medicationStatements",
         template="MedicationStatement?patient={{context.patientId}}&status=active",
-        required=False,
         purpose="medicines taken without an order here, such as St John's wort",
+        label="the medicines recorded as taken (medication statements)",
     ),
     PrefetchQuery(
         key="conditions",
         template="Condition?patient={{context.patientId}}",
-        required=False,
         purpose="the indication (CML or GIST), its phase, and inflammatory bowel disease",
+        label="the patient's conditions",
     ),
     PrefetchQuery(
         key="labResults",
         template="Observation?patient={{context.patientId}}&category=laboratory&_sort=-date&_count=100",
-        required=False,
         purpose="imatinib trough levels, BCR-ABL1 response and genomic variants",
+        label="the laboratory results",
     ),
     PrefetchQuery(
         key="genomicVariants",
         template="Observation?patient={{context.patientId}}&code=http://loinc.org|69548-6",
-        required=False,
         purpose="Genomics Reporting IG and mCODE variant results, however many newer lab results there are",
+        label="the genomic variant results",
     ),
 )
 
-PREFETCH_TEMPLATES: dict[str, str] = {q.key: q.template for q in PREFETCH_QUERIES}
+PREFETCH_BY_KEY: dict[str, PrefetchQuery] = {q.key: q for q in PREFETCH_QUERIES}
+
+# Discovery: every key a client may fill, the DSTU2 ones beside the others.
+PREFETCH_TEMPLATES: dict[str, str] = {
+    key: template
+    for q in PREFETCH_QUERIES
+    for key, template in ((q.key, q.template), (q.dstu2_key, q.dstu2_template))
+    if key and template
+}
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 _USER_TOKENS = {

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from cds_service.errors import RequiredDataUnavailable
 from cds_service.fhir import Resource, local_reference
 from cds_service.gather.fhir_client import FhirClient, FhirFetchError
-from cds_service.gather.prefetch import PREFETCH_QUERIES, PrefetchQuery, read_prefetch, render_template
+from cds_service.gather.prefetch import PREFETCH_QUERIES, read_prefetch, render_template
 from cds_service.hook_context import HookContext
 from cds_service.outbound import OutboundPolicy
 from cds_service.protocol.request import HookRequest
@@ -20,31 +19,59 @@ log = logging.getLogger("cds_service.gather")
 
 @dataclass(slots=True)
 class PatientRecord:
-    """Resources by prefetch key, plus what could not be had (optional data only: required data raises 412)."""
+    """Resources by prefetch key, plus what could not be had and why (so a card can say what was not checked)."""
 
     by_key: dict[str, list[Resource]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     # Medication resources by reference ("Medication/x"), for orders that name their drug by reference.
     medication_resources: dict[str, Resource] = field(default_factory=dict)
+    # `Medication/x` references nothing could resolve, with the reason.
+    unresolved_medications: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> list[Resource]:
         return self.by_key.get(key, [])
 
 
-def _query_for(query: PrefetchQuery, context: HookContext, request: HookRequest) -> str:
-    dstu2 = any(order.get("resourceType") == "MedicationOrder" for order in context.draft_orders)
-    template = query.dstu2_template if dstu2 and query.dstu2_template else query.template
-    return render_template(template, {**request.context, "patientId": context.patient_id})
+def is_dstu2_call(context: HookContext) -> bool:
+    """DSTU2 clients send `MedicationOrder` drafts; STU3 and R4 send `MedicationRequest`."""
+    return any(order.get("resourceType") == "MedicationOrder" for order in context.draft_orders)
 
 
 def _medication_references(record: PatientRecord, drafts: tuple[Resource, ...]) -> set[str]:
     """`Medication/x` references that nothing at hand resolves (contained ones resolve locally)."""
     wanted: set[str] = set()
     for resource in (*drafts, *(r for rs in record.by_key.values() for r in rs)):
-        ref = (resource.get("medicationReference") or {}).get("reference")
+        reference = resource.get("medicationReference")
+        ref = reference.get("reference") if isinstance(reference, dict) else None
         if isinstance(ref, str) and ref.startswith("Medication/") and ref not in record.medication_resources:
             wanted.add(ref)
     return wanted
+
+
+class _LazyClient:
+    """The FHIR client, made (and the allow-list consulted, and a refusal logged) only if something must be
+    fetched: a call whose prefetch was complete never touches `fhirServer`."""
+
+    def __init__(self, request: HookRequest, http: httpx.AsyncClient | None, outbound: OutboundPolicy | None,
+                 max_pages: int, max_response_bytes: int):
+        self._request, self._http, self._outbound = request, http, outbound or OutboundPolicy()
+        self._limits = (max_pages, max_response_bytes)
+        self._made = False
+        self._client: FhirClient | None = None
+        self.why_not = "no fhirServer was given"
+
+    def get(self) -> FhirClient | None:
+        if not self._made:
+            self._made = True
+            server = self._request.fhirServer
+            if server and self._http is not None:
+                refusal = self._outbound.refusal(server)
+                if refusal is None:
+                    self._client = FhirClient(self._http, server, self._request.bearer_token, *self._limits)
+                else:
+                    self.why_not = f"fhirServer is not called: {refusal}"
+                    log.warning("fhirServer refused", extra={"reason": refusal})
+        return self._client
 
 
 async def gather_record(
@@ -58,31 +85,33 @@ async def gather_record(
     outbound: OutboundPolicy | None = None,
 ) -> PatientRecord:
     record = PatientRecord()
-    client = None
-    no_client = "no fhirServer was given"
-    if request.fhirServer and http is not None:
-        refusal = (outbound or OutboundPolicy()).refusal(request.fhirServer)
-        if refusal is None:
-            client = FhirClient(http, request.fhirServer, request.bearer_token, max_pages, max_response_bytes)
-        else:
-            no_client = f"fhirServer is not called: {refusal}"
-            log.warning("fhirServer refused", extra={"reason": refusal})
+    lazy = _LazyClient(request, http, outbound, max_pages, max_response_bytes)
+    dstu2 = is_dstu2_call(context)
     pending: dict[str, Awaitable[list[Resource]]] = {}
     problems: dict[str, str] = {}
 
     for query in PREFETCH_QUERIES:
-        answer = read_prefetch(request.prefetch, query.key)
-        if answer.satisfied and answer.next_url is None:
-            record.by_key[query.key] = answer.resources or []
-        elif client is not None and answer.satisfied:
-            pending[query.key] = client.search(continue_from=answer.next_url, already=answer.resources)
-        elif client is not None:
-            pending[query.key] = client.search(_query_for(query, context, request))
-        elif answer.satisfied:
-            record.by_key[query.key] = answer.resources or []
-            problems[query.key] = f"only the first page was prefetched and {no_client}"
+        answers = [read_prefetch(request.prefetch, key) for key in query.keys]
+        satisfied = [answer for answer in answers if answer.satisfied]
+        resources = [resource for answer in satisfied for resource in answer.resources or ()]
+        next_url = next((answer.next_url for answer in satisfied if answer.next_url), None)
+        if satisfied and next_url is None:
+            record.by_key[query.key] = resources
+        elif satisfied and (client := lazy.get()) is not None:
+            # The first page stays if the rest cannot be had: what it holds still counts.
+            record.by_key[query.key] = resources
+            pending[query.key] = client.search(continue_from=next_url, already=resources)
+        elif satisfied:
+            record.by_key[query.key] = resources
+            problems[query.key] = f"only the first page was prefetched and {lazy.why_not}"
+        elif (client := lazy.get()) is not None:
+            template = query.template_for(dstu2)
+            pending[query.key] = client.search(render_template(template, {**request.context,
+                                                                          "patientId": context.patient_id}))
         else:
-            problems[query.key] = f"{answer.problem} and {no_client}"
+            # The problem of the key this client's version would fill ("not prefetched", an OperationOutcome).
+            answer = answers[-1] if dstu2 else answers[0]
+            problems[query.key] = f"{answer.problem} and {lazy.why_not}"
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_seconds
@@ -92,22 +121,23 @@ async def gather_record(
     for resource in (r for rs in record.by_key.values() for r in rs):
         if resource.get("resourceType") == "Medication" and (ref := local_reference(resource)):
             record.medication_resources[ref] = resource
-    if client is not None:
-        wanted = _medication_references(record, context.draft_orders)
+    wanted = _medication_references(record, context.draft_orders)
+    if wanted and (client := lazy.get()) is not None:
         reads = {ref: _read_one(client, ref) for ref in sorted(wanted)}
         fetched: dict[str, list[Resource]] = {}
-        unresolved = await _run_all(reads, fetched, deadline - loop.time())
-        if unresolved:
-            log.warning("medication references could not be resolved", extra={"count": len(unresolved)})
+        record.unresolved_medications.update(await _run_all(reads, fetched, deadline - loop.time()))
+        if record.unresolved_medications:
+            log.warning("medication references could not be resolved",
+                        extra={"count": len(record.unresolved_medications)})
         for ref, found in fetched.items():
             record.medication_resources[ref] = found[0]
+    elif wanted:
+        record.unresolved_medications.update(
+            {ref: f"it is not in the prefetched data and {lazy.why_not}" for ref in wanted}
+        )
 
-    missing_required = [q for q in PREFETCH_QUERIES if q.required and q.key in problems]
-    if missing_required:
-        what = "; ".join(f"{q.key} ({q.template}): {problems[q.key]}" for q in missing_required)
-        raise RequiredDataUnavailable(f"Required FHIR data could not be obtained: {what}.")
     for key, reason in problems.items():
-        log.info("optional FHIR data unavailable", extra={"prefetch_key": key, "reason": reason})
+        log.info("FHIR data unavailable", extra={"prefetch_key": key, "reason": reason})
         record.unavailable[key] = reason
     return record
 

@@ -5,6 +5,7 @@ from functools import lru_cache
 from cds_service.facts import PatientFacts
 from cds_service.facts.genomics import VariantFinding
 from cds_service.facts.medications import MedicationUse
+from cds_service.gather.prefetch import PREFETCH_BY_KEY
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import Strategy
 from cds_service.protocol.cards import Coding, OverrideReason, Source, escape_markdown
@@ -59,12 +60,22 @@ def footer(
             )
     for key, reason in sorted(facts.unavailable.items()):
         if key in consulted:
-            notes.append(f"Not checked: {key} ({reason}).")
+            notes.append(not_checked_line(key, reason))
     notes.append(
         f"Knowledge base {knowledge.version} ({knowledge.manifest.released}). Status: V = seen in the source, "
         "V2 = seen in a secondary source, U = not confirmed, derived = computed from sourced values."
     )
     return "\n".join(f"_{note}_" if not note.startswith("_") else note for note in notes)
+
+
+def not_checked_line(key: str, reason: str) -> str:
+    """How a card names data it could not have: in words a clinician reads, never the prefetch key."""
+    return f"{not_checked_prefix(key)} ({reason})."
+
+
+def not_checked_prefix(key: str) -> str:
+    query = PREFETCH_BY_KEY.get(key)
+    return f"Not checked: {query.label if query else key}"
 
 
 def origin_phrase(use: MedicationUse) -> str:

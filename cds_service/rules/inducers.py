@@ -29,7 +29,7 @@ from cds_service.rules.orders import dose_update, trough_order
 
 Management = Literal["dose-increase", "monitor", "stop"]
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
-CONSULTED = ("medicationStatements", "conditions", "labResults")
+CONSULTED = ("activeMedications", "medicationStatements", "conditions", "labResults")
 
 
 @dataclass(frozen=True, slots=True)
