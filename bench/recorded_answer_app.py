@@ -29,9 +29,11 @@ class RecordedAnswerEngine(Engine):
         super().__init__(knowledge, settings)
         self.recorded: dict[str, CardsResponse] = {}
 
-    async def evaluate(self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None) -> CardsResponse:
+    async def evaluate(
+        self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None, base_url: str | None = None
+    ) -> CardsResponse:
         if hook.name not in self.recorded:
-            self.recorded[hook.name] = await super().evaluate(hook, request, http)
+            self.recorded[hook.name] = await super().evaluate(hook, request, http, base_url)
         return self.recorded[hook.name]
 
 

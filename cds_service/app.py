@@ -40,6 +40,7 @@ from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
 from cds_service.settings import Settings, get_settings
 from cds_service.store import FeedbackStore, SchemaError, migrate
+from cds_service.web.pages import page_routes
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
 
 log = logging.getLogger("cds_service.http")
@@ -163,6 +164,10 @@ def create_app(
     # dependency solving costs about 30 us a call, which is most of what a bare echo costs in all. They read their
     # own bodies and authenticate explicitly; `install_openapi` describes them (`openapi.plain_post_routes`). They
     # come first in the route list, so a call is not first matched against the documentation routes (~4 us).
+    def page_base_url(request: Request) -> str:
+        """Where the card links point: CDS_PUBLIC_BASE_URL behind a proxy, else the URL the call came to."""
+        return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
     async def call_service(request: Request) -> Response:
         if settings.auth_required:
             await authenticate_call(request)
@@ -177,7 +182,7 @@ def create_app(
             raise BadRequest(
                 f"Service '{service_id}' answers the '{hook.name}' hook, but the request is for '{hook_request.hook}'."
             )
-        response = await engine.evaluate(hook, hook_request, request.app.state.http)
+        response = await engine.evaluate(hook, hook_request, request.app.state.http, page_base_url(request))
         log.info(
             "service call answered",
             extra={
@@ -218,6 +223,7 @@ def create_app(
     app.state.engine = engine
     install_openapi(app, tuple(HOOKS_BY_SERVICE_ID), settings.auth_required)
     app.add_middleware(UnexpectedErrors)  # added first, so it runs inside CORS
+    app.router.routes.extend(page_routes(knowledge, settings))  # /guide, /evidence, /dashboard, /static
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

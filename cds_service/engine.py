@@ -26,6 +26,7 @@ from cds_service.rules import Rule, default_rules
 from cds_service.rules.coverage import coverage_card
 from cds_service.rules.guide import live_trial_query
 from cds_service.settings import Settings
+from cds_service.web.links import with_page_links
 
 log = logging.getLogger("cds_service.engine")
 
@@ -85,7 +86,10 @@ class Engine:
         )
         self.outbound = OutboundPolicy.of(settings.fhir_server_allowlist)
 
-    async def evaluate(self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None) -> CardsResponse:
+    async def evaluate(
+        self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None, base_url: str | None = None
+    ) -> CardsResponse:
+        """The cards for one call; with `base_url` (the service's public URL) they link to the service's pages."""
         started = time.monotonic()
         context = hook.read_context(request.context)
         if not _needs_advice(context, self.knowledge):
@@ -108,6 +112,8 @@ class Engine:
         cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
         if (gaps := coverage_card(facts, self.knowledge, cards)) is not None:
             cards.append(gaps)
+        if base_url:
+            cards = [with_page_links(card, facts, self.knowledge, base_url) for card in cards]
         if self.settings.strict_fhir:
             cards = [_without_invalid_suggestions(card) for card in cards]
         cards.sort(key=lambda card: INDICATOR_RANK[card.indicator], reverse=True)

@@ -386,6 +386,8 @@ def _check_combinations(knowledge: Knowledge) -> None:
         _ingredients_check(knowledge, agent_class.members, f"combinations.toml: [classes.{class_id}]")
     for note_id, note in combos.monitoring.items():
         _cite_check(knowledge, note.sources, f"combinations.toml: [monitoring.{note_id}]")
+    for stage_id, stage in combos.stages.items():
+        _cite_check(knowledge, stage.sources, f"combinations.toml: [stages.{stage_id}]")
     for strategy_id, strategy in combos.strategies.items():
         where = f"combinations.toml: [strategies.{strategy_id}]"
         _cite_check(knowledge, [*strategy.sources, *strategy.claim_sources], where)

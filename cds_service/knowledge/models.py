@@ -145,7 +145,7 @@ class Routes(_Entry):
 # Genomic variants (variants.toml).
 
 MutationCategory = Literal["t315i", "kinase-domain", "pdgfra-d842v", "kit-secondary", "kit", "pdgfra"]
-Phase = Literal["chronic", "accelerated", "blast"]
+Phase = Literal["chronic", "accelerated", "blast", "advanced"]  # "advanced": a GIST stage ([stages])
 PriorTherapy = Literal["none", "imatinib", "second-generation"]
 ResponseCategory = Literal["optimal", "warning", "failure", "early", "unknown"]
 EvidenceLevel = Literal["published-trial", "registered-trial", "review-only"]
@@ -243,7 +243,19 @@ class AgentClass(_Entry):
 
 class MonitoringNote(_Entry):
     text: str
+    # The review's checklist has two parts: checks to schedule, and toxicities to prepare for.
+    kind: Literal["schedule", "toxicity"] = "schedule"
     cancers: list[str] = Field(default_factory=list)  # empty: every indication
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class Stage(_Entry):
+    """A disease stage the guide's form offers that conditions.toml does not code (CML's phases come from there)."""
+
+    cancer: Literal["cml", "gist"]
+    phase: Phase
+    label: str
     sources: list[str] = Field(min_length=1)
     status: Status
 
@@ -314,6 +326,7 @@ class SafetyNote(_Entry):
 class Combinations(_Entry):
     classes: dict[str, AgentClass]
     monitoring: dict[str, MonitoringNote]
+    stages: dict[str, Stage] = Field(default_factory=dict)
     strategies: dict[str, Strategy]
     guide: list[GuideRow] = Field(min_length=1)
     trials: list[CuratedTrial]

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.models import Strategy
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
     EVIDENCE_LEVELS,
@@ -23,6 +22,7 @@ from cds_service.rules.common import (
     origin_phrase,
     override,
 )
+from cds_service.rules.guide import monitoring_notes
 
 # The data these cards read: named on the card when it could not be had.
 CONSULTED = ("medicationStatements", "conditions")
@@ -64,15 +64,12 @@ def find_combinations(facts: PatientFacts, knowledge: Knowledge) -> list[Combina
 
 
 def _monitoring_lines(
-    strategy: Strategy, facts: PatientFacts, knowledge: Knowledge
+    strategy_id: str, facts: PatientFacts, knowledge: Knowledge
 ) -> tuple[list[str], dict[str, str]]:
     indication = facts.indication()
     lines: list[str] = []
     cited: dict[str, str] = {}
-    for note_id in strategy.monitoring:
-        note = knowledge.combinations.monitoring[note_id]
-        if note.cancers and indication is not None and indication.id not in note.cancers:
-            continue
+    for note in monitoring_notes([strategy_id], indication.id if indication else None, knowledge):
         lines.append(f"- {note.text} (status {note.status})")
         for source in note.sources:
             cited.setdefault(source, "the monitoring plan")
@@ -82,7 +79,7 @@ def _monitoring_lines(
 def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Knowledge) -> Card:
     strategy = knowledge.combinations.strategies[combination.strategy_id]
     names = agent_names(knowledge, combination.agents)
-    monitoring, cited = _monitoring_lines(strategy, facts, knowledge)
+    monitoring, cited = _monitoring_lines(combination.strategy_id, facts, knowledge)
     for source in strategy.sources:
         cited.setdefault(source, f"the evidence for {strategy.label}")
     for source in strategy.claim_sources:

@@ -21,7 +21,7 @@ from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import TherapyHistory, therapy_history
 from cds_service.gather.trials import LiveTrials, TrialQuery, study_url
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.models import CuratedTrial, GuideRow, Strategy, VariantMeaning
+from cds_service.knowledge.models import CuratedTrial, GuideRow, MonitoringNote, Strategy, VariantMeaning
 from cds_service.protocol.cards import Card, Link, escape_markdown
 from cds_service.rules.common import (
     EVIDENCE_LEVELS,
@@ -42,6 +42,19 @@ _SEARCHED_CATEGORIES = frozenset({"t315i", "kinase-domain", "pdgfra-d842v", "kit
 
 
 @dataclass(frozen=True, slots=True)
+class Scenario:
+    """The review's four choices as the guide's categories (and, in CML, the response): all a row is matched on.
+
+    The card builds it from the record, /guide from its form; both then call the same `guide_row`."""
+
+    cancer: str
+    phase: str | None
+    mutations: frozenset[str]  # variant categories, {"none"} when no variant
+    prior: frozenset[str]  # none | imatinib | second-generation
+    response: str = "unknown"  # optimal | warning | failure | early | unknown
+
+
+@dataclass(frozen=True, slots=True)
 class GuideInputs:
     diagnosis: Diagnosis
     variants: tuple[tuple[VariantFinding, VariantMeaning], ...]
@@ -54,6 +67,16 @@ class GuideInputs:
     @property
     def cancer(self) -> str:
         return self.diagnosis.id
+
+    @property
+    def scenario(self) -> Scenario:
+        return Scenario(
+            cancer=self.diagnosis.id,
+            phase=self.diagnosis.group.phase,
+            mutations=self.mutations,
+            prior=frozenset(self.therapy.categories),
+            response=self.response.category if self.response else "unknown",
+        )
 
 
 def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | None:
@@ -85,22 +108,46 @@ def _fits(stated: list[str] | None, patient: Iterable[str | None]) -> bool:
     return stated is None or any(value in stated for value in patient)
 
 
-def _fits_patient(entry: GuideRow | CuratedTrial, inputs: GuideInputs) -> bool:
+def _fits_scenario(entry: GuideRow | CuratedTrial, scenario: Scenario) -> bool:
     return (
-        entry.cancer == inputs.cancer
-        and _fits(entry.phases, [inputs.diagnosis.group.phase])
-        and _fits(entry.mutations, inputs.mutations)
-        and _fits(entry.prior, inputs.therapy.categories)
+        entry.cancer == scenario.cancer
+        and _fits(entry.phases, [scenario.phase])
+        and _fits(entry.mutations, scenario.mutations)
+        and _fits(entry.prior, scenario.prior)
     )
 
 
-def choose_row(inputs: GuideInputs, knowledge: Knowledge) -> GuideRow | None:
-    """The first row whose every stated field matches the patient."""
-    response = inputs.response.category if inputs.response else "unknown"
+def guide_row(scenario: Scenario, knowledge: Knowledge) -> GuideRow | None:
+    """The first row whose every stated field matches the scenario."""
     for row in knowledge.combinations.guide:
-        if _fits_patient(row, inputs) and _fits(row.responses, [response]):
+        if _fits_scenario(row, scenario) and _fits(row.responses, [scenario.response]):
             return row
     return None
+
+
+def choose_row(inputs: GuideInputs, knowledge: Knowledge) -> GuideRow | None:
+    """The row for the patient's record."""
+    return guide_row(inputs.scenario, knowledge)
+
+
+def scenario_trials(scenario: Scenario, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
+    """Registered trials of the row's strategies for the scenario's cancer, phase, mutation status and prior therapy."""
+    return [
+        trial for trial in knowledge.combinations.trials
+        if set(trial.strategies) & set(row.strategies) and _fits_scenario(trial, scenario)
+    ]
+
+
+def monitoring_notes(strategy_ids: Iterable[str], cancer: str | None, knowledge: Knowledge) -> list[MonitoringNote]:
+    """The review's checklist for these strategies, once each, without notes for another cancer."""
+    notes: dict[str, MonitoringNote] = {}
+    for strategy_id in strategy_ids:
+        for note_id in knowledge.combinations.strategies[strategy_id].monitoring:
+            note = knowledge.combinations.monitoring[note_id]
+            if note.cancers and cancer is not None and cancer not in note.cancers:
+                continue
+            notes.setdefault(note_id, note)
+    return list(notes.values())
 
 
 def _imatinib_being_ordered(facts: PatientFacts) -> bool:
@@ -140,10 +187,7 @@ def trial_query(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> Tri
 
 def matched_trials(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
     """Registered trials for the patient's cancer, phase, mutation status and prior therapy, of the row's strategies."""
-    return [
-        trial for trial in knowledge.combinations.trials
-        if set(trial.strategies) & set(row.strategies) and _fits_patient(trial, inputs)
-    ]
+    return scenario_trials(inputs.scenario, row, knowledge)
 
 
 def _record_lines(inputs: GuideInputs, facts: PatientFacts, knowledge: Knowledge) -> list[str]:

@@ -1,0 +1,78 @@
+"""The pages in a real browser (Debian's chromium through Playwright) against a real `cds-service serve`."""
+
+import httpx
+
+from cds_service.knowledge import Knowledge
+from tests.browser import NARROW, Pages
+from tests.helpers import bundle, hook_request, resource
+
+
+def _variant(knowledge: Knowledge, variant_id: str):
+    return next(v for v in knowledge.genomics.variants if v.id == variant_id)
+
+
+def _first_row_for(knowledge: Knowledge, cancer: str, category: str):
+    """The knowledge base's own row for a mutation category: the first of the cancer's rows that names it."""
+    return next(r for r in knowledge.combinations.guide if r.cancer == cancer and r.mutations and category in r.mutations)
+
+
+def _choose(tab: Pages, **labels: str) -> None:
+    for question, label in labels.items():
+        tab.page.get_by_label(question).select_option(label=label)
+
+
+def test_choosing_gist_advanced_kit_exon_17_imatinib_failure_shows_the_knowledge_bases_row(pages, knowledge):
+    pages.open("/guide")
+    _choose(pages, **{"1. Cancer type": "GIST (gastrointestinal stromal tumour)", "2. Disease stage": "advanced",
+                      "3. Mutation status": "KIT exon 17", "4. Prior therapy": "imatinib failure"})
+    pages.page.get_by_role("button", name="Show the guidance").click()
+    pages.page.wait_for_load_state("load")
+    row = _first_row_for(knowledge, "gist", _variant(knowledge, "kit-exon-17").category)
+    result = pages.page.locator("#result")
+    assert result.locator(".summary").inner_text() == row.summary
+    assert row.advice in result.inner_text()
+    text = result.inner_text()
+    for strategy_id in row.strategies:
+        strategy = knowledge.combinations.strategies[strategy_id]
+        assert strategy.label in text and strategy.evidence in text
+    # The registered GIST trials of the row's strategies, each linking to its ClinicalTrials.gov page.
+    expected = {t.nct for t in knowledge.combinations.trials
+                if t.cancer == "gist" and set(t.strategies) & set(row.strategies)}
+    links = result.locator("a[href^='https://clinicaltrials.gov/study/']")
+    assert {links.nth(i).get_attribute("href").rsplit("/", 1)[1] for i in range(links.count())} == expected
+    assert "Toxicities to prepare for" in text
+    # The choices stay set, so one can be changed to see what changes.
+    assert pages.page.get_by_label("3. Mutation status").input_value() == "kit-exon-17"
+    assert pages.outside == []
+
+
+def test_the_guide_cards_link_opens_the_page_with_its_four_choices_set(pages, knowledge):
+    body = hook_request("order-select", [resource("imatinib-400-draft-r4.json")], prefetch={
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+        "labResults": bundle(resource("bcr-abl1-is-failure-r4.json")),
+        "medicationHistory": bundle(resource("imatinib-history-2025-r4.json")),
+    })
+    cards = httpx.post(f"{pages.server.base}/cds-services/imatinib-order-select", json=body, timeout=10).json()["cards"]
+    [card] = [c for c in cards if c["source"]["topic"]["code"].startswith("decision-guide-")]
+    [link] = [k for k in card["links"] if "/guide?" in k["url"]]
+    assert link["type"] == "absolute" and link["url"].startswith(pages.server.base + "/guide?")
+    pages.open(link["url"].removeprefix(pages.server.base))
+    chosen = {q: pages.page.locator(f"#q-{q}").input_value() for q in ("cancer", "stage", "mutation", "prior")}
+    assert chosen == {"cancer": "cml", "stage": "chronic", "mutation": "none", "prior": "imatinib-failure"}
+    shown = pages.page.locator("[data-row]").get_attribute("data-row")
+    assert f"decision-guide-{shown}" == card["source"]["topic"]["code"]
+
+
+def test_the_guide_fits_an_ehr_side_panel(narrow_pages):
+    narrow_pages.open("/guide?cancer=gist&stage=advanced&mutation=kit-exon-17&prior=imatinib-failure")
+    width = narrow_pages.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW
+    # Keyboard: the skip link comes first and every control is reachable with Tab.
+    narrow_pages.page.keyboard.press("Tab")
+    assert narrow_pages.page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    reached = set()
+    for _ in range(12):
+        narrow_pages.page.keyboard.press("Tab")
+        reached.add(narrow_pages.page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    assert {"q-cancer", "q-stage", "q-mutation", "q-prior", "BUTTON"} <= reached
+    assert narrow_pages.outside == []
