@@ -29,8 +29,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running while it is open, which would break the
+    `asyncio.run` of tests in other modules."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

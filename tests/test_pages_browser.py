@@ -13,7 +13,8 @@ def _variant(knowledge: Knowledge, variant_id: str):
 
 def _first_row_for(knowledge: Knowledge, cancer: str, category: str):
     """The knowledge base's own row for a mutation category: the first of the cancer's rows that names it."""
-    return next(r for r in knowledge.combinations.guide if r.cancer == cancer and r.mutations and category in r.mutations)
+    rows = knowledge.combinations.guide
+    return next(r for r in rows if r.cancer == cancer and r.mutations and category in r.mutations)
 
 
 def _choose(tab: Pages, **labels: str) -> None:
