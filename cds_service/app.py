@@ -62,6 +62,19 @@ def discovery_document(hooks: tuple[Hook, ...] = ALL_HOOKS) -> dict[str, object]
     }
 
 
+MAX_LOGGED_REASON = 300  # a reason may quote what the client sent (a hook name, a media type): keep it short
+
+
+def log_refusal(request: Request, status: int, reason: str, message: str = "request refused") -> None:
+    """One line for every 4xx the service decides, with the reason it answered (a 503 is logged where it arose).
+
+    The reasons name fields, limits and prefetch keys, never values from the record, so they hold no patient data.
+    """
+    level = logging.WARNING if status in (401, 412) else logging.INFO
+    log.log(level, message, extra={"status": status, "reason": reason[:MAX_LOGGED_REASON],
+                                   "method": request.method, "path": request.url.path})
+
+
 def _error_response(error: CDSError) -> Response:
     body = orjson.dumps(operation_outcome(error.message, error.issue_code))
     return Response(body, status_code=error.status_code, media_type=JSON, headers=error.headers)
@@ -234,20 +247,26 @@ def create_app(
     )
 
     @app.exception_handler(CDSError)
-    async def _cds_error(_request: Request, exc: CDSError) -> Response:
+    async def _cds_error(request: Request, exc: CDSError) -> Response:
+        if exc.status_code < 500:
+            log_refusal(request, exc.status_code, exc.message, exc.log_message)
         return _error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "invalid"
+        if exc.status_code < 500:
+            log_refusal(request, exc.status_code, str(exc.detail))
         return Response(  # keeps the exception's headers: a 405 names the allowed methods in Allow (RFC 9110)
             orjson.dumps(operation_outcome(str(exc.detail), code)), status_code=exc.status_code, media_type=JSON,
             headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return _error_response(BadRequest(f"Invalid request: {exc.errors()[0].get('msg', 'invalid')}"))
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        error = BadRequest(f"Invalid request: {exc.errors()[0].get('msg', 'invalid')}")
+        log_refusal(request, error.status_code, error.message)
+        return _error_response(error)
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(_request: Request, _exc: ClientDisconnect) -> Response:

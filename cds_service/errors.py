@@ -9,6 +9,7 @@ class CDSError(Exception):
     status_code = 400
     issue_code = "invalid"
     headers: dict[str, str] | None = None
+    log_message = "request refused"  # the line every refusal is logged with, its message as the reason
 
     def __init__(self, message: str, *, status_code: int | None = None, issue_code: str | None = None):
         super().__init__(message)
@@ -43,6 +44,7 @@ class Unauthenticated(CDSError):
 
     status_code = 401
     issue_code = "login"
+    log_message = "client authentication failed"
 
     def __init__(self, message: str, *, challenge: str):
         super().__init__(message)
@@ -61,6 +63,7 @@ class RequiredDataUnavailable(CDSError):
 
     status_code = 412
     issue_code = "incomplete"
+    log_message = "required FHIR data unavailable"
 
 
 def operation_outcome(message: str, issue_code: str = "invalid", severity: str = "error") -> dict[str, Any]:

@@ -1,12 +1,16 @@
 """Structured (JSON-lines) logs that never carry tokens or patient data.
 
 Only fields on `SAFE_FIELDS` are copied from a record's `extra`; anything else a caller attaches is dropped, so a
-careless `extra={"patient": ...}` cannot leak.
+careless `extra={"patient": ...}` cannot leak. A record logged with `exc_info` carries its traceback: the frames
+and the exception types, never the exceptions' messages (a KeyError's message is whatever key was missing, and in
+a FHIR resource that can be a patient's identifier).
 """
 
 import logging
 import sys
 import time
+import traceback
+from types import TracebackType
 
 import orjson
 
@@ -40,7 +44,36 @@ class JsonFormatter(logging.Formatter):
         fields = record.__dict__
         for key in fields.keys() & SAFE_FIELDS:
             entry[key] = fields[key]
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["traceback"] = traceback_without_messages(record.exc_info[1])
         return orjson.dumps(entry, default=str).decode()
+
+
+def traceback_without_messages(exc: BaseException) -> str:
+    """A traceback as Python prints it (causes first), with each exception's message left out."""
+    chain: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, "The above exception was the direct cause of the following exception:"
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, "During handling of the above exception, another exception occurred:"
+        else:
+            current = None
+    parts: list[str] = []
+    for error, next_link in reversed(chain):
+        tb: TracebackType | None = error.__traceback__
+        parts.append("Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb)))
+        module = type(error).__module__
+        name = type(error).__qualname__ if module == "builtins" else f"{module}.{type(error).__qualname__}"
+        parts.append(f"{name} (message not logged)\n")
+        if next_link:
+            parts.append(f"\n{next_link}\n\n")
+    return "".join(parts).rstrip("\n")
 
 
 def configure_logging(level: str = "info") -> None:

@@ -85,7 +85,6 @@ class ClientAuth:
         if credentials is None:
             if discovery and self.anonymous_discovery:
                 return None
-            log.warning("client authentication failed", extra={"reason": "no bearer token", "path": request.url.path})
             raise Unauthenticated(
                 "This service requires client authentication: send Authorization: Bearer <JWT> (CDS Hooks 2.0).",
                 challenge=challenge(None),
@@ -93,8 +92,7 @@ class ClientAuth:
         try:
             return await self.verifier.verify(credentials.credentials, self.audience(request))
         except AuthenticationFailed as exc:
-            reason = str(exc)
-            log.warning("client authentication failed", extra={"reason": reason, "path": request.url.path})
+            reason = str(exc)  # logged with the 401, as every refusal is (app.log_refusal)
             raise Unauthenticated(reason, challenge=challenge(reason)) from None
 
 

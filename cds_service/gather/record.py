@@ -157,7 +157,8 @@ async def _run_all(
     failures: dict[str, str] = {}
     for task in not_done:
         task.cancel()
-        failures[tasks[task]] = "the FHIR server did not answer within the time budget"
+        failures[tasks[task]] = reason = "the FHIR server did not answer within the time budget"
+        log.warning("FHIR fetch failed", extra={"prefetch_key": tasks[task], "reason": reason})
     for task in done:
         key = tasks[task]
         try:
