@@ -12,6 +12,7 @@ EMPTY_PREFETCH: dict[str, Any] = {
     "activeMedications": None,
     "medicationHistory": None,
     "medicationStatements": None,
+    "stoppedMedicationStatements": None,
     "conditions": None,
     "labResults": None,
     "genomicVariants": None,

@@ -45,6 +45,8 @@ class PatientFacts:
     bcr_abl1_results: tuple[IsResult, ...] = ()
     # The live registry search the engine ran for this call, if it ran one.
     live_trials: LiveTrials | None = None
+    # Statements of medicines the patient no longer takes (completed or stopped): when an inducer ended.
+    past_statements: tuple[MedicationUse, ...] = ()
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:
@@ -99,6 +101,9 @@ def extract_facts(
     ]
     statements = _uses(record.get("medicationStatements"), "statement", context, record, knowledge,
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
+    past_statements = _uses(record.get("stoppedMedicationStatements"), "history", context, record, knowledge,
+                            frozenset({"MedicationStatement"}), keep_status=frozenset({"completed", "stopped"}),
+                            drop_status=frozenset())
     history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
     results = sort_results([*record.get("labResults"), *record.get("genomicVariants")], context.patient_id, knowledge)
@@ -118,4 +123,5 @@ def extract_facts(
         today=today or datetime.now(UTC).date(),
         genomic_findings=tuple(genomic_findings(results.variant_candidates, knowledge)),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
+        past_statements=tuple(past_statements),
     )

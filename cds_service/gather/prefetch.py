@@ -68,6 +68,13 @@ PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
         label="the medicines recorded as taken (medication statements)",
     ),
     PrefetchQuery(
+        key="stoppedMedicationStatements",
+        template="MedicationStatement?patient={{context.patientId}}&status=completed,stopped&_count=100",
+        dstu2_template="MedicationStatement?patient={{context.patientId}}&status=completed&_count=100",
+        required=False,
+        purpose="medicines the patient stopped, such as an inducer whose effect on imatinib is wearing off",
+    ),
+    PrefetchQuery(
         key="conditions",
         template="Condition?patient={{context.patientId}}",
         purpose="the indication (CML or GIST), its phase, and inflammatory bowel disease",

@@ -390,6 +390,9 @@ class DeInduction(_Entry):
     trough_note: str
     trough_note_sources: list[str] = Field(min_length=1)
     trough_note_status: Status
+    trough_after_dose_change_days: int = Field(gt=0)
+    trough_after_dose_change_sources: list[str] = Field(min_length=1)
+    trough_after_dose_change_status: Status
 
 
 class Interactions(_Entry):

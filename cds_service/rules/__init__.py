@@ -11,6 +11,7 @@ Rule = Callable[[PatientFacts, Knowledge], list[Card]]
 
 def default_rules() -> tuple[Rule, ...]:
     from cds_service.rules.combinations import combination_cards, pd1_with_ibd_cards
+    from cds_service.rules.de_induction import de_induction_cards
     from cds_service.rules.guide import decision_guide_cards
     from cds_service.rules.inducers import inducer_interaction_cards
     from cds_service.rules.inhibitors import inhibitor_interaction_cards
@@ -19,6 +20,7 @@ def default_rules() -> tuple[Rule, ...]:
     return (
         inducer_interaction_cards,
         inhibitor_interaction_cards,
+        de_induction_cards,
         variant_cards,
         pd1_with_ibd_cards,
         combination_cards,

@@ -26,7 +26,9 @@ class WrittenDose:
     description: str
 
 
-def dose_update(order: MedicationUse, dose: Dose, increase: DoseIncrease) -> WrittenDose | str:
+def dose_update(
+    order: MedicationUse, dose: Dose, increase: DoseIncrease, reason: str = "increased because of a CYP3A4 inducer"
+) -> WrittenDose | str:
     """The draft order with the increased dose, or why the increase cannot be written into it.
 
     The product is never changed: some clients (the CDS Hooks sandbox among them) apply only the medication of an
@@ -54,20 +56,29 @@ def dose_update(order: MedicationUse, dose: Dose, increase: DoseIncrease) -> Wri
     if increase.administrations_per_day != dose.administrations_per_day:
         dosage["timing"] = dialect.daily_timing(increase.administrations_per_day)
     description = increase.describe(tablets)
-    dosage["text"] = f"{description}: increased because of a CYP3A4 inducer"
+    dosage["text"] = f"{description}: {reason}"
     return WrittenDose(resource, description)
 
 
 def trough_order(
-    patient_id: str, version: FhirVersion, today: date, knowledge: Knowledge, reason: str, target_text: str
+    patient_id: str,
+    version: FhirVersion,
+    today: date,
+    knowledge: Knowledge,
+    reason: str,
+    target_text: str,
+    *,
+    draw_on: tuple[date, str] | None = None,
 ) -> Resource:
-    """A draft order for an imatinib trough level, dated for when induction and the new dose are at steady state."""
+    """A draft order for an imatinib trough level, dated for when induction and the new dose are at steady state,
+    or on `draw_on` (a date and why) when the caller knows better (de-induction)."""
     tdm = knowledge.imatinib.tdm
     level = tdm.level_codes[0]
-    when = (today + timedelta(days=tdm.days_until_trough)).isoformat()
+    day, why = draw_on or (today + timedelta(days=tdm.days_until_trough), tdm.days_until_trough_text)
+    when = day.isoformat()
     code = {"coding": [{"system": level.system, "code": level.code}], "text": level.text}
     note = (
-        f"{tdm.sampling} Draw on or after {when}: {tdm.days_until_trough_text}. {target_text}"
+        f"{tdm.sampling} Draw on or after {when}: {why}. {target_text}"
     )
     subject = {"reference": f"Patient/{patient_id}"}
     resource: dict[str, Any]

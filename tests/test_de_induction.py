@@ -1,0 +1,207 @@
+"""A strong inducer stopped while imatinib was raised for it: the dose before it, when to step back, a trough order."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from cds_service.facts.timeline import parse_instant
+from cds_service.fhir_validation import emitted_version, validation_problems
+from tests.helpers import bundle, cards_of, hook_request, suggestion
+from tests.meds import order, statement
+
+TOPIC = "imatinib-inducer-stopped"
+HOOK_FOR = {"R4": "order-sign", "STU3": "order-select", "DSTU2": "medication-prescribe"}
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def ago(days: int) -> str:
+    return (today() - timedelta(days=days)).isoformat()
+
+
+def de_induction_cards(response) -> list[dict]:
+    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
+
+
+def renewal(
+    version: str = "R4",
+    *,
+    stopped_days_ago: int = 5,
+    started_days_ago: int = 40,
+    before_mg: float = 400,
+    raised_mg: float | None = 600,
+    draft_mg: float = 600,
+    inducer: str = "Rifampin 300 MG Oral Capsule",
+    extra_active: tuple[dict, ...] = (),
+) -> dict:
+    """Imatinib being renewed after an inducer order stopped, with the imatinib history before and during it."""
+    stopped = order(version, "inducer-stopped", inducer, status="stopped", mg=600,
+                    authored=ago(started_days_ago), ended=ago(stopped_days_ago))
+    history = [stopped, order(version, "imatinib-before", "imatinib 400 MG Oral Tablet", status="completed",
+                              mg=before_mg, authored=ago(started_days_ago + 60))]
+    active = list(extra_active)
+    if raised_mg is not None:
+        raised = order(version, "imatinib-raised", "imatinib 400 MG Oral Tablet", mg=raised_mg,
+                       authored=ago(started_days_ago - 3))
+        history.append(raised)
+        active.append(raised)
+    draft = order(version, "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", mg=draft_mg)
+    return hook_request(HOOK_FOR[version], [draft], prefetch={
+        "medicationHistory": bundle(*history),
+        "activeMedications": bundle(*active),
+    })
+
+
+def trough_resource(card: dict) -> dict:
+    return suggestion(card, "Order an imatinib trough")["actions"][0]["resource"]
+
+
+def test_rifampin_stopped_5_days_ago_with_imatinib_raised_to_600_steps_back_in_9_days(call):
+    [card] = de_induction_cards(call(renewal()))
+    step_back = (today() + timedelta(days=9)).isoformat()
+    assert card["indicator"] == "warning"
+    assert card["summary"] == f"Rifampin stopped 5 days ago: step imatinib back to 400 mg/day on {step_back}"
+    assert f"Keep 600 mg/day until **{step_back}** (in 9 days, 14 days after rifampin stopped)" in card["detail"]
+    assert "400 mg/day is the dose before rifampin." in card["detail"]
+    assert "back to baseline about 8 days after rifampin is stopped (status V2)" in card["detail"]
+    assert "doi 10.1007/s13318-023-00833-9" in card["detail"]
+    # Not yet: no dose change offered today, only the trough, dated for the step-back day.
+    assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
+    trough = trough_resource(card)
+    assert trough["resourceType"] == "ServiceRequest"
+    assert trough["occurrenceDateTime"] == step_back
+
+
+def test_rifampin_stopped_30_days_ago_offers_the_step_back_now(call):
+    [card] = de_induction_cards(call(renewal(stopped_days_ago=30, started_days_ago=70)))
+    assert card["summary"] == "Rifampin stopped 30 days ago: imatinib still 600 mg/day; step back to 400 mg/day"
+    assert f"the 14 days after stopping rifampin ended on {(today() - timedelta(days=16)).isoformat()}" in (
+        card["detail"]
+    )
+    update = suggestion(card, "Step imatinib back to 400 mg/day")["actions"][0]
+    assert update["type"] == "update"
+    dosage = update["resource"]["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 400
+    assert dosage["timing"]["repeat"]["frequency"] == 1
+    assert update["resource"]["id"] == "imatinib-draft"
+    assert trough_resource(card)["occurrenceDateTime"] == (today() + timedelta(days=8)).isoformat()
+
+
+def test_carbamazepine_statement_stopped_counts_and_says_the_figure_is_from_rifampicin(call):
+    cbz = statement("R4", "cbz", "carbamazepine 200 mg tablets", status="stopped", start=ago(90), end=ago(3))
+    draft = order("R4", "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", mg=600)
+    history = [order("R4", "im-400", "imatinib 400 MG Oral Tablet", status="completed", mg=400, authored=ago(200)),
+               order("R4", "im-600", "imatinib 400 MG Oral Tablet", status="completed", mg=600, authored=ago(80))]
+    body = hook_request("order-sign", [draft], prefetch={
+        "stoppedMedicationStatements": bundle(cbz), "medicationHistory": bundle(*history),
+    })
+    [card] = de_induction_cards(call(body))
+    assert card["summary"].startswith("Carbamazepine stopped 3 days ago: step imatinib back to 400 mg/day")
+    assert "after rifampin is stopped (measured after rifampin)" in card["detail"]
+    assert "effectivePeriod.end" in card["detail"]
+    assert "raised during it: 600 mg/day" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes"),
+    [
+        ("imatinib never raised", {"raised_mg": None, "draft_mg": 400}),
+        ("already stepped back", {"draft_mg": 400}),
+        ("stopped beyond the look-back", {"stopped_days_ago": 70, "started_days_ago": 100}),
+        ("another strong inducer still taken",
+         {"extra_active": (order("R4", "pht", "phenytoin 100 mg capsule", mg=300),)}),
+    ],
+)
+def test_no_de_induction_card(call, case, changes):
+    assert de_induction_cards(call(renewal(**changes))) == [], case
+
+
+def test_a_cancelled_inducer_order_was_never_taken(call):
+    body = renewal()
+    history = body["prefetch"]["medicationHistory"]["entry"]
+    history[0]["resource"]["status"] = "cancelled"
+    assert de_induction_cards(call(body)) == []
+
+
+@pytest.mark.parametrize(("version", "trough_type"), [("DSTU2", "DiagnosticOrder"), ("STU3", "ProcedureRequest"),
+                                                      ("R4", "ServiceRequest")])
+def test_each_fhir_version_reads_the_end_and_writes_the_step_back_in_its_own_shape(call, version, trough_type):
+    [card] = de_induction_cards(call(renewal(version, stopped_days_ago=20, started_days_ago=60)))
+    assert card["summary"].startswith("Rifampin stopped 20 days ago: imatinib still 600 mg/day")
+    ended_from = "dateEnded" if version == "DSTU2" else "dispenseRequest.validityPeriod.end"
+    assert f"({ended_from}), 20 days ago" in card["detail"]
+    update = suggestion(card, "Step imatinib back")["actions"][0]["resource"]
+    assert update["resourceType"] == ("MedicationOrder" if version == "DSTU2" else "MedicationRequest")
+    trough = trough_resource(card)
+    assert trough["resourceType"] == trough_type
+    for resource in (update, trough):
+        assert validation_problems(resource, emitted_version(resource)) == []
+
+
+def test_the_end_in_a_dosage_bounds_period_counts(call):
+    body = renewal()
+    stopped = body["prefetch"]["medicationHistory"]["entry"][0]["resource"]
+    del stopped["dispenseRequest"]
+    stopped["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": ago(40), "end": ago(2)}
+    [card] = de_induction_cards(call(body))
+    assert card["summary"].startswith("Rifampin stopped 2 days ago")
+    assert "boundsPeriod.end" in card["detail"]
+
+
+def test_no_card_without_imatinib(call):
+    body = renewal()
+    body["context"]["draftOrders"]["entry"] = []
+    body["prefetch"]["activeMedications"] = None
+    assert de_induction_cards(call(body)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "utc_day", "precision"),
+    [
+        ("2026-11-20T23:30:00-05:00", "2026-11-21", "time"),
+        ("2026-11-21T00:30:00+02:00", "2026-11-20", "time"),
+        ("2026-11-20T10:00:00Z", "2026-11-20", "time"),
+        ("2026-11-20", "2026-11-20", "day"),
+        ("2026-11", "2026-11-01", "month"),
+        ("2026", "2026-01-01", "year"),
+    ],
+)
+def test_dates_are_read_as_instants_with_their_precision(text, utc_day, precision):
+    instant = parse_instant(text)
+    assert instant is not None
+    assert instant.day.isoformat() == utc_day
+    assert instant.precision == precision
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "2026-11-20T25:00:00Z", "20 Nov 2026", "", None, 20261120])
+def test_what_is_not_a_date_is_not_read_as_one(text):
+    assert parse_instant(text) is None
+
+
+def test_an_active_raised_dose_is_flagged_when_something_else_is_ordered_without_touching_the_order(call):
+    body = renewal(stopped_days_ago=20, started_days_ago=60)
+    # A medicine the service knows is being ordered (a strong inhibitor); imatinib is not.
+    body["context"]["draftOrders"]["entry"] = [
+        {"resource": order("R4", "clari", "clarithromycin 500 mg tablet", status="draft", mg=500)}
+    ]
+    [card] = de_induction_cards(call(body))
+    assert card["summary"] == "Rifampin stopped 20 days ago: imatinib still 600 mg/day; step back to 400 mg/day"
+    assert "now: 600 mg/day (imatinib 400 MG Oral Tablet, an active order)" in card["detail"]
+    # An active order cannot be updated by a card: only the trough is offered.
+    assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
+
+
+def test_imatinib_started_during_the_inducer_and_raised_steps_back_to_its_first_dose(call):
+    body = renewal(started_days_ago=30)
+    history = body["prefetch"]["medicationHistory"]["entry"]
+    # The first imatinib order was written after rifampin started: there is no dose from before it.
+    history[1]["resource"]["authoredOn"] = ago(25)
+    history[2]["resource"]["authoredOn"] = ago(15)
+    body["prefetch"]["activeMedications"]["entry"][0]["resource"]["authoredOn"] = ago(15)
+    [card] = de_induction_cards(call(body))
+    assert "first dose recorded during it: 400 mg/day" in card["detail"]
+    assert "400 mg/day is the first dose recorded during rifampin; no dose before it is in the history" in (
+        card["detail"]
+    )
