@@ -33,7 +33,7 @@ def order(
         if mg is not None
         else {"value": tablets or 1, "unit": "{tbl}", "system": "http://unitsofmeasure.org", "code": "{tbl}"}
     )
-    period_key = "periodUnit"  # DSTU2 spells it periodUnits; the dose reader learns that in issue 11
+    period_key = "periodUnits" if version == "DSTU2" else "periodUnit"
     dosage: dict[str, Any] = {"timing": {"repeat": {"frequency": per_day, "period": 1, period_key: "d"}}}
     if version == "R4":
         dosage["doseAndRate"] = [{"doseQuantity": quantity}]

@@ -48,10 +48,10 @@ def renewal(
         history.append(raised)
         active.append(raised)
     draft = order(version, "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", mg=draft_mg)
-    return hook_request(HOOK_FOR[version], [draft], prefetch={
-        "medicationHistory": bundle(*history),
-        "activeMedications": bundle(*active),
-    })
+    # A DSTU2 client fills the MedicationOrder keys discovery offers beside the MedicationRequest ones.
+    keys = ("medicationOrderHistory", "activeMedicationOrders") if version == "DSTU2" else (
+        "medicationHistory", "activeMedications")
+    return hook_request(HOOK_FOR[version], [draft], prefetch={keys[0]: bundle(*history), keys[1]: bundle(*active)})
 
 
 def trough_resource(card: dict) -> dict:

@@ -70,9 +70,10 @@ PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
     PrefetchQuery(
         key="stoppedMedicationStatements",
         template="MedicationStatement?patient={{context.patientId}}&status=completed,stopped&_count=100",
+        # DSTU2 statements have no "stopped" status: the service asks a DSTU2 server for "completed" only.
         dstu2_template="MedicationStatement?patient={{context.patientId}}&status=completed&_count=100",
-        required=False,
         purpose="medicines the patient stopped, such as an inducer whose effect on imatinib is wearing off",
+        label="the medicines recorded as stopped (medication statements)",
     ),
     PrefetchQuery(
         key="conditions",
