@@ -372,7 +372,7 @@ def test_no_dose_suggestion_at_the_maximum_and_the_card_leans_on_the_trough(call
         (lambda d: d["dosageInstruction"][0].pop("doseAndRate"), "no single dose quantity"),
         (lambda d: d.pop("dosageInstruction"), "no dosage instructions"),
         (
-            lambda d: d["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"].update(unit="g", code="g"),
+            lambda d: d["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"].update(unit="mL", code="mL"),
             "neither mg nor a tablet count",
         ),
     ],

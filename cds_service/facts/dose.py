@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.fhir import Resource, listed
+from cds_service.knowledge.models import DailyDoseRange
 
 _COUNT_UNITS = frozenset({
     "{pill}", "pill", "pills", "{tbl}", "tbl", "tab", "tabs", "{tab}", "tablet", "tablets", "{tablet}",
@@ -14,6 +15,12 @@ _TIMING_CODES = {
     "QD": 1, "QAM": 1, "QPM": 1, "AM": 1, "PM": 1, "Q24H": 1, "QHS": 1, "HS": 1,
     "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4, "Q6H": 4,
 }
+# Mass units a dose may be written in, as factors to mg (0.4 g is 400 mg, not a refusal).
+_MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "µg": 0.001, "mcg": 0.001, "microgram": 0.001}
+# Doses per body size: per m² of body-surface area (how children are dosed) is converted once the BSA is known;
+# imatinib is never dosed per kg, so a per-kg dose is refused.
+_PER_M2_UNITS = frozenset({"mg/m2", "mg/m^2", "mg/m²", "mg/m.2"})
+_PER_KG_UNITS = frozenset({"mg/kg", "mg/kg/d", "mg/kg/day", "mg/kg{body weight}"})
 _PERIOD_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
 # Timing.repeat elements that change how often a dose is given beyond frequency/period: not counted, so not read.
 _SCHEDULE_REFINEMENTS = ("dayOfWeek", "frequencyMax", "periodMax")
@@ -40,8 +47,14 @@ class Dose:
 
 @dataclass(frozen=True, slots=True)
 class DoseReading:
+    """The dose, or why it could not be read; `note` flags a dose that was read but is unusual."""
+
     dose: Dose | None
     problem: str | None = None
+    note: str | None = None
+    # A dose written per m² of body-surface area: mg/m² per administration, and how often (read, not yet in mg).
+    per_m2_mg: float | None = None
+    per_m2_administrations: float | None = None
 
 
 def order_fhir_version(order: Resource) -> FhirVersion:
@@ -118,14 +131,48 @@ def read_dose(order: Resource, product_strength_mg: float | None) -> DoseReading
     value = quantity.get("value")
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         return DoseReading(None, "the dose quantity has no positive value")
-    unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+    unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower().replace("\u03bc", "\u00b5")
     per_day = administrations_per_day(dosage.get("timing"))
     if per_day is None:
         return DoseReading(None, "the order's frequency could not be read")
-    if unit == "mg":
-        return DoseReading(Dose(float(value), per_day, "mg"))
+    if unit in _MASS_TO_MG:
+        return DoseReading(Dose(float(value) * _MASS_TO_MG[unit], per_day, "mg"))
+    if unit in _PER_M2_UNITS:
+        return DoseReading(
+            None, "the dose is written per m² of body-surface area and the patient's BSA is not known",
+            per_m2_mg=float(value), per_m2_administrations=per_day,
+        )
+    if unit in _PER_KG_UNITS:
+        return DoseReading(None, f"the dose is written in {unit}, and imatinib is not dosed per kg (the label doses "
+                                 "it in mg, or in mg/m² in children): check the order")
     if unit in _COUNT_UNITS:
         if product_strength_mg is None:
             return DoseReading(None, "the dose is a count of tablets but the tablet strength is not known")
         return DoseReading(Dose(float(value) * product_strength_mg, per_day, "count", product_strength_mg))
     return DoseReading(None, f"the dose unit '{unit or 'none'}' is neither mg nor a tablet count")
+
+
+def checked_against(reading: DoseReading, labelled: DailyDoseRange, plausible: DailyDoseRange) -> DoseReading:
+    """A dose outside the plausible range is not a dose to act on; one outside the labelled range is flagged.
+
+    40 tablets a day or a ten-thousandth of a tablet are typing errors, not doses: acting on them ("already at the
+    maximum", "increase to 100 mg") would put a number on the card that nobody prescribed.
+    """
+    dose = reading.dose
+    if dose is None:
+        return reading
+    daily = dose.daily_mg
+    if not plausible.contains(daily):
+        return DoseReading(
+            None,
+            f"the order reads as {_mg(daily)} mg/day, outside {plausible.text}, the range any source here gives for "
+            f"imatinib (labelled doses {labelled.text}): check the order",
+        )
+    if not labelled.contains(daily):
+        return DoseReading(dose, note=f"{daily:g} mg/day is outside the labelled {labelled.text}: check it is intended")
+    return reading
+
+
+def _mg(value: float) -> str:
+    """0.01, 4000, 400,000: small doses keep their decimals, large ones are not written in exponent form."""
+    return f"{value:,.0f}" if value >= 10_000 else f"{value:.4g}"

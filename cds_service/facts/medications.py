@@ -3,7 +3,14 @@
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cds_service.facts.dose import DoseReading, FhirVersion, order_fhir_version, read_dose, strength_from_text
+from cds_service.facts.dose import (
+    DoseReading,
+    FhirVersion,
+    checked_against,
+    order_fhir_version,
+    read_dose,
+    strength_from_text,
+)
 from cds_service.fhir import (
     Resource,
     codings,
@@ -75,7 +82,11 @@ class MedicationUse:
             strength = strength_from_text(
                 concept_text(self.concept), *(c.get("display") for c in codings(self.concept))
             )
-        return read_dose(self.resource, strength)
+        dosing = knowledge.imatinib.dosing
+        reading = read_dose(self.resource, strength)
+        if "imatinib" not in self.ingredients:
+            return reading
+        return checked_against(reading, dosing.labelled_daily_mg, dosing.plausible_daily_mg)
 
 
 def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:

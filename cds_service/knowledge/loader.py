@@ -288,6 +288,8 @@ def _check_sources(knowledge: Knowledge) -> None:
         (dosing.max_daily_sources, "dosing.max_daily_sources"),
         (dosing.twice_daily_sources, "dosing.twice_daily_sources"),
         (dosing.exposure_note_sources, "dosing.exposure_note_sources"),
+        (dosing.labelled_daily_mg.sources, "dosing.labelled_daily_mg"),
+        (dosing.plausible_daily_mg.sources, "dosing.plausible_daily_mg"),
         (tdm.watch_above_sources, "tdm.watch_above_sources"),
         (tdm.sampling_sources, "tdm.sampling_sources"),
         *((i.sources, f"dosing.indications[{i.indication}]") for i in dosing.indications),

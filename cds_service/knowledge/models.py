@@ -62,6 +62,26 @@ class UnconfirmedMax(_Entry):
     status: Status
 
 
+class DailyDoseRange(_Entry):
+    min_mg: float = Field(gt=0)
+    max_mg: float = Field(gt=0)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DailyDoseRange":
+        if self.min_mg >= self.max_mg:
+            raise ValueError("min_mg must be below max_mg")
+        return self
+
+    def contains(self, daily_mg: float) -> bool:
+        return self.min_mg <= daily_mg <= self.max_mg
+
+    @property
+    def text(self) -> str:
+        return f"{self.min_mg:g}-{self.max_mg:g} mg/day"
+
+
 class IndicationDosing(_Entry):
     indication: Literal["cml-chronic", "cml-advanced", "gist"]
     standard_daily_mg: int
@@ -82,6 +102,8 @@ class Dosing(_Entry):
     unconfirmed_max_daily_mg_with_inducer: UnconfirmedMax
     twice_daily_from_mg: int
     twice_daily_sources: list[str]
+    labelled_daily_mg: DailyDoseRange
+    plausible_daily_mg: DailyDoseRange
     exposure_note: str
     exposure_note_sources: list[str]
     exposure_note_status: Status

@@ -120,7 +120,8 @@ def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAd
         return DoseAdvice(f"No dose suggestion: {reading.problem}.")
     plan = plan_dose_increase(reading.dose, dosing)
     if isinstance(plan, str):
-        return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.")
+        note = f" ({reading.note}.)" if reading.note else ""
+        return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.{note}")
     description, suggestion, problem = plan.describe(), None, ""
     if interaction.imatinib_is_draft:
         written = dose_update(interaction.imatinib, reading.dose, plan)
@@ -137,6 +138,8 @@ def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAd
         f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. If the inducer cannot be avoided, increase it by "
         f"at least {dosing.inducer_increase_fraction:.0%}: **{description}**.{problem}"
     )
+    if reading.note:
+        text += f" ({reading.note}.)"
     if plan.capped:
         text += (
             f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {dosing.max_daily_mg_with_inducer} "
