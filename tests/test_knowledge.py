@@ -71,6 +71,14 @@ def copy_bundled(tmp_path: Path) -> Path:
         ("imatinib.toml", "max_daily_mg_with_inducer = 800", "max_daily_mg_with_inducer = 850",
          "not a whole number of tablets"),
         ("sources.toml", "[sources.lexicomp]", "[sources.lexicomp\n", "sources.toml: not valid TOML"),
+        ("pk_imatinib.toml", "sd_eta_volume = 0.629", "sd_eta_volume = -0.629",
+         "pk_imatinib.toml: variability.sd_eta_volume"),
+        ("pk_imatinib.toml", 'members = ["st_johns_wort"]', 'members = ["st_johns_wart"]',
+         "pk_imatinib.toml: [inducers.st_johns_wort]: 'st_johns_wart' is not an ingredient"),
+        ("pk_imatinib.toml", "once_daily_mg = [100, 200", "once_daily_mg = [150, 200",
+         "150 mg is not a whole number of tablets"),
+        ("pk_imatinib.toml", 'sources = ["bolton-2004", "smpc-mims"]', 'sources = ["bolton-2005"]',
+         "pk_imatinib.toml.inducers.rifampin.sources: cites unknown source 'bolton-2005'"),
     ],
 )
 def test_a_broken_file_is_reported_by_file_and_entry(tmp_path, file, old, new, message):
@@ -87,3 +95,31 @@ def test_a_missing_file_is_reported(tmp_path):
     (folder / "routes.toml").unlink()
     with pytest.raises(KnowledgeError, match=re.escape("routes.toml: file is missing")):
         load_knowledge(folder)
+
+
+def test_the_pk_model_is_the_tucuxi_file_as_sourced(knowledge):
+    pk = knowledge.pk
+    assert pk.model_id == "ch.tucuxi.imatinib.gotta2012"
+    assert (pk.absorption.ka_per_h, pk.clearance.intercept_l_per_h, pk.volume.intercept_l) == (0.609, 14.3, 347.0)
+    assert (pk.variability.sd_eta_clearance, pk.variability.sd_eta_volume, pk.variability.correlation) == (
+        0.356, 0.629, 0.798)
+    assert pk.residual.proportional_sigma == 0.3138
+    assert (pk.domain.age_years.kind, pk.domain.weight_kg.kind) == ("hard", "soft")
+    assert "typo" in (BUNDLED_DIR / "pk_imatinib.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("ingredient", "factor", "borrowed"),
+    [("rifampin", 3.8, False), ("carbamazepine", 3.7, False), ("phenytoin", 3.7, False),
+     ("st_johns_wort", 1.45, False), ("enzalutamide", 3.8, True)],
+)
+def test_inducer_clearance_factors(knowledge, ingredient, factor, borrowed):
+    found, was_borrowed = knowledge.pk_inducer_factor(ingredient)
+    assert (found.clearance_factor, was_borrowed) == (factor, borrowed)
+    assert found.sources and found.derivation
+
+
+def test_derived_inducer_factors_follow_from_the_auc_reductions(knowledge):
+    """AUC = F dose / CL, so an AUC reduction r multiplies CL by 1 / (1 - r): -73 % -> 3.7, -31 % -> 1.45."""
+    assert knowledge.pk_inducer_factor("carbamazepine")[0].clearance_factor == pytest.approx(1 / 0.27, abs=0.01)
+    assert knowledge.pk_inducer_factor("st_johns_wort")[0].clearance_factor == pytest.approx(1 / 0.69, abs=0.01)

@@ -22,6 +22,8 @@ from cds_service.knowledge.models import (
     Interactions,
     Manifest,
     MolecularResponse,
+    PkInducerFactor,
+    PkModel,
     Routes,
     Source,
     VariantMeaning,
@@ -122,6 +124,7 @@ class Knowledge:
         response: MolecularResponse,
         combinations: Combinations,
         interactions: Interactions,
+        pk: PkModel,
     ):
         self.manifest = manifest
         self.version = manifest.version
@@ -199,6 +202,16 @@ class Knowledge:
             for inducer in alternatives.for_:
                 self.alternatives_for[inducer] = (*self.alternatives_for.get(inducer, ()), set_id)
         self.bcr_abl1_inhibitors: frozenset[str] = frozenset(interactions.duplicates.members)
+        self.pk = pk
+        self.pk_inducer_by_ingredient: dict[str, PkInducerFactor] = {
+            member: factor for factor in pk.inducers.values() for member in factor.members
+        }
+        self.pk_inducer_fallback: PkInducerFactor = next(f for f in pk.inducers.values() if not f.members)
+
+    def pk_inducer_factor(self, ingredient: str) -> tuple[PkInducerFactor, bool]:
+        """The prior's clearance factor for an inducer, and whether it is borrowed (no imatinib figure for it)."""
+        found = self.pk_inducer_by_ingredient.get(ingredient)
+        return (found, False) if found else (self.pk_inducer_fallback, True)
 
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)
@@ -324,11 +337,13 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         response=_validate(MolecularResponse, _read_toml(folder / "response.toml"), "response.toml"),
         combinations=_validate(Combinations, _read_toml(folder / "combinations.toml"), "combinations.toml"),
         interactions=_validate(Interactions, _read_toml(folder / "interactions.toml"), "interactions.toml"),
+        pk=_validate(PkModel, _read_toml(folder / "pk_imatinib.toml"), "pk_imatinib.toml"),
     )
     _check_sources(knowledge)
     _check_genomics(knowledge)
     _check_combinations(knowledge)
     _check_interactions(knowledge)
+    _check_pk(knowledge)
     return knowledge
 
 
@@ -458,3 +473,16 @@ def _check_interactions(knowledge: Knowledge) -> None:
     overlap = set(interactions.inhibitors) & set(knowledge.inducers)
     if overlap:
         raise KnowledgeError(f"interactions.toml: {sorted(overlap)} are both inhibitors and inducers")
+
+
+def _check_pk(knowledge: Knowledge) -> None:
+    """Every PK entry cites known sources; inducer members are known ingredients; candidates are whole tablets."""
+    pk = knowledge.pk
+    for ids, where in _cited_ids(pk, "pk_imatinib.toml"):
+        _cite_check(knowledge, ids, where)
+    for key, factor in pk.inducers.items():
+        _ingredients_check(knowledge, factor.members, f"pk_imatinib.toml: [inducers.{key}]")
+    smallest = min(knowledge.imatinib.dosing.tablet_strengths_mg)
+    for dose in (*pk.proposal.once_daily_mg, *pk.proposal.twice_daily_mg):
+        if dose <= 0 or dose % smallest:
+            raise KnowledgeError(f"pk_imatinib.toml: [proposal]: {dose} mg is not a whole number of tablets")

@@ -423,3 +423,105 @@ class Interactions(_Entry):
     alternatives: dict[str, Alternatives]
     duplicates: Duplicates
     de_induction: DeInduction
+
+
+# Imatinib population pharmacokinetics (pk_imatinib.toml).
+
+
+class _Sourced(_Entry):
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class PkAbsorption(_Sourced):
+    ka_per_h: float = Field(gt=0)
+    bioavailability: float = Field(gt=0, le=1)
+
+
+class PkClearance(_Sourced):
+    intercept_l_per_h: float = Field(gt=0)
+    weight_coefficient: float
+    weight_reference_kg: float = Field(gt=0)
+    sex_coefficient: float
+    age_coefficient: float
+    age_reference_years: float = Field(gt=0)
+    gist_coefficient: float
+
+
+class PkVolume(_Sourced):
+    intercept_l: float = Field(gt=0)
+    sex_coefficient: float
+
+
+class PkVariability(_Sourced):
+    sd_eta_clearance: float = Field(gt=0)
+    sd_eta_volume: float = Field(gt=0)
+    correlation: float = Field(gt=-1, lt=1)
+
+
+class PkResidual(_Sourced):
+    proportional_sigma: float = Field(gt=0)
+
+
+class PkUnits(_Sourced):
+    molar_mass_g_per_mol: float = Field(gt=0)
+
+
+class PkBound(_Entry):
+    min: float
+    max: float
+    kind: Literal["hard", "soft"]
+    text: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PkBound":
+        if self.min >= self.max:
+            raise ValueError("min must be below max")
+        return self
+
+
+class PkDomain(_Sourced):
+    age_years: PkBound
+    weight_kg: PkBound
+
+
+class PkDefaults(_Sourced):
+    weight_kg: float = Field(gt=0)
+    age_years: float = Field(gt=0)
+    male: float = Field(ge=0, le=1)
+    indication: Literal["CML", "GIST"]
+
+
+class PkProposal(_Sourced):
+    window_low_fraction: float = Field(gt=0, lt=1)
+    window_high_fraction: float = Field(gt=1)
+    once_daily_mg: list[int] = Field(min_length=1)
+    twice_daily_mg: list[int] = Field(default_factory=list)
+
+
+class PkInducerFactor(_Sourced):
+    clearance_factor: float = Field(ge=1)
+    derivation: str
+    members: list[str] = Field(default_factory=list)
+
+
+class PkModel(_Sourced):
+    model_id: str
+    version: str
+    absorption: PkAbsorption
+    clearance: PkClearance
+    volume: PkVolume
+    variability: PkVariability
+    residual: PkResidual
+    units: PkUnits
+    domain: PkDomain
+    defaults: PkDefaults
+    proposal: PkProposal
+    reference: _Sourced
+    inducers: dict[str, PkInducerFactor] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_fallback(self) -> "PkModel":
+        if sum(1 for f in self.inducers.values() if not f.members) != 1:
+            raise ValueError("inducers: exactly one entry without members (the factor for inducers with no figure)")
+        return self
