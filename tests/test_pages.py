@@ -11,7 +11,11 @@ from cds_service.settings import Settings
 from tests.helpers import bundle, cards_of, hook_request, resource
 from tests.test_decision_guide import BLAST, branch, guide_cards
 
-GUIDE_PAGES = [
+PAGES = [
+    "/evidence",
+    "/evidence/imatinib-strong-cyp3a4-inducer",
+    "/evidence/decision-guide-gist-secondary-kit",
+    "/evidence/tki-variant-avoid",
     "/guide",
     "/guide?cancer=gist&stage=advanced&mutation=kit-exon-17&prior=imatinib-failure",
     "/guide?cancer=cml&stage=chronic&mutation=abl1-t315i&prior=imatinib-failure",
@@ -50,7 +54,7 @@ def _local(url: str) -> bool:
     return not parts.scheme and not parts.netloc and url.startswith(("/", "#"))
 
 
-@pytest.mark.parametrize("path", GUIDE_PAGES)
+@pytest.mark.parametrize("path", PAGES)
 def test_every_page_loads_only_the_services_own_assets(client, knowledge, path):
     response = client.get(path)
     assert response.status_code == 200

@@ -4,7 +4,7 @@ import httpx
 
 from cds_service.knowledge import Knowledge
 from tests.browser import NARROW, Pages
-from tests.helpers import bundle, hook_request, resource
+from tests.helpers import bundle, hook_request, request_fixture, resource
 
 
 def _variant(knowledge: Knowledge, variant_id: str):
@@ -77,3 +77,20 @@ def test_the_guide_fits_an_ehr_side_panel(narrow_pages):
         reached.add(narrow_pages.page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     assert {"q-cancer", "q-stage", "q-mutation", "q-prior", "BUTTON"} <= reached
     assert narrow_pages.outside == []
+
+
+def test_a_cards_evidence_link_opens_its_evidence_page(pages, knowledge):
+    body = request_fixture("order-select-sandbox-imatinib-with-rifampin.json")
+    cards = httpx.post(f"{pages.server.base}/cds-services/imatinib-order-select", json=body, timeout=10).json()["cards"]
+    [card] = [c for c in cards if c["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer"]
+    [link] = [k["url"] for k in card["links"] if k["label"] == "Full evidence for this card"]
+    pages.open(link.removeprefix(pages.server.base))
+    assert pages.page.locator("h1").inner_text() == "Imatinib with a strong CYP3A4 inducer"
+    assert f"Knowledge base {knowledge.version}" in pages.page.locator("main").inner_text()
+    assert pages.outside == []
+
+
+def test_an_unknown_topic_shows_the_not_found_page(pages):
+    response = pages.open("/evidence/no-such-topic")
+    assert response.status == 404
+    assert pages.page.get_by_role("link", name="Every card topic and its evidence").is_visible()

@@ -1,4 +1,5 @@
-"""Pages a clinician opens from a card: the decision guide (/guide), served with its own assets under /static.
+"""Pages a clinician opens from a card: the decision guide (/guide) and the evidence per card topic (/evidence),
+served with their own assets under /static.
 
 Plain server-rendered HTML (Jinja2, autoescaped) that works without script, with the keyboard and a screen
 reader, in a 400 px EHR side panel as on a desktop. Nothing is loaded from outside the service: hospital networks
@@ -21,6 +22,7 @@ from cds_service.rules.common import EVIDENCE_LEVELS, agent_names
 from cds_service.rules.guide import Scenario, guide_row, monitoring_notes, scenario_trials
 from cds_service.rules.guide_form import InvalidAnswer, Reading, guide_form, read_answers
 from cds_service.settings import Settings
+from cds_service.web.evidence import topic, topic_codes
 
 HERE = Path(__file__).resolve().parent
 # Only the service's own origin: no CDN, no inline script (chart data travels as JSON, read by a local script).
@@ -127,7 +129,22 @@ def page_routes(knowledge: Knowledge, settings: Settings) -> list[BaseRoute]:
             return render("error.html", 400, title="Not a choice the guide offers", message=str(exc))
         return render("guide.html", **guide_view(reading, knowledge))
 
+    async def evidence_index(_request: Request) -> HTMLResponse:
+        topics = [found for code in topic_codes(knowledge) if (found := topic(code, knowledge)) is not None]
+        return render("evidence_index.html", topics=topics, manifest=knowledge.manifest)
+
+    async def evidence(request: Request) -> HTMLResponse:
+        code: str = request.path_params["topic"]
+        found = topic(code, knowledge)
+        if found is None:
+            return render("error.html", 404, title="No such card topic",
+                          message=f"No card carries the topic '{code[:80]}'.",
+                          links=[{"url": "/evidence", "label": "Every card topic and its evidence"}])
+        return render("evidence.html", topic=found, manifest=knowledge.manifest)
+
     return [
         Route("/guide", guide, methods=["GET"]),
+        Route("/evidence", evidence_index, methods=["GET"]),
+        Route("/evidence/{topic}", evidence, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

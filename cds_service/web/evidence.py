@@ -1,0 +1,336 @@
+"""The full evidence behind each card topic (the `source.topic.code` a card carries), for /evidence/{topic}.
+
+A card keeps what to do, the patient's numbers and one line of why; everything the knowledge base holds for its
+topic is here: each fact with its status and sources, and what the service does with it. Every item is read from
+the knowledge base at request time, so the page and the card can never disagree about a fact.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from cds_service.gather.trials import study_url
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.models import Inducer, SourcedText, Strategy
+from cds_service.rules.common import EVIDENCE_LEVELS, agent_names
+from cds_service.rules.guide import monitoring_notes
+
+
+@dataclass(frozen=True, slots=True)
+class Cited:
+    citation: str
+    status: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One fact: what it says, how sure (V / V2 / U / derived) and where it was seen."""
+
+    heading: str
+    text: str
+    status: str
+    sources: tuple[Cited, ...]
+    links: tuple[tuple[str, str], ...] = ()  # (label, url)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    code: str
+    title: str
+    does: str  # what the service does with this evidence
+    sections: tuple[Section, ...]
+    related: tuple[tuple[str, str], ...] = field(default=())  # (label, local path)
+
+
+_STRENGTH = {"V": 0, "V2": 1, "derived": 2, "U": 3}
+
+
+def _weakest(knowledge: Knowledge, source_ids: list[str]) -> str:
+    """A fact is as sure as the least sure source it rests on."""
+    return max((knowledge.sources[s].status for s in source_ids), key=_STRENGTH.__getitem__, default="U")
+
+
+def _cited(knowledge: Knowledge, source_ids: list[str] | tuple[str, ...]) -> tuple[Cited, ...]:
+    return tuple(
+        Cited(knowledge.sources[s].citation, knowledge.sources[s].status, knowledge.sources[s].url)
+        for s in dict.fromkeys(source_ids)
+    )
+
+
+def _item(knowledge: Knowledge, heading: str, text: str, status: str, sources: list[str]) -> Item:
+    return Item(heading, text, status, _cited(knowledge, sources))
+
+
+def _sourced(knowledge: Knowledge, heading: str, entry: SourcedText) -> Item:
+    return _item(knowledge, heading, entry.text, entry.status, entry.sources)
+
+
+def _inducer_items(knowledge: Knowledge, management: str) -> Iterator[Item]:
+    for ingredient_id, inducer in knowledge.inducers.items():
+        if inducer.management == management:
+            yield _inducer_item(knowledge, ingredient_id, inducer)
+
+
+def _inducer_item(knowledge: Knowledge, ingredient_id: str, inducer: Inducer) -> Item:
+    name = knowledge.ingredients[ingredient_id].name
+    classes = "; ".join(f"{knowledge.sources[c.source].short}: {c.class_}" for c in inducer.classifications)
+    text = f"Acted on as a {inducer.strength} CYP3A inducer. Classified by {classes}."
+    if inducer.conflict:
+        text += f" Sources differ: {inducer.conflict}"
+    sources = [c.source for c in inducer.classifications]
+    if inducer.effect:
+        text += f" Measured with imatinib: {inducer.effect.text}"
+        sources += inducer.effect.sources
+        status = inducer.effect.status
+    else:
+        text += " No imatinib-specific measurement; the class effect is expected."
+        status = _weakest(knowledge, sources)
+    return _item(knowledge, name, text, status, sources)
+
+
+def _dosing_items(knowledge: Knowledge) -> list[Item]:
+    dosing = knowledge.imatinib.dosing
+    unconfirmed = dosing.unconfirmed_max_daily_mg_with_inducer
+    return [
+        _item(knowledge, "Dose increase", f"At least {dosing.inducer_increase_fraction:.0%} more imatinib, in whole "
+              f"tablets of {' or '.join(str(s) for s in dosing.tablet_strengths_mg)} mg.",
+              dosing.inducer_increase_status, [*dosing.inducer_increase_sources, *dosing.tablet_strengths_sources]),
+        _item(knowledge, "Highest dose suggested", f"{dosing.max_daily_mg_with_inducer} mg/day; from "
+              f"{dosing.twice_daily_from_mg} mg/day the dose is split twice daily.", dosing.max_daily_status,
+              [*dosing.max_daily_sources, *dosing.twice_daily_sources]),
+        Item("A higher dose some sources name", unconfirmed.text, unconfirmed.status, ()),
+        _item(knowledge, "Why a dose increase alone is not enough", dosing.exposure_note,
+              dosing.exposure_note_status, dosing.exposure_note_sources),
+    ]
+
+
+def _tdm_items(knowledge: Knowledge) -> list[Item]:
+    tdm = knowledge.imatinib.tdm
+    items = [
+        _item(knowledge, f"Trough target, {t.indication.upper()}", f"At least {t.min_ng_ml:g} ng/mL.", t.status,
+              t.sources)
+        for t in tdm.targets
+    ]
+    items.append(_item(knowledge, "Sampling", tdm.sampling, _weakest(knowledge, tdm.sampling_sources),
+                       tdm.sampling_sources))
+    items.append(Item("When to draw it", f"Draw it {tdm.days_until_trough_text}", tdm.days_until_trough_status, ()))
+    items.append(_item(knowledge, "Upper watch level", f"Watch closely above {tdm.watch_above_ng_ml:g} ng/mL.",
+                       _weakest(knowledge, tdm.watch_above_sources), tdm.watch_above_sources))
+    items.extend(
+        _item(knowledge, f"Level code {c.code}", c.text, c.status, c.sources) for c in tdm.level_codes
+    )
+    return items
+
+
+def _strong_inducer(knowledge: Knowledge) -> Topic:
+    dosing = knowledge.imatinib.dosing
+    return Topic(
+        "imatinib-strong-cyp3a4-inducer", "Imatinib with a strong CYP3A4 inducer",
+        "When imatinib meets a strong CYP3A4 inducer (one of them ordered now), the service shows a warning "
+        "(critical when the last trough level is below target) that says to avoid the combination, suggests an "
+        f"update of the imatinib draft to at least {dosing.inducer_increase_fraction:.0%} more in whole tablets, "
+        f"never above {dosing.max_daily_mg_with_inducer} mg/day, and a trough-level order with the target for the "
+        "patient's indication.",
+        (Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase"))),
+         Section("The dose", tuple(_dosing_items(knowledge))),
+         Section("The trough level", tuple(_tdm_items(knowledge)))),
+    )
+
+
+def _st_johns_wort(knowledge: Knowledge) -> Topic:
+    return Topic(
+        "imatinib-st-johns-wort", "Imatinib with St John's wort",
+        "St John's wort is never necessary, so the card says to stop it (the imatinib product information names it "
+        "among the inducers to avoid) and suggests removing a draft order for it; it never raises the imatinib dose.",
+        (Section("St John's wort", tuple(_inducer_items(knowledge, "stop"))),),
+    )
+
+
+def _moderate_inducer(knowledge: Knowledge) -> Topic:
+    return Topic(
+        "imatinib-moderate-cyp3a4-inducer", "Imatinib with a moderate CYP3A4 inducer",
+        "A moderate inducer gets an info card (a warning when the last trough level is below target) and a "
+        "trough-level order; no dose change is suggested.",
+        (Section("The inducers", tuple(_inducer_items(knowledge, "monitor"))),
+         Section("The trough level", tuple(_tdm_items(knowledge)))),
+    )
+
+
+def _strong_inhibitor(knowledge: Knowledge) -> Topic:
+    inhibition = knowledge.interactions.inhibition
+    inhibitors = []
+    for ingredient_id, inhibitor in knowledge.inhibitors.items():
+        if inhibitor.strength != "strong":
+            continue
+        sources = [c.source for c in inhibitor.classifications]
+        text = "Classified strong by " + "; ".join(knowledge.sources[c.source].short for c in inhibitor.classifications)
+        status = _weakest(knowledge, sources)
+        if inhibitor.effect:
+            text += f". Measured with imatinib: {inhibitor.effect.text}"
+            sources += inhibitor.effect.sources
+            status = inhibitor.effect.status
+        inhibitors.append(_item(knowledge, knowledge.ingredients[ingredient_id].name, text, status, sources))
+    return Topic(
+        "imatinib-strong-cyp3a4-inhibitor", "Imatinib with a strong CYP3A4 inhibitor",
+        "When imatinib meets a strong CYP3A4 inhibitor, the service shows a warning with the one measured figure, "
+        "the toxicities to watch and the monitoring to do; it suggests no dose change, because no source gives one.",
+        (Section("What to watch", (_sourced(knowledge, "Toxicities", inhibition.toxicities),
+                                   _sourced(knowledge, "Monitoring", inhibition.monitoring),
+                                   _sourced(knowledge, "Management", inhibition.management),
+                                   _sourced(knowledge, "Grapefruit", inhibition.grapefruit))),
+         Section("The inhibitors", tuple(inhibitors))),
+    )
+
+
+_CONCERN_DOES = {
+    "avoid": "Imatinib is not expected to work against this variant: a critical card (for T315I and D842V) or a "
+             "warning, naming the agents the table prefers and suggesting removal of the imatinib draft; never a "
+             "dose for an alternative.",
+    "caution": "The source lists TKIs to avoid against this variant but says nothing of imatinib: a warning with "
+               "the TKIs to avoid and those it lists no concern for.",
+    "note": "An unconfirmed note for imatinib (status U): an info card that says so; no dose change is suggested.",
+}
+
+
+def _variant_topic(knowledge: Knowledge, concern: str) -> Topic:
+    items = []
+    for meaning in knowledge.genomics.variants:
+        # As the card decides: imatinib's own concern, and "avoid" for another TKI the variant lists.
+        if meaning.on_imatinib != concern and not (concern == "avoid" and meaning.avoid):
+            continue
+        text = meaning.note
+        if meaning.avoid:
+            text += f" TKIs to avoid: {agent_names(knowledge, meaning.avoid)}."
+        if meaning.prefer:
+            kind = "lists no concern for" if meaning.prefer_status == "derived" else "prefers"
+            text += f" The table {kind} {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
+        label = meaning.gene + (f" {meaning.protein}" if meaning.protein else "") + (
+            f" exon {meaning.exon}" if meaning.exon else "")
+        items.append(_item(knowledge, label, text, meaning.status, meaning.sources))
+    return Topic(
+        f"tki-variant-{concern}", "A TKI against a variant on record", _CONCERN_DOES[concern],
+        (Section("The variants and what they mean", tuple(items)),),
+    )
+
+
+def _strategy_items(knowledge: Knowledge, strategy: Strategy) -> list[Item]:
+    items = [_item(knowledge, "Evidence", f"{EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence}",
+                   strategy.status, strategy.sources)]
+    if strategy.claim:
+        items.append(_item(knowledge, "The review's claim", strategy.claim, "U", strategy.claim_sources))
+    return items
+
+
+def _trial_items(knowledge: Knowledge, strategy_ids: list[str]) -> list[Item]:
+    return [
+        Item(f"{t.nct}" + (f" ({t.name})" if t.name else ""),
+             t.summary + (f" Registry status: {t.registry_status}." if t.registry_status else ""),
+             t.status, _cited(knowledge, t.sources), ((f"{t.nct} on ClinicalTrials.gov", study_url(t.nct)),))
+        for t in knowledge.combinations.trials if set(t.strategies) & set(strategy_ids)
+    ]
+
+
+def _monitoring_items(knowledge: Knowledge, strategy_ids: list[str], cancer: str | None) -> list[Item]:
+    return [_item(knowledge, "To prepare for" if n.kind == "toxicity" else "To check", n.text, n.status, n.sources)
+            for n in monitoring_notes(strategy_ids, cancer, knowledge)]
+
+
+def _guide_topic(knowledge: Knowledge, row_id: str) -> Topic | None:
+    row = next((r for r in knowledge.combinations.guide if r.id == row_id and not r.quiet), None)
+    if row is None:
+        return None
+    sections = [Section("The guide's advice", (_item(knowledge, row.summary, row.advice, row.status, row.sources),))]
+    for strategy_id in row.strategies:
+        strategy = knowledge.combinations.strategies[strategy_id]
+        sections.append(Section(f"Strategy: {strategy.label}", tuple(_strategy_items(knowledge, strategy))))
+    if trials := _trial_items(knowledge, row.strategies):
+        sections.append(Section("Registered trials of these strategies", tuple(trials)))
+    if monitoring := _monitoring_items(knowledge, row.strategies, row.cancer):
+        sections.append(Section("Monitoring plan (the review's checklist)", tuple(monitoring)))
+    return Topic(
+        f"decision-guide-{row.id}", f"Decision guide: {row.summary}",
+        "The decision-guide card answers the review's four questions from the record (cancer and phase from "
+        "Conditions, mutation status from variant results, prior therapy from medication history and, in CML, the "
+        "BCR-ABL1 response); the first matching row gives the advice. It shows only when imatinib is being ordered "
+        "and the row has something to add. Registered trials are matched to the same answers.",
+        tuple(sections), (("Open the decision guide", f"/guide?cancer={row.cancer}"),),
+    )
+
+
+def _combination_topic(knowledge: Knowledge, strategy_id: str) -> Topic | None:
+    strategy = knowledge.combinations.strategies.get(strategy_id)
+    if strategy is None or strategy_id not in knowledge.strategy_agents:
+        return None
+    sections = [Section("The evidence for the pairing", tuple(_strategy_items(knowledge, strategy)))]
+    if trials := _trial_items(knowledge, [strategy_id]):
+        sections.append(Section("Registered trials", tuple(trials)))
+    if monitoring := _monitoring_items(knowledge, [strategy_id], None):
+        sections.append(Section("Monitoring plan (the review's checklist)", tuple(monitoring)))
+    return Topic(
+        f"combination-{strategy_id}", f"Imatinib combination: {strategy.label}",
+        "When imatinib and an agent of this strategy meet (one of them ordered now), an info card gives the "
+        "monitoring plan and how strong the evidence for the pairing is. Monitoring notes for another cancer are "
+        "left out on the card.",
+        tuple(sections),
+    )
+
+
+def _pd1_ibd(knowledge: Knowledge) -> Topic:
+    note = knowledge.combinations.ibd_with_pd1
+    return Topic(
+        "pd-1-inhibitor-ibd", "A PD-1 inhibitor with inflammatory bowel disease",
+        "A PD-1 inhibitor ordered for a patient with inflammatory bowel disease on record gets a warning with the "
+        "measured risk.",
+        (Section("The risk", (_item(knowledge, "Gastrointestinal adverse events", note.text, note.status,
+                                    note.sources),)),),
+    )
+
+
+def _coverage(knowledge: Knowledge) -> Topic:
+    return Topic(
+        "imatinib-check-incomplete", "Imatinib check incomplete: data not available",
+        "When data a check needs could not be had (not prefetched and not fetched, or answered with an error), the "
+        "service says which check could not be made, rather than staying silent. This card makes no clinical claim.",
+        (),
+    )
+
+
+_FIXED: dict[str, Callable[[Knowledge], Topic]] = {
+    "imatinib-strong-cyp3a4-inducer": _strong_inducer,
+    "imatinib-st-johns-wort": _st_johns_wort,
+    "imatinib-moderate-cyp3a4-inducer": _moderate_inducer,
+    "imatinib-strong-cyp3a4-inhibitor": _strong_inhibitor,
+    "pd-1-inhibitor-ibd": _pd1_ibd,
+    "imatinib-check-incomplete": _coverage,
+}
+
+
+def topic(code: str, knowledge: Knowledge) -> Topic | None:
+    """The evidence page for a card topic, or None for a topic no card carries."""
+    if code in _FIXED:
+        return _FIXED[code](knowledge)
+    if code.startswith("tki-variant-") and code.removeprefix("tki-variant-") in _CONCERN_DOES:
+        return _variant_topic(knowledge, code.removeprefix("tki-variant-"))
+    if code.startswith("decision-guide-"):
+        return _guide_topic(knowledge, code.removeprefix("decision-guide-"))
+    if code.startswith("combination-"):
+        return _combination_topic(knowledge, code.removeprefix("combination-"))
+    return None
+
+
+@lru_cache(maxsize=8)  # per knowledge base: the engine asks for every card
+def topic_codes(knowledge: Knowledge) -> tuple[str, ...]:
+    """Every topic a card can carry, for the index page and the cards' evidence links."""
+    return (
+        *_FIXED,
+        *(f"tki-variant-{c}" for c in _CONCERN_DOES),
+        *(f"decision-guide-{r.id}" for r in knowledge.combinations.guide if not r.quiet),
+        *(f"combination-{s}" for s in knowledge.strategy_agents),
+    )
