@@ -21,6 +21,7 @@ from cds_service.rules.common import (
     footer,
     origin_phrase,
     override,
+    section,
 )
 from cds_service.rules.guide import monitoring_notes
 
@@ -93,9 +94,9 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
     detail = "\n\n".join(filter(None, [
         f"Found: {found}. If imatinib and {names} are to be taken together, this is the combination "
         f"\u201c{strategy.label}\u201d.",
-        "**Evidence for the combination**\n" + evidence,
-        "**Monitoring**\n" + "\n".join(monitoring) if monitoring else None,
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Evidence for the combination**", evidence),
+        section("**Monitoring**", "\n".join(monitoring)) if monitoring else None,
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [combination.imatinib, *combination.partners], CONSULTED),
     ]))
     return Card(
@@ -126,10 +127,11 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         detail = "\n\n".join([
             f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor; {condition} is "
             "on record.",
-            f"**What happens**\n{note.text} (status {note.status})",
-            "**What to do**\nThe combination review advises avoiding immunotherapy with active inflammatory bowel "
-            "disease; otherwise weigh the risk of severe gastrointestinal events against the benefit.",
-            "**Evidence**\n" + evidence_lines(knowledge, dict.fromkeys(note.sources, "PD-1 inhibitors with IBD")),
+            section("**What happens**", f"{note.text} (status {note.status})"),
+            section("**What to do**", "The combination review advises avoiding immunotherapy with active "
+                    "inflammatory bowel disease; otherwise weigh the risk of severe gastrointestinal events against "
+                    "the benefit."),
+            section("**Evidence**", evidence_lines(knowledge, dict.fromkeys(note.sources, "PD-1 inhibitors with IBD"))),
             footer(knowledge, facts, [order], ("conditions",)),
         ])
         cards.append(Card(

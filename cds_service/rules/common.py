@@ -39,6 +39,15 @@ def fit_summary(text: str) -> str:
     return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1].rstrip() + "…"
 
 
+def section(heading: str, *blocks: str) -> str:
+    """A bold heading as its own paragraph, then its blocks, each a paragraph or a list.
+
+    CDS clients render `detail` as CommonMark, where a single newline is a space: without the blank lines the
+    heading runs into its first sentence (the CDS Hooks sandbox showed the genomic cards as one paragraph).
+    """
+    return "\n\n".join((heading, *blocks))
+
+
 def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:
     """A markdown list of sources: `cited` maps a source id to what it supports."""
     lines = []
@@ -65,7 +74,7 @@ def footer(
         f"Knowledge base {knowledge.version} ({knowledge.manifest.released}). Status: V = seen in the source, "
         "V2 = seen in a secondary source, U = not confirmed, derived = computed from sourced values."
     )
-    return "\n".join(f"_{note}_" if not note.startswith("_") else note for note in notes)
+    return "\n\n".join(f"_{note}_" if not note.startswith("_") else note for note in notes)
 
 
 def not_checked_line(key: str, reason: str) -> str:

@@ -32,6 +32,7 @@ from cds_service.rules.common import (
     finding_source,
     fit_summary,
     footer,
+    section,
 )
 
 GUIDE_HOOKS = frozenset({"order-select", "medication-prescribe"})
@@ -224,10 +225,10 @@ def _strategy_line(strategy: Strategy, facts: PatientFacts, knowledge: Knowledge
         f"(status {strategy.status})"
     )
     if claim := claim_line(knowledge, strategy):
-        line += f"\n  {claim}"
+        line += f"\n  - {claim}"
     safety = knowledge.combinations.ibd_with_pd1
     if safety.class_ in strategy.classes and any(d.id == safety.condition for d in facts.diagnoses):
-        line += "\n  **Inflammatory bowel disease is on record: avoid this combination.**"
+        line += "\n  - **Inflammatory bowel disease is on record: avoid this combination.**"
     return line
 
 
@@ -260,7 +261,7 @@ def _trial_section(
             lines.append(f"\n_Live search of ClinicalTrials.gov unavailable ({live.problem}): the trials above are "
                          "the curated list only._")
         elif live.trials:
-            lines.append("\n**Recruiting now** (live search of ClinicalTrials.gov):")
+            lines.append("\n**Recruiting now** (live search of ClinicalTrials.gov):\n")
             for found in live.trials:
                 phases = ", ".join(found.phases) or "phase not given"
                 lines.append(f"- [{found.nct}]({found.url}) {escape_markdown(found.title)} ({phases}; "
@@ -293,16 +294,16 @@ def decision_guide_card(inputs: GuideInputs, row: GuideRow, facts: PatientFacts,
     query = trial_query(inputs, row, knowledge)
     links.append(Link(label="Search ClinicalTrials.gov for recruiting trials", url=query.search_page()))
     sections = [
-        "**From the record**\n" + "\n".join(_record_lines(inputs, facts, knowledge)),
-        f"**Guidance** (status {row.status})\n{row.advice}",
+        section("**From the record**", "\n".join(_record_lines(inputs, facts, knowledge))),
+        section(f"**Guidance** (status {row.status})", row.advice),
     ]
     if prefer := _prefer_lines(inputs, knowledge):
-        sections.append("**Mutation table**\n" + "\n".join(prefer))
+        sections.append(section("**Mutation table**", "\n".join(prefer)))
     if strategies:
-        sections.append("**Strategies**\n" + "\n".join(_strategy_line(s, facts, knowledge) for s in strategies))
+        sections.append(section("**Strategies**", "\n".join(_strategy_line(s, facts, knowledge) for s in strategies)))
     sections += [
-        "**Registered trials**\n" + "\n".join(trial_lines),
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Registered trials**", "\n".join(trial_lines)),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [], CONSULTED),
     ]
     return Card(

@@ -23,6 +23,7 @@ from cds_service.rules.common import (
     footer,
     origin_phrase,
     override,
+    section,
 )
 from cds_service.rules.dosing import plan_dose_increase
 from cds_service.rules.orders import dose_update, trough_order
@@ -259,15 +260,15 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     names = _names(interaction, knowledge)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
-        "**What to do**\n"
+        "**What to do**\n\n"
         f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction (no specific "
         "alternative is listed in the knowledge base; choose with pharmacy).\n"
         f"2. {dose.text}\n"
         f"3. Check a trough level: {target_text} {tdm.sampling} Draw it {tdm.days_until_trough_text}.\n\n"
         f"_{dosing.exposure_note}_",
         level_text,
-        "**What happens**\n" + "\n".join(effects),
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**What happens**", "\n".join(effects)),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
     indicator: Indicator = "critical" if below else "warning"
@@ -296,9 +297,9 @@ def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, kno
         steps.append("2. Ask the patient to stop it and record it as stopped.")
     detail = "\n\n".join([
         _where(interaction),
-        "**What happens**\n" + "\n".join(effects),
-        "**What to do**\n" + "\n".join(steps),
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**What happens**", "\n".join(effects)),
+        section("**What to do**", "\n".join(steps)),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ])
     return Card(
@@ -326,11 +327,11 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
     names = _names(interaction, knowledge)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
-        "**What happens**\n" + "\n".join(effects),
-        "**What to do**\nImatinib exposure may fall; no dose change is suggested for a moderate inducer. "
-        f"Consider a trough level: {target_text} {tdm.sampling}",
+        section("**What happens**", "\n".join(effects)),
+        section("**What to do**", "Imatinib exposure may fall; no dose change is suggested for a moderate inducer. "
+                f"Consider a trough level: {target_text} {tdm.sampling}"),
         level_text,
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
     return Card(

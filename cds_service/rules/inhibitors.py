@@ -11,7 +11,7 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
-from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, origin_phrase, override
+from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, origin_phrase, override, section
 
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
 CONSULTED = ("medicationStatements",)
@@ -110,16 +110,16 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
     found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
     detail = "\n\n".join([
         f"Found: {found}.",
-        "**What happens**\n" + "\n".join(effects),
-        "**What to watch**\n"
+        section("**What happens**", "\n".join(effects)),
+        "**What to watch**\n\n"
         f"- {inhibition.toxicities.text} (status {inhibition.toxicities.status})\n"
         f"- {inhibition.monitoring.text} (status {inhibition.monitoring.status})",
-        "**What to do**\n"
+        "**What to do**\n\n"
         f"1. Prefer an alternative to {names} without strong CYP3A4 inhibition where there is one; otherwise give "
         "them together with caution and watch for the effects above.\n"
         f"2. {inhibition.management.text} (status {inhibition.management.status})\n"
         f"3. {inhibition.grapefruit.text} (status {inhibition.grapefruit.status})",
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, uses, CONSULTED),
     ])
     return Card(

@@ -25,6 +25,7 @@ from cds_service.rules.common import (
     footer,
     origin_phrase,
     override,
+    section,
 )
 
 Concern = Literal["avoid", "caution", "note"]
@@ -119,21 +120,21 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
         negative = later_negative(finding, facts.genomic_findings)
         if negative is not None:
             lines.append(
-                f"  A later result, {negative.observation or 'without id'} ({negative.date}), reports it not "
+                f"  - A later result, {negative.observation or 'without id'} ({negative.date}), reports it not "
                 "detected; a resistant clone below detection can return, so the earlier finding still counts."
             )
-        lines.append(f"  {meaning.note} (status {meaning.status})")
+        lines.append(f"  - {meaning.note} (status {meaning.status})")
         avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
         if avoid:
-            lines.append(f"  Not expected to work against it: {agent_names(knowledge, avoid)}.")
+            lines.append(f"  - Not expected to work against it: {agent_names(knowledge, avoid)}.")
         if meaning.prefer:
             agents = agent_names(knowledge, meaning.prefer)
             if meaning.prefer_status == "derived":
-                lines.append(f"  TKIs the NCCN table lists no concern for: {agents} (derived from its avoid lists).")
+                lines.append(f"  - TKIs the NCCN table lists no concern for: {agents} (derived from its avoid lists).")
             else:
-                lines.append(f"  Preferred: {agents} (status {meaning.prefer_status}).")
+                lines.append(f"  - Preferred: {agents} (status {meaning.prefer_status}).")
         if not patient_cancers(facts, knowledge):
-            lines.append(f"  The record names no indication; this applies to {', '.join(meaning.cancers)}.")
+            lines.append(f"  - The record names no indication; this applies to {', '.join(meaning.cancers)}.")
     return lines
 
 
@@ -179,9 +180,9 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
         ))
     detail = "\n\n".join([
         f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
-        "**Variants on record**\n" + "\n".join(_meaning_lines(item, facts, knowledge)),
-        "**What to do**\n" + _what_to_do(item, knowledge),
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Variants on record**", "\n".join(_meaning_lines(item, facts, knowledge))),
+        section("**What to do**", _what_to_do(item, knowledge)),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [item.use], CONSULTED),
     ])
     return Card(
