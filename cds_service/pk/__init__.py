@@ -1,0 +1,1 @@
+"""Imatinib population pharmacokinetics: simulation, MAP Bayesian fitting and dose proposals (pure numpy/scipy)."""
