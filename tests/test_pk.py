@@ -1,7 +1,6 @@
 """The imatinib population-PK computation reproduces Tucuxi's figures and reads dose histories, levels, units,
 inducers and the model's domain the way a pharmacist relies on (issue 13)."""
 
-import math
 
 import numpy as np
 import pytest
