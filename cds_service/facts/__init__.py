@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
-from cds_service.facts.genomics import VariantFinding, genomic_findings
+from cds_service.facts.genomics import UnattributedChange, VariantFinding, genomic_readings
 from cds_service.facts.labs import ImatinibLevel, imatinib_levels
 from cds_service.facts.medications import (
     INACTIVE_ORDER_STATUSES,
@@ -42,6 +42,8 @@ class PatientFacts:
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
     # Variant results (found and reported absent) and BCR-ABL1 IS results, newest first.
     genomic_findings: tuple[VariantFinding, ...] = ()
+    # Variants a result names without saying whose (a multi-gene panel's title, or no gene at all), newest first.
+    unattributed_variants: tuple[UnattributedChange, ...] = ()
     bcr_abl1_results: tuple[IsResult, ...] = ()
     # The live registry search the engine ran for this call, if it ran one.
     live_trials: LiveTrials | None = None
@@ -111,6 +113,7 @@ def extract_facts(
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
     ]
+    findings, unattributed = genomic_readings(results.variant_candidates, knowledge)
     return PatientFacts(
         patient_id=context.patient_id,
         hook=hook,
@@ -121,7 +124,8 @@ def extract_facts(
         unavailable=dict(record.unavailable),
         unresolved_medications=dict(record.unresolved_medications),
         today=today or datetime.now(UTC).date(),
-        genomic_findings=tuple(genomic_findings(results.variant_candidates, knowledge)),
+        genomic_findings=tuple(findings),
+        unattributed_variants=tuple(unattributed),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
         past_statements=tuple(past_statements),
     )

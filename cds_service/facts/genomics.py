@@ -198,20 +198,27 @@ def _all_texts(observation: Resource) -> list[str]:
     return texts
 
 
-def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list[VariantFinding]:
+def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list["Reading"]:
     """A Genomics Reporting IG or mCODE variant."""
     reading, index = knowledge.genomics.reading, knowledge.variants
     assessment = _assessment(observation, reading, index)
     if assessment == "unclear":
         return []
     gene = None
-    for component in _components(observation, reading, reading.gene_component):
+    gene_components = _components(observation, reading, reading.gene_component)
+    for component in gene_components:
         gene = gene or _gene_of(_gene_pairs(component.get("valueCodeableConcept"), reading), index)
-    if gene is None:  # the IG code, but the variant only in text
-        return _from_text(observation, knowledge, base, detected_by_value=assessment != "absent")
 
     def component_texts(code: str) -> list[str]:
         return [t for c in _components(observation, reading, code) for t in _value_texts(c)]
+
+    if gene is None and gene_components:  # another gene's variant (TP53, ASXL1): none of the knowledge base's
+        return []
+    if gene is None:  # the IG code, but the gene only in the title or in text
+        changes = [*component_texts(reading.protein_component), *component_texts(reading.dna_component)]
+        return _from_text(
+            observation, knowledge, base, detected_by_value=assessment != "absent", result_words=tuple(changes)
+        )
 
     protein, short = _first_hgvs(component_texts(reading.protein_component))
     dna = next(iter(component_texts(reading.dna_component)), None)
@@ -224,20 +231,29 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
     )]
 
 
-def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list[VariantFinding]:
+def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list["Reading"]:
     """A value coded in HGVS (e.g. `NM_005157.6(ABL1):c.944C>T (p.Thr315Ile)`)."""
     reading, index = knowledge.genomics.reading, knowledge.variants
     value = observation.get("valueCodeableConcept")
     hgvs = [c for c in codings(value) if c.get("system") == reading.hgvs_system]
     texts = [t for c in hgvs for t in (c.get("code"), c.get("display")) if isinstance(t, str)]
     named = {m.group(1) for t in texts for m in _HGVS_GENE.finditer(t)}
+    title = _read_title("; ".join(concept_words(observation.get("code"))), index)
     if named:  # the HGVS expression names its gene: that one, not a gene the test's name mentions
         gene = next((index.gene_by_alias[n] for n in sorted(named) if n in index.gene_by_alias), None)
-    else:
-        gene = _gene_of([(None, t) for t in [*texts, *_texts(observation.get("code"))]], index)
+    else:  # a gene written in the value, else the title's gene when it names only one
+        gene = _gene_of([(None, t) for t in texts], index) or title.gene
     protein, short = _first_hgvs(texts)
-    if gene is None or (protein is None and _exon_in(texts) is None):
+    if protein is None and _exon_in(texts) is None:
         return []
+    if gene is None:
+        candidates = () if named else _candidates(protein, title, index)
+        if not candidates:
+            return []
+        return [UnattributedChange(
+            protein=protein, short=short, exon=_exon_in(texts), candidates=candidates,
+            from_title=bool(title.candidates), evidence="; ".join(texts), **base,
+        )]
     # The interpretation (a list in R4, one concept in STU3) or the value's own text may say "Not detected".
     said = [t for concept in [*one_or_many(observation.get("interpretation")), value] for t in _texts(concept)]
     negative = any(index.negative_pattern.search(t) for t in said)
@@ -273,47 +289,173 @@ def _split_at_status_and(clause: str, index: VariantIndex) -> list[str]:
     return parts
 
 
+@dataclass(frozen=True, slots=True)
+class UnattributedChange:
+    """A variant a result reports without saying whose it is: the title names several genes, or none at all.
+
+    Never read as any gene's variant: cards say the gene is not clear and what each possible reading would mean.
+    """
+
+    protein: str | None
+    short: str | None
+    exon: int | None
+    candidates: tuple[str, ...]  # the genes the test's title names, else the knowledge base's genes for the change
+    from_title: bool  # the candidates are the title's genes (else: no gene named anywhere)
+    evidence: str
+    observation: str | None
+    when: str | None
+
+    @property
+    def name(self) -> str:
+        parts = [p for p in (self.short or self.protein, f"exon {self.exon}" if self.exon else None) if p]
+        return " ".join(parts)
+
+    @property
+    def date(self) -> str:
+        return self.when[:10] if self.when else "date not given"
+
+
+Reading = VariantFinding | UnattributedChange
+
+# Upper-case symbols with a digit (TP53, ASXL1, JAK2), and symbols listed beside a gene ("KIT, PDGFRA, BRAF").
+_SYMBOL_WITH_DIGIT = re.compile(r"(?<![\w.-])([A-Z][A-Z0-9]*\d[A-Z0-9]*)(?![\w-])")
+_SYMBOL = r"[A-Z][A-Z0-9-]+|\x00"
+_SYMBOL_LIST = re.compile(rf"(?:{_SYMBOL})(?:\s*(?:,|/|\+|&|\band\b)\s*(?:{_SYMBOL}))+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Title:
+    """The genes a test's title (its code's text and displays) names."""
+
+    genes: tuple[str, ...]  # knowledge-base genes, in order
+    others: tuple[str, ...]  # other gene symbols
+
+    @property
+    def gene(self) -> str | None:
+        """The gene the title attributes by itself: only when it names exactly one gene."""
+        return self.genes[0] if len(self.genes) == 1 and not self.others else None
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return (*self.genes, *self.others)
+
+
+def _read_title(title: str, index: VariantIndex) -> _Title:
+    genes: dict[str, None] = {}
+    masked = title
+    for _ in range(2):  # "BCR/ABL1" is one gene; once it is masked, "KIT/PDGFRA" is a list of two
+        genes.update((index.gene_by_alias[m.group(1)], None) for m in index.alias_pattern.finditer(masked))
+        masked = index.alias_pattern.sub("\x00", masked).replace("/", " / ")
+    others: dict[str, None] = {}
+    for match in _SYMBOL_WITH_DIGIT.finditer(masked):
+        if not _MISSENSE_1.fullmatch(match.group(1)):
+            others.setdefault(match.group(1))
+    if genes or others:
+        for listed in _SYMBOL_LIST.finditer(masked):
+            for symbol in re.findall(_SYMBOL, listed.group(0)):
+                if symbol != "\x00" and not _MISSENSE_1.fullmatch(symbol):
+                    others.setdefault(symbol)
+    return _Title(tuple(genes), tuple(others))
+
+
+def _clauses(text: str, index: VariantIndex) -> list[tuple[int, str]]:
+    """Clauses with where each starts in `text`."""
+    found, cursor = [], 0
+    for piece in _CLAUSES.split(text):
+        for part in _split_at_status_and(piece, index):
+            start = text.find(part, cursor)
+            found.append((start, part))
+            cursor = start + len(part)
+    return found
+
+
+def _changes_at(clause: str) -> list[tuple[int, str | None, str | None]]:
+    """(position, protein change, 1-letter form) in a clause; an exon alone is a change without a protein."""
+    changes: list[tuple[int, str | None, str | None]] = []
+    for change in protein_changes(clause):
+        changes.append((_position_of(clause, change), change.hgvs, change.short))
+    if not changes and (other := _OTHER_HGVS_P.search(clause)):
+        changes = [(other.start(), "p." + other.group(1), None)]
+    if not changes and (exon := _EXON.search(clause)):
+        changes = [(exon.start(), None, None)]
+    return changes
+
+
+def _position_of(clause: str, change: ProteinChange) -> int:
+    for pattern in (_MISSENSE_3, _MISSENSE_1):
+        for match in pattern.finditer(clause):
+            groups = match.groups()
+            ref = groups[0] if pattern is _MISSENSE_3 else _THREE[groups[0]]
+            alt = groups[2] if pattern is _MISSENSE_3 else _THREE[groups[2]]
+            if (ref, int(groups[1]), alt) == (change.ref, change.position, change.alt):
+                return match.start()
+    return 0
+
+
 def _from_text(
-    observation: Resource, knowledge: Knowledge, base: dict[str, Any], detected_by_value: bool = True
-) -> list[VariantFinding]:
-    """Free text: the code's text and the value read together, clause by clause ("T315I detected; F317L not")."""
+    observation: Resource, knowledge: Knowledge, base: dict[str, Any], detected_by_value: bool = True,
+    result_words: tuple[str, ...] = (),
+) -> list[Reading]:
+    """Free text: the test's title and the result read together, clause by clause ("T315I detected; F317L not").
+
+    Whose variant a change is: the gene named nearest before it in the result; else the gene the result named last;
+    else the test's title, only when the title names one gene. A title that names several genes ("GIST panel
+    (PDGFRA, KIT)") attributes nothing: the change is kept as unattributed, and so is a change the knowledge base
+    knows (T315I, D842V) in a result that names no gene at all.
+    """
     index = knowledge.variants
-    code_text = "; ".join(dict.fromkeys(concept_words(observation.get("code"))))
-    value_words = concept_words(observation.get("valueCodeableConcept"))
+    title = "; ".join(dict.fromkeys(concept_words(observation.get("code"))))
+    words = [*concept_words(observation.get("valueCodeableConcept")), *result_words]
     if isinstance(observation.get("valueString"), str):
-        value_words.append(observation["valueString"])
-    value_text = "; ".join(dict.fromkeys(value_words))
-    text = f"{code_text}: {value_text}" if code_text and value_text else code_text or value_text
-    if not index.alias_pattern.search(text):
+        words.append(observation["valueString"])
+    result = "; ".join(dict.fromkeys(words))
+    text = f"{title}: {result}" if title and result else title or result
+    boundary = len(title) + 2 if title and result else (0 if result else len(text) + 1)
+    named_title = _read_title(title, index) if title else _Title((), ())
+    if not index.alias_pattern.search(text) and not named_title.candidates and not _known_change(text, index):
         return []
+
+    def allowed(position: int, gene: str, change_at: int) -> bool:
+        # A gene named in the result; the title's one gene; or a gene named beside the change in the title itself.
+        return position >= boundary or gene == named_title.gene or change_at < boundary
+
     findings: dict[tuple[str, str | None, int | None], VariantFinding] = {}
-    gene: str | None = None
+    unattributed: dict[tuple[str | None, int | None], UnattributedChange] = {}
+    carried: tuple[int, str | None] = (-1, None)  # the gene the text named last, and where
     negatives: list[str] = []
-    for clause in (part for piece in _CLAUSES.split(text) for part in _split_at_status_and(piece, index)):
-        if match := index.alias_pattern.search(clause):
-            gene = index.gene_by_alias[match.group(1)]
-        elif _names_another_gene(clause):
-            gene = None  # the report moved on to a gene the knowledge base does not hold
-        if gene is None:
-            continue
+    for start, clause in _clauses(text, index):
+        mentions = [(start + m.start(), index.gene_by_alias[m.group(1)]) for m in index.alias_pattern.finditer(clause)]
+        other_gene = not mentions and _names_another_gene(clause)
         negative = bool(index.negative_pattern.search(clause)) or any(
             part.strip().lower().startswith("no ") for part in clause.split(":")
         )
         detected = detected_by_value and not negative
         exon = _exon_in([clause])
-        changes: list[tuple[str, str | None]] = [(c.hgvs, c.short) for c in protein_changes(clause)]
-        if not changes and (other := _OTHER_HGVS_P.search(clause)):
-            changes = [("p." + other.group(1), None)]
-        if not changes and exon is not None:
-            changes = [(None, None)]
-        for protein, short in changes:
-            finding = VariantFinding(
-                gene=gene, protein=protein, short=short, exon=exon, detected=detected, read_from="text",
-                evidence=text, **base,
-            )
-            findings.setdefault(finding.key, finding)
+        changes = [] if other_gene else _changes_at(clause)
+        for offset, protein, short in changes:
+            at = start + offset
+            gene = _gene_for(at, mentions, carried, allowed, boundary, named_title)
+            if gene is not None:
+                finding = VariantFinding(
+                    gene=gene, protein=protein, short=short, exon=exon, detected=detected, read_from="text",
+                    evidence=text, **base,
+                )
+                findings.setdefault(finding.key, finding)
+            elif detected and (protein or exon) and (candidates := _candidates(protein, named_title, index)):
+                unattributed.setdefault((protein, exon), UnattributedChange(
+                    protein=protein, short=short, exon=exon, candidates=candidates,
+                    from_title=bool(named_title.candidates), evidence=text, **base,
+                ))
+        end = start + len(clause)
+        kept = [(p, g) for p, g in mentions if allowed(p, g, end if end < boundary else boundary)]
+        if kept:
+            carried = kept[-1]
+        elif other_gene:
+            carried = (start, None)  # the report moved on to a gene the knowledge base does not hold
         if not changes and negative:
-            negatives.append(gene)
+            gene = _gene_for(end, kept, carried, allowed, boundary, named_title)
+            if gene is not None:
+                negatives.append(gene)
     for gene_tested in negatives:  # "no mutation detected": tested, nothing found
         if not any(f.gene == gene_tested and f.detected for f in findings.values()):
             finding = VariantFinding(
@@ -321,11 +463,43 @@ def _from_text(
                 evidence=text, **base,
             )
             findings.setdefault(finding.key, finding)
-    return list(findings.values())
+    return [*findings.values(), *unattributed.values()]
 
 
-def read_observation(observation: Resource, knowledge: Knowledge) -> list[VariantFinding]:
-    """The findings one result holds; none for a preliminary result or one about no known gene."""
+def _gene_for(
+    at: int, mentions: list[tuple[int, str]], carried: tuple[int, str | None], allowed: Any, boundary: int,
+    title: _Title,
+) -> str | None:
+    """The gene a change at `at` belongs to: named nearest before it in its clause, else after it in the clause,
+    else the one named last before; the title's genes only count for the result when the title names one gene."""
+    usable = [(p, g) for p, g in mentions if allowed(p, g, at)]
+    before = [g for p, g in usable if p < at]
+    if before:
+        return before[-1]
+    if usable:
+        return usable[0][1]
+    position, gene = carried
+    if at >= boundary > position:
+        return title.gene
+    return gene
+
+
+def _known_change(text: str, index: VariantIndex) -> bool:
+    return any(index.genes_with_protein.get(c.hgvs) for c in protein_changes(text))
+
+
+def _candidates(protein: str | None, title: _Title, index: VariantIndex) -> tuple[str, ...]:
+    """Who an unattributed change may belong to: the title's genes; with no gene named, the knowledge base's genes
+    for that protein change. Nothing when neither holds a gene the knowledge base knows."""
+    if title.candidates:
+        known = bool(title.genes) or bool(protein and index.genes_with_protein.get(protein))
+        return title.candidates if known else ()
+    return tuple(index.genes_with_protein.get(protein or "", ()))
+
+
+def read_observation(observation: Resource, knowledge: Knowledge) -> list[Reading]:
+    """The findings one result holds (and variants it names without their gene); none for a preliminary result or
+    one about no known gene."""
     if not is_result(observation):
         return []
     reading = knowledge.genomics.reading
@@ -344,11 +518,29 @@ def _where_and_when(observation: Resource) -> dict[str, Any]:
     return {"observation": local_reference(observation), "when": observation_time(observation)}
 
 
+def genomic_readings(
+    observations: list[Resource] | tuple[Resource, ...], knowledge: Knowledge
+) -> tuple[list[VariantFinding], list[UnattributedChange]]:
+    """Every finding in the patient's results, and every variant named without its gene, newest first."""
+    readings = [r for obs in observations for r in read_observation(obs, knowledge)]
+    readings.sort(key=lambda r: r.when or "", reverse=True)
+    findings = [r for r in readings if isinstance(r, VariantFinding)]
+    unattributed = [r for r in readings if isinstance(r, UnattributedChange)]
+    return findings, [u for u in unattributed if not _named_elsewhere(u, findings)]
+
+
+def _named_elsewhere(change: UnattributedChange, findings: list[VariantFinding]) -> bool:
+    """Another result names this change with one of its candidate genes: the gene is known after all."""
+    return any(
+        f.detected and f.gene in change.candidates and f.protein == change.protein
+        and (change.protein or f.exon == change.exon)
+        for f in findings
+    )
+
+
 def genomic_findings(observations: list[Resource] | tuple[Resource, ...], knowledge: Knowledge) -> list[VariantFinding]:
     """Every finding in the patient's results, newest first."""
-    findings = [f for obs in observations for f in read_observation(obs, knowledge)]
-    findings.sort(key=lambda f: f.when or "", reverse=True)
-    return findings
+    return genomic_readings(observations, knowledge)[0]
 
 
 def detected_variants(findings: tuple[VariantFinding, ...]) -> list[VariantFinding]:

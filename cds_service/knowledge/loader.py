@@ -61,6 +61,7 @@ class VariantIndex:
     genes_by_cancer: dict[str, frozenset[str]]  # the genes whose rows apply to each indication
     gene_by_hgnc: dict[str, str]
     gene_by_alias: dict[str, str]
+    genes_with_protein: dict[str, tuple[str, ...]]  # p.Asp842Val -> the genes a row holds that change for
     alias_pattern: re.Pattern[str]
     negative_pattern: re.Pattern[str]
     positive_pattern: re.Pattern[str]
@@ -86,6 +87,10 @@ class VariantIndex:
             },
             gene_by_hgnc=by_hgnc,
             gene_by_alias=by_alias,
+            genes_with_protein={
+                protein: tuple(dict.fromkeys(v.gene for v in genomics.variants if v.protein == protein))
+                for protein in {v.protein for v in genomics.variants if v.protein}
+            },
             # Case-sensitive: "KIT" is a gene, "kit" is not.
             alias_pattern=re.compile(rf"(?<![\w:/-])({_alternatives(by_alias)})(?![\w:/-])"),
             negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),

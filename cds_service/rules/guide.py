@@ -202,8 +202,14 @@ def _record_lines(inputs: GuideInputs, facts: PatientFacts, knowledge: Knowledge
     elif inputs.tested_negative:
         newest = inputs.tested_negative[0]
         lines.append(f"- Mutation: none detected, {finding_source(newest)}")
-    else:
+    elif not facts.unattributed_variants:
         lines.append("- Mutation: no variant result on record.")
+    for change in facts.unattributed_variants:
+        lines.append(
+            f"- Mutation: {escape_markdown(change.name)} without its gene (possible: {', '.join(change.candidates)}), "
+            f"{change.observation or 'an Observation without id'}, reported {change.date}: not used by the guide "
+            "until the report names its gene."
+        )
     therapy = inputs.therapy
     if therapy.categories == {"none"}:
         lines.append("- Prior therapy: no earlier imatinib or second-generation TKI on record.")

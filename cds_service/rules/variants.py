@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.facts import PatientFacts
-from cds_service.facts.genomics import VariantFinding, detected_variants, later_negative
+from cds_service.facts.genomics import UnattributedChange, VariantFinding, detected_variants, later_negative
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import VariantMeaning
@@ -200,5 +200,118 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PossibleReading:
+    """One gene an unattributed variant may belong to, and what the table says of it there (None: nothing)."""
+
+    gene: str
+    meaning: VariantMeaning | None
+    concern: Concern | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnclearGene:
+    """A TKI use and the variants on record whose gene is not clear, one reading of which would concern it."""
+
+    use: MedicationUse
+    ingredient: str
+    changes: tuple[tuple[UnattributedChange, tuple[PossibleReading, ...]], ...]
+
+
+def _readings(change: UnattributedChange, ingredient: str, facts: PatientFacts, knowledge: Knowledge
+              ) -> tuple[PossibleReading, ...]:
+    readings = []
+    for gene in change.candidates:
+        meaning = None
+        if gene in knowledge.variants.fallback:
+            meaning = knowledge.variants.meaning(gene, change.protein, change.exon)
+        if meaning is not None and not applies(meaning, facts, knowledge):
+            meaning = None
+        readings.append(PossibleReading(gene, meaning, _concern(ingredient, meaning) if meaning else None))
+    return tuple(readings)
+
+
+def find_unclear_genes(facts: PatientFacts, knowledge: Knowledge) -> list[UnclearGene]:
+    """TKIs being ordered (or imatinib taken) while a variant whose gene is not clear would, read as one of its
+    possible genes, be a concern for it. The gene is never guessed: the card says so."""
+    if not facts.unattributed_variants:
+        return []
+    found, seen = [], set()
+    for use, ingredient in _tki_uses(facts, knowledge):
+        changes = []
+        for change in facts.unattributed_variants:
+            readings = _readings(change, ingredient, facts, knowledge)
+            if any(r.concern is not None and (use.origin == "draft" or r.concern == "avoid") for r in readings):
+                changes.append((change, readings))
+        if changes and ingredient not in seen:
+            seen.add(ingredient)
+            found.append(UnclearGene(use, ingredient, tuple(changes)))
+    return found
+
+
+def _unclear_lines(change: UnattributedChange, readings: tuple[PossibleReading, ...], knowledge: Knowledge
+                   ) -> list[str]:
+    """The result as read, why its gene is not clear, and what each possible gene would mean."""
+    where = change.observation or "an Observation without id"
+    evidence = escape_markdown(change.evidence if len(change.evidence) <= 200 else change.evidence[:199] + "…")
+    genes = ", ".join(change.candidates)
+    if change.from_title:
+        why = f"The test's name lists the genes {genes} and the result does not say which one carries it."
+    else:
+        why = f"The result names no gene; the knowledge base knows {escape_markdown(change.name)} only in {genes}."
+    lines = [
+        f"**{escape_markdown(change.name)}**, gene not stated: {where}, reported {change.date}, read from its "
+        f"text, “{evidence}”. {why}",
+        "",
+    ]
+    for reading in readings:
+        label = f"{reading.gene} {escape_markdown(change.name)}"
+        if reading.meaning is None:
+            lines.append(f"- If it is {label}: the knowledge base holds no advice for it.")
+            continue
+        meaning = reading.meaning
+        text = f"- If it is {label}: {meaning.note} (status {meaning.status})"
+        avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
+        if avoid:
+            text += f" Not expected to work against it: {agent_names(knowledge, avoid)}."
+        if meaning.prefer:
+            text += f" Named: {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
+        lines.append(text)
+    return lines
+
+
+def unclear_gene_card(item: UnclearGene, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    drug = knowledge.ingredients[item.ingredient].name
+    names = ", ".join(change.name for change, _ in item.changes)
+    cited: dict[str, str] = {}
+    for change, readings in item.changes:
+        for reading in readings:
+            for source in reading.meaning.sources if reading.meaning else ():
+                cited.setdefault(source, f"what {reading.gene} {change.name} would mean")
+    for source in knowledge.genomics.reading.sources:
+        cited.setdefault(source, "how variant results are read")
+    sections = [f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)})."]
+    for change, readings in item.changes:
+        sections.append("\n".join(_unclear_lines(change, readings, knowledge)))
+    sections += [
+        "**What to do**\n\nThe service does not guess whose variant this is. Check the laboratory report (or ask the "
+        f"laboratory) which gene carries {escape_markdown(names)} before deciding on {drug}; once the result "
+        "names its gene, the mutation table applies.",
+        "**Evidence**\n\n" + evidence_lines(knowledge, cited),
+        footer(knowledge, facts, [item.use], CONSULTED),
+    ]
+    return Card(
+        summary=fit_summary(f"{names} on record without its gene: check which gene before {drug}"),
+        detail="\n\n".join(sections),
+        indicator="warning",
+        source=card_source(knowledge, "tki-variant-gene-unclear", "A variant on record without its gene"),
+        overrideReasons=[
+            override("gene-confirmed-elsewhere", "The gene was checked on the laboratory report"),
+            override("specialist-decision", "The treating specialist chose this TKI knowingly"),
+        ],
+    )
+
+
 def variant_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
-    return [variant_card(item, facts, knowledge) for item in find_concerns(facts, knowledge)]
+    cards = [variant_card(item, facts, knowledge) for item in find_concerns(facts, knowledge)]
+    return cards + [unclear_gene_card(item, facts, knowledge) for item in find_unclear_genes(facts, knowledge)]
