@@ -1,9 +1,11 @@
 """The HTTP layer: discovery, service calls, feedback and health, kept thin over the engine and the store."""
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 
 import httpx
 import orjson
@@ -19,7 +21,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
-from cds_service.auth import ClientAuth, authenticate_call, client_for_discovery, trusted_issuers_for
+from cds_service.auth import (
+    ClientAuth,
+    authenticate_call,
+    client_for_call,
+    client_for_discovery,
+    trusted_issuers_for,
+)
 from cds_service.engine import Engine
 from cds_service.errors import (
     BadRequest,
@@ -33,13 +41,16 @@ from cds_service.errors import (
 from cds_service.gather.prefetch import PREFETCH_TEMPLATES
 from cds_service.hook_context import Hook
 from cds_service.knowledge import Knowledge, load_knowledge
-from cds_service.openapi import DISCOVERY, FEEDBACK_PATH, SERVICE_CALL_PATH, install_openapi
+from cds_service.openapi import DISCOVERY, FEEDBACK_PATH, FEEDBACK_REPORT, SERVICE_CALL_PATH, install_openapi
 from cds_service.outbound import collect_capped
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
 from cds_service.settings import Settings, get_settings
 from cds_service.store import FeedbackStore, SchemaError, migrate
+from cds_service.store.cards_shown import CardsShownRecorder
+from cds_service.store.feedback import clear_comments_periodically
+from cds_service.store.reports import feedback_report
 from cds_service.web.pages import page_routes
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
 
@@ -165,10 +176,17 @@ def create_app(
         )
         if settings.auth_required:
             app.state.client_auth = ClientAuth.from_settings(settings, app.state.http, app.state.store.engine)
+        app.state.cards_shown = CardsShownRecorder(app.state.store.engine)
+        app.state.cards_shown.start()
+        comments = asyncio.get_running_loop().create_task(
+            clear_comments_periodically(app.state.store, settings.feedback_comment_days)
+        )
         log.info("service started", extra={"version": knowledge.version})
         try:
             yield
         finally:
+            comments.cancel()
+            await app.state.cards_shown.stop()
             if owns_client:
                 await app.state.http.aclose()
             app.state.store.close()
@@ -196,6 +214,7 @@ def create_app(
                 f"Service '{service_id}' answers the '{hook.name}' hook, but the request is for '{hook_request.hook}'."
             )
         response = await engine.evaluate(hook, hook_request, request.app.state.http, page_base_url(request))
+        request.app.state.cards_shown.record(service_id, response.cards)
         log.info(
             "service call answered",
             extra={
@@ -279,6 +298,29 @@ def create_app(
     @app.get("/cds-services", summary="CDS Hooks discovery", dependencies=discovery_auth, **DISCOVERY)
     async def list_services() -> Response:
         return Response(discovery, media_type=JSON)
+
+    report_auth = [Depends(client_for_call)] if settings.auth_required else []
+
+    @app.get("/feedback/report", summary="The CDS committee's feedback report", dependencies=report_auth,
+             **FEEDBACK_REPORT)
+    async def report(request: Request, since: str | None = None, service: str | None = None) -> Response:
+        """Per card topic: cards shown, accepted, overridden by reason, acceptance rate per ISO week
+        (`cds_service.store.reports`). `since`: a date (YYYY-MM-DD, UTC); `service`: one service id."""
+        try:
+            since_day = date.fromisoformat(since) if since is not None else None
+        except ValueError:
+            raise BadRequest(f"since must be a date as YYYY-MM-DD, not '{since[:40]}'.") from None
+        if service is not None and service not in HOOKS_BY_SERVICE_ID:
+            raise BadRequest(f"service must be one of {', '.join(sorted(HOOKS_BY_SERVICE_ID))}.")
+        await request.app.state.cards_shown.flush()  # this worker's cards shown so far are in the report
+        try:
+            body = await run_in_threadpool(
+                feedback_report, request.app.state.store.engine, since=since_day, service_id=service
+            )
+        except SQLAlchemyError as exc:
+            log.error("feedback report failed", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable("The feedback report could not be read from the database; retry.") from None
+        return Response(orjson.dumps(body), media_type=JSON)
 
     @app.get("/healthz", summary="Liveness and knowledge-base version")
     async def healthz() -> Response:

@@ -145,6 +145,53 @@ def _feedback_export(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(option: str):
+    """An argparse type: a date as YYYY-MM-DD, the error naming the option."""
+    from datetime import date
+
+    def parse(text: str) -> "date":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a date as YYYY-MM-DD, not '{text}'") from None
+
+    return parse
+
+
+def _feedback_report(args: argparse.Namespace) -> int:
+    from cds_service.store.reports import feedback_report
+    from hooks import HOOKS_BY_SERVICE_ID
+
+    if args.service is not None and args.service not in HOOKS_BY_SERVICE_ID:
+        print(f"cds-service: --service must be one of {', '.join(sorted(HOOKS_BY_SERVICE_ID))}", file=sys.stderr)
+        return 2
+    store = _current_store()
+    if store is None:
+        return 2
+    try:
+        report = feedback_report(store.engine, since=args.since, service_id=args.service)
+    finally:
+        store.close()
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _feedback_purge(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, time, timedelta
+
+    store = _current_store()
+    if store is None:
+        return 2
+    try:
+        deleted = store.purge(datetime.combine(args.before, time.min, tzinfo=UTC))
+        keep_days = get_settings().feedback_comment_days
+        deleted["comments_cleared"] = store.clear_comments(datetime.now(UTC) - timedelta(days=keep_days))
+    finally:
+        store.close()
+    print(orjson.dumps({"before": args.before.isoformat(), **deleted}).decode())
+    return 0
+
+
 def _db_upgrade(_args: argparse.Namespace) -> int:
     from cds_service.store import SchemaError, migrate, open_engine
 
@@ -199,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
     export = feedback_commands.add_parser("export", help="print stored feedback as JSON lines")
     export.set_defaults(func=_feedback_export)
+    report = feedback_commands.add_parser(
+        "report", help="per card topic: shown, accepted, overridden by reason, acceptance rate per week (JSON)"
+    )
+    report.add_argument("--since", type=_day("--since"), help="cards shown on or after this day (YYYY-MM-DD, UTC)")
+    report.add_argument("--service", help="one service id (default: all)")
+    report.set_defaults(func=_feedback_report)
+    purge = feedback_commands.add_parser(
+        "purge", help="delete feedback received and cards shown before a day; clear comments past "
+        "CDS_FEEDBACK_COMMENT_DAYS"
+    )
+    purge.add_argument("--before", type=_day("--before"), required=True, help="YYYY-MM-DD (UTC), kept from then on")
+    purge.set_defaults(func=_feedback_purge)
 
     database = commands.add_parser("db", help="the database schema (Alembic migrations shipped with the service)")
     database_commands = database.add_subparsers(dest="db_command", required=True)

@@ -56,6 +56,30 @@ class FeedbackAcknowledgement(BaseModel):
     stored: int = Field(ge=0, description="How many were new (the same feedback sent again is stored once).")
 
 
+class CardCounts(BaseModel):
+    shown: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    overridden: int = Field(ge=0)
+    acceptance_rate: float | None = Field(ge=0, le=1, description="accepted / shown; null when none was shown")
+
+
+class WeekReport(CardCounts):
+    week: str = Field(description="ISO week, e.g. 2026-W49 (UTC)")
+
+
+class TopicReport(CardCounts):
+    topic: str = Field(description="The cards' `source.topic.code`; `(unknown)` for feedback on unrecorded cards")
+    overridden_by_reason: dict[str, int] = Field(description="override reason code -> cards")
+    shown_by_indicator: dict[str, int]
+    weeks: list[WeekReport]
+
+
+class FeedbackReport(BaseModel):
+    since: str | None
+    service_id: str | None
+    topics: list[TopicReport]
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Malformed request; `diagnostics` says what is wrong.",
@@ -85,6 +109,12 @@ FEEDBACK = {
     "responses": {200: {"model": FeedbackAcknowledgement, "description": "Stored"},
                   **_errors(400, 401, 404, 413, 415, 503)},
     "openapi_extra": _json_body(FeedbackRequest),
+}
+
+
+FEEDBACK_REPORT = {
+    "responses": {200: {"model": FeedbackReport, "description": "The report (cds_service.store.reports)"},
+                  **_errors(400, 401, 503)},
 }
 
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         default=True,
         description="Run pending schema migrations at start-up; false: refuse to start until `cds-service db upgrade`.",
     )
+    feedback_comment_days: int = Field(
+        default=90, ge=0,
+        description="Days a feedback entry's free-text comment (overrideReason.userComment) is kept; then cleared.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `cds-service serve` binds to.")
     port: int = Field(default=8000, description="Port `cds-service serve` listens on.")
     workers: int = Field(default=1, description="uvicorn worker processes for `cds-service serve`.")

@@ -69,9 +69,11 @@ def legacy_rows(engine) -> None:
     with engine.begin() as connection:
         connection.execute(legacy.tables["card_feedback"].insert(), [{
             "entry_hash": "a" * 64, "service_id": "imatinib-order-sign", "card_uuid": "old-card",
-            "outcome": "overridden", "override_reason": {"reason": {"code": "patient-declined"}},
+            "outcome": "overridden",
+            "override_reason": {"reason": {"code": "patient-declined"}, "userComment": "typed before migrations"},
             "outcome_timestamp": "2026-11-20T09:00:00Z", "received_at": datetime(2026, 11, 20, 9, tzinfo=UTC),
-            "entry": {"card": "old-card", "outcome": "overridden"},
+            "entry": {"card": "old-card", "outcome": "overridden", "overrideReason": {
+                "reason": {"code": "patient-declined"}, "userComment": "typed before migrations"}},
         }])
         connection.execute(legacy.tables["seen_client_tokens"].insert(),
                            [{"token_key": "b" * 64, "forget_after": 4_000_000_000.0}])
@@ -111,9 +113,10 @@ def test_a_database_made_before_migrations_is_taken_over_with_its_rows(engine, s
     tables = sorted(legacy.tables)
     made_by_create_all = shape(engine, tables)
 
+    migrate.upgrade(engine, "0001")
+    assert shape(engine, tables) == made_by_create_all  # taken over: nothing was dropped or changed
     migrate.upgrade(engine)
     assert revision(engine) == migrate.head_revision()
-    assert shape(engine, tables) == made_by_create_all  # nothing of today's tables was dropped or changed
     settings = Settings(database_url=store_url, fhir_server_allowlist=[])
     with TestClient(create_app(settings, knowledge)) as client:
         sent = {"feedback": [{"card": "new-card", "outcome": "accepted", "outcomeTimestamp": "2026-12-01T10:00:00Z"}]}
@@ -124,7 +127,14 @@ def test_a_database_made_before_migrations_is_taken_over_with_its_rows(engine, s
     finally:
         store.close()
     assert [(row["card"], row["outcome"]) for row in exported] == [("old-card", "overridden"), ("new-card", "accepted")]
-    assert exported[0]["entry"] == {"card": "old-card", "outcome": "overridden"}
+    assert exported[0]["entry"]["overrideReason"]["userComment"] == "typed before migrations"
+    # a comment stored before migrations is still cleared once it is older than the retention allows
+    store = FeedbackStore(store_url, migrate_schema=False)
+    try:
+        assert store.clear_comments(datetime(2026, 11, 21, tzinfo=UTC)) == 1
+        assert next(store.export())["entry"]["overrideReason"] == {"reason": {"code": "patient-declined"}}
+    finally:
+        store.close()
     # the remembered token still counts: replaying it is refused after the upgrade
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM seen_client_tokens")).scalar_one() == 1

@@ -4,7 +4,7 @@ Migrations (migrations/versions) create and change these tables; nothing calls `
 column or table goes here and in a new migration; tests/test_migrations.py checks that the two agree.
 """
 
-from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, false
 
 metadata = MetaData()
 
@@ -26,7 +26,25 @@ card_feedback = Table(
     Column("outcome_timestamp", String(MAX_TIMESTAMP), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("entry", JSON, nullable=False),
+    # Whether the entry still holds a free-text `overrideReason.userComment`: the comments to clear after
+    # CDS_FEEDBACK_COMMENT_DAYS are found without reading every old entry.
+    Column("has_user_comment", Boolean, nullable=False, server_default=false()),
 )
+
+# One row a card answered: what the committee's report counts as "shown". No patient data: the card's own uuid,
+# which service answered, the card's topic (`source.topic.code`, a code the rules choose) and its indicator.
+MAX_TOPIC = 100
+cards_shown = Table(
+    "cards_shown",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(MAX_CARD_ID), nullable=False, index=True),
+    Column("service_id", String(200), nullable=False),
+    Column("topic", String(MAX_TOPIC), nullable=False),
+    Column("indicator", String(10), nullable=False),
+    Column("shown_at", DateTime(timezone=True), nullable=False, index=True),
+)
+Index("ix_card_feedback_received_at", card_feedback.c.received_at)
 
 seen_client_tokens = Table(
     "seen_client_tokens",

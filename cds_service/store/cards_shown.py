@@ -1,0 +1,109 @@
+"""Cards shown, recorded off the hot path: a hook answer never waits for, or fails because of, this table.
+
+The call route hands each answered card to `CardsShownRecorder.record` (a `put_nowait` on a bounded queue, no I/O);
+a background task takes what has queued up and writes it in batches, in a worker thread. When the queue is full
+(the database is slow or down longer than the queue lasts) new cards are not recorded: they are counted in
+`dropped` (and the `cds_cards_shown_dropped_total` metric) and logged once a minute, and the answer goes out as
+usual. The report then undercounts "shown" for that time; acknowledged feedback is never affected (it is stored
+before its own 200). At shutdown what is queued is written, within a short bound.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from cds_service.store.schema import MAX_CARD_ID, MAX_TOPIC, cards_shown
+
+log = logging.getLogger("cds_service.store")
+NO_TOPIC = "(no topic)"
+
+
+class CardsShownRecorder:
+    def __init__(self, engine: Engine, *, capacity: int = 10_000, batch_size: int = 500,
+                 on_dropped: Callable[[int], None] | None = None, on_stored: Callable[[int], None] | None = None):
+        self._engine = engine
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=capacity)
+        self._batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._queued = asyncio.Event()
+        self._writing = asyncio.Lock()  # rows leave the queue only under it, so `flush` waits for a batch in flight
+        self._on_dropped = on_dropped
+        self._on_stored = on_stored
+        self._last_drop_log = 0.0
+        self.dropped = 0
+
+    def record(self, service_id: str, cards: Iterable[Any]) -> None:
+        """Queue the cards of one answer (protocol.cards.Card); never blocks, never raises."""
+        now = datetime.now(UTC)
+        for card in cards:
+            topic = card.source.topic.code if card.source.topic is not None else NO_TOPIC
+            row = {"card_uuid": card.uuid[:MAX_CARD_ID], "service_id": service_id, "topic": topic[:MAX_TOPIC],
+                   "indicator": card.indicator, "shown_at": now}
+            try:
+                self._queue.put_nowait(row)
+            except asyncio.QueueFull:
+                self._dropped(1)
+        self._queued.set()
+
+    def _dropped(self, count: int) -> None:
+        self.dropped += count
+        if self._on_dropped is not None:
+            self._on_dropped(count)
+        if time.monotonic() - self._last_drop_log > 60:
+            self._last_drop_log = time.monotonic()
+            log.warning("cards shown not recorded: the queue is full", extra={"count": self.dropped})
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            if not await self.flush():
+                await asyncio.sleep(1.0)  # a database that is down is not hammered once per queued card
+
+    async def _write(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            await run_in_threadpool(self._insert, batch)
+        except SQLAlchemyError as exc:
+            log.error("cards shown could not be stored", extra={"count": len(batch), "error": type(exc).__name__})
+            self._dropped(len(batch))
+            return False
+        if self._on_stored is not None:
+            self._on_stored(len(batch))
+        return True
+
+    def _insert(self, batch: list[dict[str, Any]]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(insert(cards_shown), batch)
+
+    async def flush(self) -> bool:
+        """Write everything queued so far, in batches; when it returns, those rows are committed (True) or, the
+        database having failed, dropped (False)."""
+        written = True
+        async with self._writing:
+            while not self._queue.empty():
+                batch = [self._queue.get_nowait() for _ in range(min(self._batch_size, self._queue.qsize()))]
+                written = await self._write(batch) and written
+        return written
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            log.warning("cards shown not recorded at shutdown", extra={"count": self._queue.qsize()})
