@@ -16,6 +16,8 @@ EMPTY_PREFETCH: dict[str, Any] = {
     "conditions": None,
     "labResults": None,
     "genomicVariants": None,
+    "vitalSigns": None,
+    "medicationAdministrations": None,
 }
 
 

@@ -465,7 +465,8 @@ def test_trough_order_is_for_this_patient_with_loinc_and_steady_state_timing(cal
     assert order["resourceType"] == "ServiceRequest"
     assert order["subject"] == {"reference": "Patient/pt-cml-1"}
     assert order["code"]["coding"][0] == {"system": "http://loinc.org", "code": "57844-3"}
-    expected = (datetime.now(UTC).date() + timedelta(days=14)).isoformat()
+    # No imatinib on record: a new start, sampled after 29 days of uninterrupted therapy (ARUP), not at 14 days.
+    expected = (datetime.now(UTC).date() + timedelta(days=29)).isoformat()
     assert order["occurrenceDateTime"] == expected
     assert "just before the next dose" in order["note"][0]["text"]
     assert "1000 ng/mL" in order["note"][0]["text"]

@@ -28,6 +28,7 @@ def mock_searches(router: respx.MockRouter, medications: dict | None = None, **o
     router.get(f"{FHIR}/MedicationStatement").respond(json=others.get("statements", empty))
     router.get(f"{FHIR}/Condition").respond(json=others.get("conditions", empty))
     router.get(f"{FHIR}/Observation").respond(json=others.get("labs", empty))
+    router.get(f"{FHIR}/MedicationAdministration").respond(json=others.get("administrations", empty))
 
 
 @respx.mock(assert_all_mocked=True, assert_all_called=False)

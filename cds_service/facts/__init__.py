@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
 from cds_service.facts.genomics import UnattributedChange, VariantFinding, genomic_readings
-from cds_service.facts.labs import ImatinibLevel, imatinib_levels
+from cds_service.facts.labs import GivenDose, ImatinibLevel, given_at, imatinib_levels, timed_by_doses
 from cds_service.facts.medications import (
     INACTIVE_ORDER_STATUSES,
     MedicationUse,
@@ -18,7 +18,7 @@ from cds_service.facts.medications import (
 )
 from cds_service.facts.observations import sort_results
 from cds_service.facts.response import IsResult, is_results
-from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to
+from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to, local_reference
 from cds_service.gather.record import PatientRecord
 from cds_service.gather.trials import LiveTrials
 from cds_service.hook_context import HookContext
@@ -90,6 +90,30 @@ def _uses(
     return uses
 
 
+def _imatinib_given(record: PatientRecord, context: HookContext, knowledge: Knowledge) -> list[GivenDose]:
+    """Imatinib doses recorded as given to this patient, to the minute: what a level's timing is read against."""
+    given = []
+    for resource in record.get("medicationAdministrations"):
+        if resource.get("resourceType") != "MedicationAdministration" or not belongs_to(resource, context.patient_id):
+            continue
+        use = medication_use(resource, "history", knowledge, record.medication_resources)
+        at = given_at(resource)
+        if use is not None and "imatinib" in use.ingredients and at is not None:
+            given.append(GivenDose(at, local_reference(resource)))
+    return given
+
+
+def _dosing_interval_hours(medications: tuple[MedicationUse, ...], knowledge: Knowledge) -> float:
+    """Hours between imatinib doses as the patient takes it (the active order first, then the draft): 24 once daily,
+    12 twice daily; once daily, the usual schedule, when no dose can be read."""
+    uses = sorted((m for m in medications if "imatinib" in m.ingredients), key=lambda m: m.origin == "draft")
+    for use in uses:
+        reading = use.dose(knowledge)
+        if reading.dose is not None and reading.dose.administrations_per_day > 0:
+            return 24 / reading.dose.administrations_per_day
+    return 24.0
+
+
 def extract_facts(
     context: HookContext, record: PatientRecord, knowledge: Knowledge, hook: str, today: date | None = None
 ) -> PatientFacts:
@@ -109,6 +133,12 @@ def extract_facts(
     history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
     results = sort_results([*record.get("labResults"), *record.get("genomicVariants")], context.patient_id, knowledge)
+    medications = (*drafts, *orders, *statements)
+    given = _imatinib_given(record, context, knowledge)
+    interval = _dosing_interval_hours(medications, knowledge)
+    window = knowledge.imatinib.tdm.trough_window_hours
+    levels = [timed_by_doses(level, given, interval, window)
+              for level in imatinib_levels(results.levels, knowledge.level_codes)]
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
@@ -117,10 +147,10 @@ def extract_facts(
     return PatientFacts(
         patient_id=context.patient_id,
         hook=hook,
-        medications=(*drafts, *orders, *statements),
+        medications=medications,
         history=tuple(history),
         diagnoses=tuple(diagnoses(conditions, knowledge)),
-        imatinib_levels=tuple(imatinib_levels(results.levels, knowledge.level_codes)),
+        imatinib_levels=tuple(levels),
         unavailable=dict(record.unavailable),
         unresolved_medications=dict(record.unresolved_medications),
         today=today or datetime.now(UTC).date(),

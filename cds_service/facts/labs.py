@@ -1,8 +1,16 @@
-"""Imatinib plasma levels already measured for the patient, converted to ng/mL."""
+"""Imatinib plasma levels already measured for the patient, converted to ng/mL, with when each was drawn and
+whether it was a trough.
 
+A trough is drawn just before the next dose; a level drawn hours after a dose is higher and cannot be held against
+a trough target. So each level carries what its record says about its timing, and where it says it.
+"""
+
+import re
 from dataclasses import dataclass
+from typing import Literal
 
-from cds_service.fhir import Resource, codings
+from cds_service.facts.timeline import Instant, parse_instant
+from cds_service.fhir import Resource, codings, concept_text, one_or_many
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 
@@ -19,11 +27,113 @@ _TO_NG_ML = {
 }
 
 
+# LOINC 103609-4 names the sample by its time after the dose ("--24 hours post dose").
+_CODED_HOURS_AFTER_DOSE = {("http://loinc.org", "103609-4"): 24.0}
+_HOURS_AFTER = re.compile(
+    r"\b(\d+(?:\.\d+)?)\s*(?:h|hr|hrs|hours?)\s*(?:post|after)[- ]?(?:the\s+)?(?:last\s+)?"
+    r"(?:dose|dosing|administration|intake)",
+    re.IGNORECASE,
+)
+_NOT_TROUGH_WORDS = {
+    "peak": re.compile(r"\bpeak\b|\bc\s?max\b", re.IGNORECASE),
+    "random": re.compile(r"\brandom\b", re.IGNORECASE),
+    "post-dose": re.compile(r"\bpost[- ]?dose\b|\bafter (?:the )?dose\b", re.IGNORECASE),
+}
+_TROUGH_WORDS = re.compile(
+    r"\btrough\b|\bpre[- ]?dose\b|\bbefore (?:the )?(?:next )?dose\b|\bc\s?min\b|\bc0\b", re.IGNORECASE
+)
+
+SampleKind = Literal["trough", "not-trough", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleTiming:
+    """What the record says about when the sample was drawn relative to the dose, and where it says it."""
+
+    kind: SampleKind
+    text: str  # "4 h after a dose", "peak", "trough"; "" when nothing is said
+    read_from: str  # "its code", "its note", "the last recorded dose (MedicationAdministration/x)"; "" when unknown
+    hours_after_dose: float | None = None
+
+
+UNKNOWN_TIMING = SampleTiming("unknown", "", "")
+
+
 @dataclass(frozen=True, slots=True)
 class ImatinibLevel:
     ng_ml: float
-    when: str | None
+    # When it was drawn (effectiveDateTime or effectivePeriod.start); never the report time (`issued`).
+    drawn: Instant | None
     reference: str | None
+    timing: SampleTiming = UNKNOWN_TIMING
+    reported: str | None = None  # `issued`, shown only when no draw time is recorded
+
+    @property
+    def when(self) -> str | None:
+        """The draw time as the record gives it."""
+        return self.drawn.text if self.drawn else None
+
+
+def draw_time(observation: Resource) -> Instant | None:
+    """When the sample was taken: effectiveDateTime, or the start of effectivePeriod. `issued` is when the report
+    was released, which can be days later, so it is never read as the draw time."""
+    period = observation.get("effectivePeriod")
+    return parse_instant(observation.get("effectiveDateTime")) or parse_instant(
+        period.get("start") if isinstance(period, dict) else None
+    )
+
+
+def _texts(observation: Resource) -> list[tuple[str, str]]:
+    """(where, text) for every free text an Observation may describe its sample in, in every FHIR version."""
+    found: list[tuple[str, str]] = []
+    code = observation.get("code")
+    for text in (concept_text(code), *(c.get("display") for c in codings(code))):
+        if isinstance(text, str) and text:
+            found.append(("its name", text))
+    if isinstance(observation.get("valueString"), str):
+        found.append(("its value", observation["valueString"]))
+    for key in ("comments", "comment"):  # DSTU2, STU3
+        if isinstance(observation.get(key), str):
+            found.append(("its comment", observation[key]))
+    for note in one_or_many(observation.get("note")):  # R4 (an object where a client sends one)
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            found.append(("its note", note["text"]))
+    return found
+
+
+def sample_timing(observation: Resource) -> SampleTiming:
+    """The sample's timing from its own record: a code that names it, then its name, comments and notes.
+
+    Anything that says the sample was not a trough wins over the word "trough": a level is never called a trough
+    on weaker evidence than the evidence that it was not one.
+    """
+    for coding in codings(observation.get("code")):
+        hours = _CODED_HOURS_AFTER_DOSE.get((coding.get("system"), coding.get("code")))
+        if hours is not None:
+            return SampleTiming("unknown", f"{hours:g} h after a dose", "its code", hours)
+    said_trough: tuple[str, str] | None = None
+    for where, text in _texts(observation):
+        match = _HOURS_AFTER.search(text)
+        if match:
+            hours = float(match.group(1))
+            return SampleTiming("unknown", f"{hours:g} h after a dose", where, hours)
+        for word, pattern in _NOT_TROUGH_WORDS.items():
+            if pattern.search(text):
+                return SampleTiming("not-trough", "a post-dose sample" if word == "post-dose" else f"a {word} sample",
+                                    where)
+        if said_trough is None and _TROUGH_WORDS.search(text):
+            said_trough = (where, text)
+    if said_trough:
+        return SampleTiming("trough", "a trough", said_trough[0])
+    return UNKNOWN_TIMING
+
+
+def timed_by_interval(timing: SampleTiming, interval_hours: float, window_hours: float) -> SampleTiming:
+    """A sample N hours after a dose is a trough when N is within `window_hours` of the dosing interval."""
+    if timing.hours_after_dose is None:
+        return timing
+    kind: SampleKind = "trough" if abs(timing.hours_after_dose - interval_hours) <= window_hours else "not-trough"
+    return SampleTiming(kind, timing.text, timing.read_from, timing.hours_after_dose)
 
 
 def observation_time(observation: Resource) -> str | None:
@@ -33,7 +143,7 @@ def observation_time(observation: Resource) -> str | None:
 
 
 def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, str]]) -> list[ImatinibLevel]:
-    """Final results only, newest first."""
+    """Final results only, newest drawn first (levels without a draw time last)."""
     levels = []
     for obs in observations:
         if not is_result(obs):
@@ -49,6 +159,61 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
         if factor is None:
             continue
         ref = f"Observation/{obs['id']}" if isinstance(obs.get("id"), str) else None
-        levels.append(ImatinibLevel(float(quantity["value"]) * factor, observation_time(obs), ref))
-    levels.sort(key=lambda level: level.when or "", reverse=True)
+        issued = obs.get("issued")
+        levels.append(ImatinibLevel(
+            float(quantity["value"]) * factor, draw_time(obs), ref, sample_timing(obs),
+            issued if isinstance(issued, str) else None,
+        ))
+    levels.sort(key=lambda level: (level.drawn is not None, level.drawn.at if level.drawn else 0), reverse=True)
     return levels
+
+
+@dataclass(frozen=True, slots=True)
+class GivenDose:
+    """An imatinib dose recorded as given (a MedicationAdministration), when it was given."""
+
+    at: Instant
+    reference: str | None
+
+
+_NOT_GIVEN = frozenset({"not-done", "entered-in-error", "stopped", "on-hold"})
+
+
+def given_at(administration: Resource) -> Instant | None:
+    """When a MedicationAdministration was given, to the minute (STU3/R4 effective[x], DSTU2 effectiveTime[x]);
+    None when it was not given or the time is not precise enough to time a sample by."""
+    if administration.get("wasNotGiven") is True or administration.get("status") in _NOT_GIVEN:
+        return None
+    for key in ("effectiveDateTime", "effectiveTimeDateTime"):
+        at = parse_instant(administration.get(key))
+        if at is not None:
+            return at if at.precision == "time" else None
+    for key in ("effectivePeriod", "effectiveTimePeriod"):
+        period = administration.get(key)
+        at = parse_instant(period.get("start")) if isinstance(period, dict) else None
+        if at is not None:
+            return at if at.precision == "time" else None
+    return None
+
+
+def timed_by_doses(
+    level: ImatinibLevel, given: list[GivenDose], interval_hours: float, window_hours: float
+) -> ImatinibLevel:
+    """The level's timing from its own record and from the last dose given before it was drawn.
+
+    The two are combined so that either saying "not a trough" makes it not a trough."""
+    own = timed_by_interval(level.timing, interval_hours, window_hours)
+    from_dose = UNKNOWN_TIMING
+    if level.drawn is not None and level.drawn.precision == "time":
+        before = [g for g in given if g.at.at <= level.drawn.at]
+        if before:
+            last = max(before, key=lambda g: g.at.at)
+            hours = (level.drawn.at - last.at.at).total_seconds() / 3600
+            where = f"the last recorded dose ({last.reference or 'a MedicationAdministration'}, {last.at.text})"
+            from_dose = timed_by_interval(SampleTiming("unknown", f"{hours:.3g} h after a dose", where, hours),
+                                          interval_hours, window_hours)
+    for kind in ("not-trough", "trough"):
+        for timing in (from_dose, own):
+            if timing.kind == kind:
+                return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported)
+    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, own, level.reported)

@@ -93,6 +93,22 @@ PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
         purpose="Genomics Reporting IG and mCODE variant results, however many newer lab results there are",
         label="the genomic variant results",
     ),
+    PrefetchQuery(
+        key="vitalSigns",
+        # By code, not by category: the vital-signs category code differs between DSTU2 and STU3/R4, and
+        # `category=laboratory` (labResults) misses weight and height.
+        template="Observation?patient={{context.patientId}}&code=http://loinc.org|29463-7,http://loinc.org|8302-2"
+                 "&_sort=-date&_count=50",
+        purpose="the latest body weight and height: a child's imatinib dose is set by body-surface area",
+        label="the body weight and height",
+    ),
+    PrefetchQuery(
+        key="medicationAdministrations",
+        template="MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=100",
+        dstu2_template="MedicationAdministration?patient={{context.patientId}}&_sort=-effectivetime&_count=100",
+        purpose="when the last imatinib doses were given: whether a level was a trough",
+        label="the medication administrations",
+    ),
 )
 
 PREFETCH_BY_KEY: dict[str, PrefetchQuery] = {q.key: q for q in PREFETCH_QUERIES}

@@ -310,6 +310,7 @@ def _check_sources(knowledge: Knowledge) -> None:
         (dosing.plausible_daily_mg.sources, "dosing.plausible_daily_mg"),
         (tdm.watch_above_sources, "tdm.watch_above_sources"),
         (tdm.sampling_sources, "tdm.sampling_sources"),
+        (tdm.trough_window_sources, "tdm.trough_window_sources"),
         *((i.sources, f"dosing.indications[{i.indication}]") for i in dosing.indications),
         *((t.sources, f"tdm.targets[{t.indication}]") for t in tdm.targets),
         *((c.sources, f"tdm.level_codes[{c.code}]") for c in tdm.level_codes),

@@ -131,6 +131,11 @@ class Tdm(_Entry):
     watch_above_sources: list[str]
     sampling: str
     sampling_sources: list[str]
+    min_days_on_therapy: int = Field(gt=0)
+    min_days_after_dose_change: int = Field(gt=0)
+    trough_window_hours: float = Field(ge=0)
+    trough_window_sources: list[str]
+    trough_window_status: Status
     days_until_trough: int = Field(gt=0)
     days_until_trough_text: str
     days_until_trough_status: Status

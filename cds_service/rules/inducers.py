@@ -7,11 +7,11 @@ St John's wort gets "stop it"; moderate inducers get an info card suggesting a t
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
 from cds_service.facts import PatientFacts
-from cds_service.facts.labs import ImatinibLevel
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
@@ -26,6 +26,7 @@ from cds_service.rules.common import (
     section,
 )
 from cds_service.rules.dosing import plan_dose_increase
+from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
 from cds_service.rules.orders import dose_update, trough_order
 
 Management = Literal["dose-increase", "monitor", "stop"]
@@ -93,35 +94,43 @@ def trough_target(facts: PatientFacts, knowledge: Knowledge) -> tuple[TroughTarg
     )
 
 
-def level_assessment(
-    level: ImatinibLevel | None, target: TroughTarget | None, knowledge: Knowledge
-) -> tuple[str | None, bool]:
-    """A sentence on the latest trough against the target, and whether it is below target."""
-    if level is None:
-        return None, False
-    floor = target.min_ng_ml if target else min(t.min_ng_ml for t in knowledge.trough_targets.values())
-    when = f" on {level.when[:10]}" if level.when else ""
-    below = level.ng_ml < floor
-    verdict = "below" if below else "at or above"
-    return f"Latest imatinib level: **{level.ng_ml:g} ng/mL**{when}, {verdict} the {floor:g} ng/mL target.", below
-
-
 @dataclass(frozen=True, slots=True)
 class DoseAdvice:
     """What the card says about the imatinib dose, and the update of the draft when imatinib is being ordered."""
 
     text: str
     suggestion: Suggestion | None = None
+    changes_dose: bool = False  # a dose change is suggested today (a trough waits 8 days after it)
 
 
-def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAdvice:
+def _no_increase_for_level(level: LevelAssessment | None) -> str | None:
+    """Why the latest level rules out a dose increase, or None: a trough above the watch level, or at target."""
+    if level is None or not level.comparable:
+        return None
+    value = f"{level.level.ng_ml:g} ng/mL on {level.drawn_on}"
+    if level.above_watch:
+        return f"the latest trough ({value}) is above the watch level, so the dose is not raised"
+    if level.at_or_above_target:
+        return f"the latest trough ({value}) is already at or above the target, so the dose is not raised"
+    return None
+
+
+def dose_advice(
+    interaction: InducerInteraction, knowledge: Knowledge, level: LevelAssessment | None = None
+) -> DoseAdvice:
     dosing = knowledge.imatinib.dosing
     reading = interaction.imatinib.dose(knowledge)
     if reading.dose is None:
         return DoseAdvice(f"No dose suggestion: {reading.problem}.")
+    note = f" ({reading.note}.)" if reading.note else ""
+    held = _no_increase_for_level(level)
+    if held is not None:
+        return DoseAdvice(
+            f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. No dose increase: {held}; keep checking "
+            f"troughs while the inducer continues.{note}"
+        )
     plan = plan_dose_increase(reading.dose, dosing)
     if isinstance(plan, str):
-        note = f" ({reading.note}.)" if reading.note else ""
         return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.{note}")
     description, suggestion, problem = plan.describe(), None, ""
     if interaction.imatinib_is_draft:
@@ -137,10 +146,8 @@ def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAd
             )
     text = (
         f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. If the inducer cannot be avoided, increase it by "
-        f"at least {dosing.inducer_increase_fraction:.0%}: **{description}**.{problem}"
+        f"at least {dosing.inducer_increase_fraction:.0%}: **{description}**.{problem}{note}"
     )
-    if reading.note:
-        text += f" ({reading.note}.)"
     if plan.capped:
         text += (
             f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {dosing.max_daily_mg_with_inducer} "
@@ -148,7 +155,7 @@ def dose_advice(interaction: InducerInteraction, knowledge: Knowledge) -> DoseAd
             f"{dosing.unconfirmed_max_daily_mg_with_inducer.text}, are not confirmed): the increase is capped, so "
             "the trough level matters all the more."
         )
-    return DoseAdvice(text, suggestion)
+    return DoseAdvice(text, suggestion, changes_dose=suggestion is not None)
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
@@ -194,8 +201,17 @@ def _where(interaction: InducerInteraction) -> str:
     return "Found: " + "; ".join(parts) + "."
 
 
+def _trough_day(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge,
+                changes_dose: bool) -> tuple[date, str]:
+    return trough_date(
+        facts, knowledge, dose_changed_today=changes_dose,
+        induction_from=inducer_start([u for u, _ in interaction.inducers], facts.today),
+    )
+
+
 def _trough_suggestion(
-    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, label: str, target_text: str
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, label: str, target_text: str,
+    draw_on: tuple[date, str],
 ) -> Suggestion:
     version = (
         interaction.imatinib.fhir_version
@@ -204,7 +220,7 @@ def _trough_suggestion(
                   interaction.imatinib.fhir_version)
     )
     reason = f"Imatinib with CYP3A4 inducer ({_names(interaction, knowledge)})"
-    order = trough_order(facts.patient_id, version, facts.today, knowledge, reason, target_text)
+    order = trough_order(facts.patient_id, version, facts.today, knowledge, reason, target_text, draw_on=draw_on)
     return Suggestion(
         label=label,
         actions=[Action(type="create", description="Order an imatinib trough level", resource=order)],
@@ -228,9 +244,9 @@ def _delete_suggestions(interaction: InducerInteraction) -> list[Suggestion]:
 def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
     dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
     target, target_text = trough_target(facts, knowledge)
-    latest = facts.imatinib_levels[0] if facts.imatinib_levels else None
-    level_text, below = level_assessment(latest, target, knowledge)
-    dose = dose_advice(interaction, knowledge)
+    level = latest_level(facts, target, knowledge)
+    dose = dose_advice(interaction, knowledge, level)
+    draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
     effects, cited = _effect_lines(interaction, knowledge)
     for source in dosing.inducer_increase_sources:
         cited.setdefault(source, "the dose increase of at least 50 %")
@@ -247,14 +263,14 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         if dose.suggestion is not None:
             suggestions.append(dose.suggestion)
         suggestions.append(
-            _trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text)
+            _trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text, draw_on)
         )
         suggestions.extend(_delete_suggestions(interaction))
     else:
         suggestions.extend(_delete_suggestions(interaction))
         suggestions.append(_trough_suggestion(
             interaction, facts, knowledge, f"Keep {_names(interaction, knowledge)} and order an imatinib trough level",
-            target_text,
+            target_text, draw_on,
         ))
 
     names = _names(interaction, knowledge)
@@ -264,14 +280,15 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction (no specific "
         "alternative is listed in the knowledge base; choose with pharmacy).\n"
         f"2. {dose.text}\n"
-        f"3. Check a trough level: {target_text} {tdm.sampling} Draw it {tdm.days_until_trough_text}.\n\n"
+        f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after {draw_on[0].isoformat()}: "
+        f"{draw_on[1]}.\n\n"
         f"_{dosing.exposure_note}_",
-        level_text,
+        level.text if level else None,
         section("**What happens**", "\n".join(effects)),
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
-    indicator: Indicator = "critical" if below else "warning"
+    indicator: Indicator = "critical" if level and level.below_target else "warning"
     return Card(
         summary=fit_summary(f"Imatinib + {names}: strong CYP3A4 induction sharply lowers imatinib exposure"),
         detail=detail,
@@ -318,8 +335,9 @@ def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, kno
 
 def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
     target, target_text = trough_target(facts, knowledge)
-    latest = facts.imatinib_levels[0] if facts.imatinib_levels else None
-    level_text, below = level_assessment(latest, target, knowledge)
+    level = latest_level(facts, target, knowledge)
+    below = bool(level and level.below_target)
+    draw_on = _trough_day(interaction, facts, knowledge, False)
     effects, cited = _effect_lines(interaction, knowledge)
     tdm = knowledge.imatinib.tdm
     for source in tdm.sampling_sources:
@@ -329,8 +347,9 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
         _where(interaction),
         section("**What happens**", "\n".join(effects)),
         section("**What to do**", "Imatinib exposure may fall; no dose change is suggested for a moderate inducer. "
-                f"Consider a trough level: {target_text} {tdm.sampling}"),
-        level_text,
+                f"Consider a trough level on or after {draw_on[0].isoformat()} ({draw_on[1]}): {target_text} "
+                f"{tdm.sampling}"),
+        level.text if level else None,
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
     ]))
@@ -339,7 +358,8 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
         detail=detail,
         indicator="warning" if below else "info",
         source=card_source(knowledge, "imatinib-moderate-cyp3a4-inducer", "Imatinib with a moderate CYP3A4 inducer"),
-        suggestions=[_trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text)],
+        suggestions=[_trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text,
+                                        draw_on)],
         selectionBehavior="at-most-one",
         overrideReasons=[
             override("level-already-planned", "Imatinib trough level already planned"),
