@@ -20,22 +20,16 @@ def level(value: float, **changes) -> dict:
     return observation
 
 
-def rifampin_card_with(*levels: dict, draft: dict | None = None, **prefetch) -> dict:
+def rifampin_card_with(call, *levels: dict, draft: dict | None = None, **prefetch) -> dict:
     body = hook_request(
         "order-sign",
         [draft or resource(IMATINIB_DRAFT)],
         prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json")), "labResults": bundle(*levels),
                   **prefetch},
     )
-    cards = cards_of(call_service(body))
+    cards = cards_of(call(body))
     assert len(cards) == 1, [c["summary"] for c in cards]
     return cards[0]
-
-
-@pytest.fixture(autouse=True)
-def _call(call):
-    global call_service
-    call_service = call
 
 
 def increases(card: dict) -> list[dict]:
@@ -55,8 +49,8 @@ def increases(card: dict) -> list[dict]:
         ({"note": [{"text": "trough"}, {"text": "2 h post-dose"}]}, "2 h after a dose (read from its note)"),
     ],
 )
-def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(changes, timing):
-    card = rifampin_card_with(level(640, **changes))  # 640 against 1000: "below" would make the card critical
+def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(call, changes, timing):
+    card = rifampin_card_with(call, level(640, **changes))  # 640 against 1000: "below" would make the card critical
     assert f"Latest imatinib level: **640 ng/mL** on 2026-10-20, {timing}: a level" in card["detail"]
     assert "cannot be compared with the 1000 ng/mL trough target" in card["detail"]
     assert "below the" not in card["detail"] and "at or above" not in card["detail"]
@@ -64,8 +58,8 @@ def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(changes,
     assert increases(card)  # the dose advice does not lean on it
 
 
-def test_a_high_post_dose_sample_does_not_hold_back_the_dose_increase():
-    card = rifampin_card_with(level(2600, note=[{"text": "peak, 2 h post-dose"}]))
+def test_a_high_post_dose_sample_does_not_hold_back_the_dose_increase(call):
+    card = rifampin_card_with(call, level(2600, note=[{"text": "peak, 2 h post-dose"}]))
     assert "watch" not in card["detail"]
     assert increases(card)
 
@@ -74,24 +68,25 @@ def test_a_high_post_dose_sample_does_not_hold_back_the_dose_increase():
     ("changes", "how"),
     [
         ({"note": [{"text": "Pre-dose sample"}]}, "a trough, read from its note"),
-        ({"code": {"coding": [{"system": "http://loinc.org", "code": "103609-4"}]}}, "24 h after a dose, read from its code"),
+        ({"code": {"coding": [{"system": "http://loinc.org", "code": "103609-4"}]}},
+         "24 h after a dose, read from its code"),
         ({"note": [{"text": "23 h post dose"}]}, "23 h after a dose, read from its note"),
     ],
 )
-def test_a_sample_recorded_as_a_trough_is_compared_and_says_where_that_was_read(changes, how):
-    card = rifampin_card_with(level(640, **changes))
+def test_a_sample_recorded_as_a_trough_is_compared_and_says_where_that_was_read(call, changes, how):
+    card = rifampin_card_with(call, level(640, **changes))
     assert f"Latest imatinib level: **640 ng/mL** on 2026-10-20, below the 1000 ng/mL target ({how})." in card["detail"]
     assert card["indicator"] == "critical"
 
 
-def test_a_24_hour_sample_is_not_a_trough_for_a_twice_daily_schedule():
+def test_a_24_hour_sample_is_not_a_trough_for_a_twice_daily_schedule(call):
     coded = level(640, code={"coding": [{"system": "http://loinc.org", "code": "103609-4"}]})
-    card = rifampin_card_with(coded, draft=imatinib_draft(value=200, unit="mg", frequency=2))
+    card = rifampin_card_with(call, coded, draft=imatinib_draft(value=200, unit="mg", frequency=2))
     assert "24 h after a dose (read from its code): a level 24 h after a dose cannot be compared" in card["detail"]
 
 
-def test_a_level_without_timing_says_it_was_read_as_a_trough():
-    card = rifampin_card_with(level(640))
+def test_a_level_without_timing_says_it_was_read_as_a_trough(call):
+    card = rifampin_card_with(call, level(640))
     assert ("below the 1000 ng/mL target (read as a trough: the record does not say when it was drawn relative to "
             "the last dose)") in card["detail"]
 
@@ -113,35 +108,36 @@ def administration(at: str, ident: str = "adm-1") -> dict:
         ("2026-10-19T08:35:00Z", "below the 1000 ng/mL target (23.5 h after a dose, read from the last recorded dose"),
     ],
 )
-def test_the_last_administered_dose_times_the_sample(given, expected):
+def test_the_last_administered_dose_times_the_sample(call, given, expected):
     # The level was drawn 2026-10-20T08:05Z; an administration after the draw does not count.
     later = administration("2026-10-20T09:00:00Z", "adm-2")
-    card = rifampin_card_with(level(640), medicationAdministrations=bundle(administration(given), later))
+    card = rifampin_card_with(call, level(640), medicationAdministrations=bundle(administration(given), later))
     assert expected in card["detail"]
 
 
-def test_a_trough_above_the_watch_level_gets_no_increase_and_says_why():
-    card = rifampin_card_with(level(2400, note=[{"text": "trough"}]))
+def test_a_trough_above_the_watch_level_gets_no_increase_and_says_why(call):
+    card = rifampin_card_with(call, level(2400, note=[{"text": "trough"}]))
     assert not increases(card)
-    assert "above 2000 ng/mL, the level above which exposure is to be watched closely: no dose increase" in card["detail"]
+    watch = "above 2000 ng/mL, the level above which exposure is to be watched closely: no dose increase"
+    assert watch in card["detail"]
     assert "No dose increase: the latest trough (2400 ng/mL on 2026-10-20) is above the watch level" in card["detail"]
     assert suggestion(card, "Order an imatinib trough level")
 
 
-def test_a_trough_at_target_gets_no_increase_and_says_what_was_found():
-    card = rifampin_card_with(level(1200, note=[{"text": "trough"}]))
+def test_a_trough_at_target_gets_no_increase_and_says_what_was_found(call):
+    card = rifampin_card_with(call, level(1200, note=[{"text": "trough"}]))
     assert not increases(card)
     assert "the latest trough (1200 ng/mL on 2026-10-20) is already at or above the target" in card["detail"]
 
 
-def test_the_draw_time_is_the_effective_time_never_the_report_time():
+def test_the_draw_time_is_the_effective_time_never_the_report_time(call):
     reported_late = level(1500, id="old", effectiveDateTime="2026-10-01T08:00:00Z", issued="2026-11-25T10:00:00Z")
     newer = level(640, id="new", effectiveDateTime="2026-11-01T08:00:00Z", issued="2026-11-02T10:00:00Z")
-    card = rifampin_card_with(reported_late, newer)
+    card = rifampin_card_with(call, reported_late, newer)
     assert "Latest imatinib level: **640 ng/mL** on 2026-11-01" in card["detail"]
     only_issued = level(640, issued="2026-11-25T10:00:00Z")
     del only_issued["effectiveDateTime"]
-    card = rifampin_card_with(only_issued)
+    card = rifampin_card_with(call, only_issued)
     assert "Latest imatinib level: **640 ng/mL** (no draw time recorded; reported 2026-11-25)" in card["detail"]
 
 
@@ -157,44 +153,47 @@ def days(n: int) -> str:
     return (TODAY + timedelta(days=n)).isoformat()
 
 
-def test_a_new_imatinib_start_is_sampled_after_29_days_of_therapy():
-    card = rifampin_card_with()
+def test_a_new_imatinib_start_is_sampled_after_29_days_of_therapy(call):
+    card = rifampin_card_with(call, )
     assert trough_day(card) == days(29)
     assert f"Draw it on or after {days(29)}: 29 days of uninterrupted therapy from today's new start" in card["detail"]
 
 
-def test_a_dose_change_on_established_therapy_is_sampled_8_days_later():
+def test_a_dose_change_on_established_therapy_is_sampled_8_days_later(call):
     active = resource("imatinib-400-active-r4.json")
     active["authoredOn"] = "2025-01-01"
     rifampin = resource("rifampin-active-r4.json")
     rifampin["authoredOn"] = "2025-06-01"  # induction long established
-    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch={"activeMedications": bundle(active, rifampin)})
-    card = next(c for c in cards_of(call_service(body)) if c["summary"].startswith("Imatinib + rifampin"))
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)],
+                        prefetch={"activeMedications": bundle(active, rifampin)})
+    card = next(c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin"))
     assert increases(card)
     assert trough_day(card) == days(8)
     assert "8 days after today's dose change (ARUP)" in card["detail"]
 
 
-def test_a_recent_start_waits_for_its_29_days_even_after_a_dose_change():
+def test_a_recent_start_waits_for_its_29_days_even_after_a_dose_change(call):
     active = resource("imatinib-400-active-r4.json")
     active["authoredOn"] = (TODAY - timedelta(days=10)).isoformat()
     rifampin = resource("rifampin-active-r4.json")
     rifampin["authoredOn"] = "2025-06-01"
-    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch={"activeMedications": bundle(active, rifampin)})
-    card = next(c for c in cards_of(call_service(body)) if c["summary"].startswith("Imatinib + rifampin"))
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)],
+                        prefetch={"activeMedications": bundle(active, rifampin)})
+    card = next(c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin"))
     assert trough_day(card) == days(19)
 
 
-def test_an_inducer_ordered_for_established_therapy_is_sampled_when_induction_has_built():
+def test_an_inducer_ordered_for_established_therapy_is_sampled_when_induction_has_built(call):
     active = resource("imatinib-400-active-r4.json")
     active["authoredOn"] = "2025-01-01"
-    body = hook_request("order-sign", [resource("rifampin-draft-r4.json")], prefetch={"activeMedications": bundle(active)})
-    card = next(c for c in cards_of(call_service(body)) if c["summary"].startswith("Imatinib + rifampin"))
+    body = hook_request("order-sign", [resource("rifampin-draft-r4.json")],
+                        prefetch={"activeMedications": bundle(active)})
+    card = next(c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin"))
     assert trough_day(card) == days(14)
     assert "about 14 days after the inducer started" in card["detail"]
 
 
-def test_an_interrupted_course_restarts_the_29_days():
+def test_an_interrupted_course_restarts_the_29_days(call):
     history = copy.deepcopy(resource("imatinib-history-2025-r4.json"))  # completed in 2025: not taken now
-    card = rifampin_card_with(medicationHistory=bundle(history))
+    card = rifampin_card_with(call, medicationHistory=bundle(history))
     assert trough_day(card) == days(29)
