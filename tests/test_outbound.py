@@ -178,3 +178,14 @@ def test_next_link_out_of_the_server_path_on_the_same_host_is_not_followed(respx
     [card] = cards_of(call(body))
     assert "rifampin" in card["summary"] and "Not checked: the active medication list" in card["detail"]
     assert not admin.called
+
+
+def test_a_complete_prefetch_never_consults_the_allow_list_or_logs_a_refusal(call, caplog):
+    """The sandbox sends a fhirServer on every call; when prefetch has everything, there is nothing to refuse."""
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                        prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json"))})
+    body["fhirServer"] = "https://unlisted.example.net/fhir"
+    with caplog.at_level(logging.DEBUG, logger="cds_service"):
+        [card] = cards_of(call(body))
+    assert "rifampin" in card["summary"]
+    assert not [r for r in caplog.records if r.getMessage() == "fhirServer refused"]

@@ -1,5 +1,7 @@
 """Prefetch read exactly as the spec says, the rest fetched from fhirServer with the caller's token."""
 
+import logging
+
 import httpx
 import pytest
 import respx
@@ -218,3 +220,32 @@ def test_fhir_server_without_fhir_authorization_is_read_without_a_token(respx_mo
     assert "rifampin" in cards_of(call(body))[0]["summary"]
     sent = [c.request for c in respx_mock.calls]
     assert sent and all("Authorization" not in r.headers for r in sent)
+
+
+def _draft_by_reference() -> dict:
+    draft = resource("imatinib-400-draft-r4.json")
+    del draft["medicationCodeableConcept"]
+    draft["medicationReference"] = {"reference": "Medication/med-unknown"}
+    return draft
+
+
+def test_an_order_whose_medication_cannot_be_read_is_the_one_412_and_it_is_logged(call, caplog):
+    """Nothing at all can be said when the drug being ordered is unknown: that, and only that, is a 412."""
+    body = hook_request("order-sign", [_draft_by_reference()])
+    with caplog.at_level(logging.INFO, logger="cds_service"):
+        response = call(body)
+    assert response.status_code == 412
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "Medication/med-unknown" in diagnostics and "no fhirServer was given" in diagnostics
+    assert [r for r in caplog.records if r.getMessage() == "order medication unreadable"]
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_an_order_by_reference_is_read_through_the_fhir_server(respx_mock, call):
+    mock_searches(respx_mock, medications=bundle(resource("rifampin-active-r4.json")))
+    respx_mock.get(f"{FHIR}/Medication/med-unknown").respond(json={
+        "resourceType": "Medication", "id": "med-unknown",
+        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "403879"}]},
+    })
+    body = with_server(hook_request("order-sign", [_draft_by_reference()], prefetch=False))
+    assert "rifampin" in cards_of(call(body))[0]["summary"]
