@@ -179,3 +179,27 @@ def test_dstu2_dose_update_that_changes_the_timing_writes_period_units(call):
     [update] = [a["resource"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
     assert update["dosageInstruction"][0]["timing"] == {"repeat": {"frequency": 2, "period": 1, "periodUnits": "d"}}
     assert_valid_in_its_version(card, "dstu2")
+
+
+AFTER_FIX = [(version, scenario, hook) for version in ("dstu2", "stu3", "r4")
+             for scenario in ("imatinib-patient-on-rifampin", "imatinib-patient-with-t315i",
+                              "rifampin-patient-on-imatinib")
+             for hook in ("order-select", "order-sign")]
+
+
+@pytest.mark.parametrize(("version", "scenario", "hook"), AFTER_FIX)
+def test_what_the_sandbox_sends_now_gets_its_card_in_every_mode(call, version, scenario, hook):
+    """The real sandbox's calls once discovery offers the DSTU2 templates: every mode gets the same advice."""
+    cards = cards_of(call(request_fixture(f"sandbox/after-fix/{version}-{scenario}-{hook}.json")))
+    assert not [c for c in cards if c["source"]["topic"]["code"] == INCOMPLETE_TOPIC]
+    first = cards[0]
+    if scenario == "imatinib-patient-with-t315i":
+        assert first["indicator"] == "critical" and "T315I" in first["summary"]
+    else:
+        assert first["indicator"] == "warning" and "rifampin" in first["summary"]
+        assert {r["resourceType"] for r in emitted(first)} >= {TROUGH_TYPE[version]}
+    if scenario == "imatinib-patient-on-rifampin":
+        [update] = [r for r in emitted(first) if r["resourceType"] == ORDER_TYPE[version]]
+        assert update["id"] == ("order-123" if version == "dstu2" else "request-123")
+    for card in cards:
+        assert_valid_in_its_version(card, version)
