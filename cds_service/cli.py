@@ -112,6 +112,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dosing(args: argparse.Namespace) -> int:
+    """The dosing API's answer for a request file, offline: the same computation and the same JSON."""
+    from cds_service.web.dosing import answer
+
+    try:
+        knowledge = load_knowledge(get_settings().knowledge_dir)
+    except KnowledgeError as exc:
+        print(f"cds-service: the knowledge base is broken: {exc}", file=sys.stderr)
+        return 2
+    body = Path(args.request).read_bytes() if args.request != "-" else sys.stdin.buffer.read()
+    status, content = answer(body, knowledge)
+    print(orjson.dumps(content, option=orjson.OPT_INDENT_2).decode())
+    return 0 if status == 200 else 1
+
+
 async def _evaluate_with_client(engine, hook, request):
     import httpx
 
@@ -241,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("request", help="a CDS Hooks request JSON file, or - for standard input")
     evaluate.add_argument("--service", help="service id (default: the one for the request's hook)")
     evaluate.set_defaults(func=_evaluate)
+
+    dosing = commands.add_parser("dosing", help="print the POST /dosing/imatinib answer for a request file, no server")
+    dosing.add_argument("request", help="a dosing request JSON file (fixtures/dosing/), or - for standard input")
+    dosing.set_defaults(func=_dosing)
 
     feedback = commands.add_parser("feedback", help="stored card feedback")
     feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.auth import client_for_call
+from cds_service.pk.dosing import DosingRequest
 from cds_service.protocol.cards import CardsResponse
 from cds_service.protocol.feedback import FeedbackRequest
 from cds_service.protocol.request import HookRequest
@@ -153,13 +154,15 @@ def install_openapi(app: FastAPI, service_ids: tuple[str, ...], auth_required: b
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)  # validation errors are answered 400
+                    responses = operation.get("responses", {})
+                    if responses.get("422", {}).get("description") == "Validation Error":  # FastAPI's own
+                        responses.pop("422")  # validation errors are answered 400
                     for parameter in operation.get("parameters", []):
                         if parameter["name"] == "service_id":
                             parameter["schema"] = {"type": "string", "enum": list(service_ids)}
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
-            for model in (HookRequest, FeedbackRequest):
+            for model in (HookRequest, FeedbackRequest, DosingRequest):
                 schema = model.model_json_schema(ref_template=REF, mode="validation")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema

@@ -17,6 +17,11 @@ from cds_service.pk.simulate import concentrations, steady_state_trough
 PositiveNumber = Annotated[float, Field(strict=True, gt=0)]
 MAX_LEVELS = 50
 MAX_DOSES = 20000  # about 27 years of twice-daily doses
+# Doses more than 60 days before a level add nothing measurable (60 days is ~90 typical half-lives, and ~2.5 at
+# the slowest the prior allows at +3 SD), and levels more than 90 days before the latest are another period of
+# treatment: both limits also bound the fit's work whatever the request says.
+DOSE_MEMORY_H = 60 * 24.0
+LEVEL_WINDOW_H = 90 * 24.0
 POOR_FIT_RATIO = 2.0  # a level this far from its fitted concentration is said to be unexplained
 
 
@@ -102,8 +107,11 @@ def to_ng_per_ml(value: float, unit: str, molar_mass: float) -> float:
     return value * factors[key]
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _utc(moment: datetime, field: str) -> datetime:
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise DosingInputError(field, "the time is out of range") from None
 
 
 def _round(x: float, digits: int = 1) -> float:
@@ -183,16 +191,21 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
     model = population_model(spec)
     cov, notes = covariates_of(request, knowledge)
     regimen = request.regimen
-    first = _utc(regimen.first_dose)
+    first = _utc(regimen.first_dose, "regimen.first_dose")
     level_hours = []
     values = []
     for index, level in enumerate(request.levels):
-        hours = (_utc(level.time) - first).total_seconds() / 3600
+        hours = (_utc(level.time, f"levels[{index}].time") - first).total_seconds() / 3600
         if hours <= 0:
             raise DosingInputError(f"levels[{index}].time", "the level is at or before the first dose")
         level_hours.append(hours)
         values.append(to_ng_per_ml(level.value, level.unit, model.molar_mass))
     level_h = np.array(level_hours, dtype=float)
+    if len(level_h) and level_h.min() < level_h.max() - LEVEL_WINDOW_H:
+        recent = level_h >= level_h.max() - LEVEL_WINDOW_H
+        notes.append(f"{int((~recent).sum())} level(s) more than 90 days before the latest are not fitted "
+                     "(another period of treatment).")
+        level_h, values = level_h[recent], [y for y, keep in zip(values, recent, strict=True) if keep]
 
     factor = 1.0
     if request.inducer:
@@ -212,11 +225,14 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
     cl, v = cl0, v0
     if len(level_h):
         dose_times, doses = dose_history(request, level_h)
+        remembered = dose_times >= level_h.min() - DOSE_MEMORY_H
+        taken = len(dose_times)
+        dose_times, doses = dose_times[remembered], doses[remembered]
         fit = map_fit(model, cl0, v0, dose_times, doses, level_h, np.array(values))
         cl, v = fit.clearance_l_per_h, fit.volume_l
         posterior = Estimate(clearance_l_per_h=_round(cl, 2), volume_l=_round(v, 1),
                              trough_ng_per_ml=_round(trough(cl, v)))
-        notes.append(f"{len(level_h)} level(s) fitted (MAP Bayesian) against {len(dose_times)} doses of "
+        notes.append(f"{len(level_h)} level(s) fitted (MAP Bayesian) against {taken} doses of "
                      f"{regimen.dose_mg:g} mg every {regimen.interval_hours} h.")
         predicted = concentrations(level_h, dose_times, doses, cl, v, model.ka, model.bioavailability)
         if np.any(np.abs(np.log(np.array(values) / np.maximum(predicted, 1e-9))) > math.log(POOR_FIT_RATIO)):
@@ -244,3 +260,24 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
                      "trough_ng_per_ml": _round(c.trough_ng_per_ml), "score": _round(c.score, 3)} for c in candidates],
         assumptions=notes,
     )
+
+
+def parse_request(body: bytes) -> DosingRequest:
+    """The request from JSON bytes; every problem named by its field (400 for what is not JSON, 422 for the rest)."""
+    import orjson
+    from pydantic import ValidationError
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DosingInputError("(body)", f"not valid JSON: {exc}", status=400) from None
+    if not isinstance(data, dict):
+        raise DosingInputError("(body)", "the request must be a JSON object", status=400)
+    try:
+        return DosingRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_input=False)
+        first = problems[0]
+        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(".[", "[")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DosingInputError(field or "(body)", f"{first['msg']}{more}") from None
