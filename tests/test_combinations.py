@@ -11,7 +11,7 @@ def test_pd1_inhibitor_with_crohns_warns_and_offers_removal(call):
     cards = cards_of(call(request_fixture("order-select-pembrolizumab-gist-with-crohns.json")))
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "pd-1-inhibitor-ibd"]
     assert card["indicator"] == "warning"
-    assert card["summary"] == "Pembrolizumab with inflammatory bowel disease: higher risk of severe colitis"
+    assert card["summary"] == "Pembrolizumab with Crohn's disease on record: higher risk of severe colitis"
     assert "41 % of 102 patients with IBD vs 11 % without" in card["detail"]
     assert "Abu-Sbeih H et al." in card["detail"]
     assert card["suggestions"][0]["actions"][0] == {

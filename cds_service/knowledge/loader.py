@@ -173,6 +173,16 @@ class Knowledge:
                     self.condition_prefixes.append((c.system, c.code, group))
                 else:
                     self.condition_by_code[(c.system, c.code)] = group
+        # Conditions recognised by name: (group, names pattern, pattern of words that make a text about else).
+        self.condition_names: list[tuple[ConditionGroup, re.Pattern[str], re.Pattern[str] | None]] = [
+            (
+                group,
+                re.compile(rf"(?<!\w)({_alternatives(_fold(n) for n in group.names)})(?!\w)"),
+                re.compile(rf"(?<![\w/])({_alternatives(_fold(n) for n in group.not_names)})(?![\w/])")
+                if group.not_names else None,
+            )
+            for group in conditions if group.names
+        ]
 
         self.level_codes = {(c.system, c.code) for c in imatinib.tdm.level_codes}
         self.trough_targets = {t.indication: t for t in imatinib.tdm.targets}
@@ -235,6 +245,11 @@ class Knowledge:
 def _fold(text: str) -> str:
     """Case- and apostrophe-insensitive key for names ("St. John’s Wort" == "st. john's wort")."""
     return text.replace("\u2019", "'").casefold()
+
+
+def fold_name(text: str) -> str:
+    """Case- and apostrophe-insensitive form of a name, as the knowledge base's name patterns are written."""
+    return _fold(text)
 
 
 def fold_text(text: str) -> str:
@@ -318,6 +333,7 @@ def _check_sources(knowledge: Knowledge) -> None:
         check(ids, f"imatinib.toml: {where}")
     for group in knowledge.conditions:
         check(group.sources, f"conditions.toml: [{group.id}]")
+        check(group.history_sources, f"conditions.toml: [{group.id}] history_sources")
     check(knowledge.routes.sources, "routes.toml")
     if dosing.max_daily_mg_with_inducer % min(dosing.tablet_strengths_mg):
         raise KnowledgeError("imatinib.toml: dosing.max_daily_mg_with_inducer is not a whole number of tablets")

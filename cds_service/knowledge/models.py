@@ -159,8 +159,18 @@ class ConditionGroup(_Entry):
     label: str
     phase: Literal["chronic", "accelerated", "blast"] | None = None
     codes: list[ConditionCode] = Field(min_length=1)
+    names: list[str] = Field(default_factory=list)  # words that name it in text, when no code matched
+    not_names: list[str] = Field(default_factory=list)  # words that make such a text about something else
+    history_counts: bool = False  # an inactive or resolved condition still counts (refuted never)
+    history_sources: list[str] = Field(default_factory=list)
     sources: list[str]
     status: Status
+
+    @model_validator(mode="after")
+    def _history_with_its_source(self) -> "ConditionGroup":
+        if self.history_counts and not self.history_sources:
+            raise ValueError("history_counts needs history_sources")
+        return self
 
 
 class Routes(_Entry):

@@ -8,6 +8,7 @@
 from dataclasses import dataclass
 
 from cds_service.facts import PatientFacts
+from cds_service.facts.conditions import Diagnosis
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
@@ -115,7 +116,24 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     if not ibd or not orders:
         return []
     cards = []
-    condition = ibd[0].group.label + (f" (onset {ibd[0].onset[:10]})" if ibd[0].onset else "")
+    found = "; ".join(escape_markdown(_ibd_on_record(d)) for d in ibd)
+    condition_line = f"On record: {found}."
+    history = [d for d in ibd if d.inactive]
+    if history:
+        condition_line += (
+            " Recorded as inactive or resolved, it still counts: in the study below, GI adverse events came a median "
+            "of 5 years after the last active episode of inflammatory bowel disease."
+        )
+    if any(d.recognised_by == "name" for d in ibd):
+        condition_line += " Recognised by its name, not by a code the knowledge base knows."
+    cited = dict.fromkeys(note.sources, "PD-1 inhibitors with IBD")
+    for diagnosis in ibd:
+        for source in diagnosis.group.sources:
+            cited.setdefault(source, "how inflammatory bowel disease is recognised")
+        for source in diagnosis.group.history_sources if diagnosis.inactive else ():
+            why = "why an inactive or resolved IBD still counts"
+            cited[source] = f"{cited[source]}, and {why}" if source in cited and why not in cited[source] else why
+    first = ibd[0].name or ibd[0].group.label
     for order in orders:
         drug = agent_names(knowledge, sorted(order.ingredients & members))
         suggestions = []
@@ -125,17 +143,17 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
                 actions=[Action(type="delete", description=f"Remove the {drug} order", resourceId=order.reference)],
             ))
         detail = "\n\n".join([
-            f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor; {condition} is "
-            "on record.",
+            f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor.",
+            condition_line,
             section("**What happens**", f"{note.text} (status {note.status})"),
             section("**What to do**", "The combination review advises avoiding immunotherapy with active "
                     "inflammatory bowel disease; otherwise weigh the risk of severe gastrointestinal events against "
                     "the benefit."),
-            section("**Evidence**", evidence_lines(knowledge, dict.fromkeys(note.sources, "PD-1 inhibitors with IBD"))),
+            section("**Evidence**", evidence_lines(knowledge, cited)),
             footer(knowledge, facts, [order], ("conditions",)),
         ])
         cards.append(Card(
-            summary=fit_summary(f"{drug.capitalize()} with inflammatory bowel disease: higher risk of severe colitis"),
+            summary=fit_summary(f"{drug.capitalize()} with {first} on record: higher risk of severe colitis"),
             detail=detail,
             indicator="warning",
             source=card_source(knowledge, "pd-1-inhibitor-ibd", "A PD-1 inhibitor with inflammatory bowel disease"),
@@ -147,6 +165,17 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
             ],
         ))
     return cards
+
+
+def _ibd_on_record(diagnosis: Diagnosis) -> str:
+    """"Crohn's disease on record since 2019-03-04", with its status when it is not simply active."""
+    text = diagnosis.on_record()
+    notes = []
+    if diagnosis.clinical_status and diagnosis.clinical_status != "active":
+        notes.append(f"clinical status {diagnosis.clinical_status}")
+    if diagnosis.verification in ("provisional", "differential", "unconfirmed"):
+        notes.append(f"verification {diagnosis.verification}")
+    return text + (f" ({', '.join(notes)})" if notes else "")
 
 
 def combination_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
