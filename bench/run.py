@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from bench.inprocess import Timing, time_sizes, time_stages
+from bench.pk import report as pk_report
 from hooks import HOOKS_BY_SERVICE_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, us in stages:
         out(f"  {name:<40}{us:>8.1f} us")
     out(f"  {'sum':<40}{sum(us for _, us in stages):>8.1f} us")
+    out()
+    problems += pk_report(out)
     out()
     out(f"load average {_load()} at the end; {(datetime.now(UTC) - started).total_seconds():.0f} s in all")
     for problem in problems:

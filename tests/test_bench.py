@@ -103,3 +103,14 @@ def test_a_failing_recorded_answer_app_is_reported():
     problems = around_the_rules_table(out, [(SCENARIOS[1], 32, good, echo, failing)])
     assert len(problems) == 1 and "recorded-answer app had 24000 responses above 399" in problems[0]
     assert out.lines[-1].split()[-1] == "250"  # the evaluation: 400 - 150 us of CPU per request
+
+
+def test_the_pk_bench_times_what_it_says():
+    """The fit timings cover one and three levels, and the order-select request is a valid call for the same
+    patient as the fixtures (no timing is asserted: the machine is shared)."""
+    from bench.pk import fit_timings, order_select_with_level
+
+    assert [levels for levels, _ in fit_timings()] == [1, 3]
+    request = order_select_with_level()
+    assert parse_hook_request(orjson.dumps(request)).hook == "order-select"
+    assert request["prefetch"]["labResults"]["entry"][0]["resource"]["code"]["coding"][0]["code"] == "57844-3"
