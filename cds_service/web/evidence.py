@@ -95,12 +95,16 @@ def _inducer_item(knowledge: Knowledge, ingredient_id: str, inducer: Inducer) ->
     return _item(knowledge, name, text, status, sources)
 
 
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100)} %"
+
+
 def _dosing_items(knowledge: Knowledge) -> list[Item]:
     dosing = knowledge.imatinib.dosing
     unconfirmed = dosing.unconfirmed_max_daily_mg_with_inducer
     return [
-        _item(knowledge, "Dose increase", f"At least {dosing.inducer_increase_fraction:.0%} more imatinib, in whole "
-              f"tablets of {' or '.join(str(s) for s in dosing.tablet_strengths_mg)} mg.",
+        _item(knowledge, "Dose increase", f"At least {_percent(dosing.inducer_increase_fraction)} more imatinib, "
+              f"in whole tablets of {' or '.join(str(s) for s in dosing.tablet_strengths_mg)} mg.",
               dosing.inducer_increase_status, [*dosing.inducer_increase_sources, *dosing.tablet_strengths_sources]),
         _item(knowledge, "Highest dose suggested", f"{dosing.max_daily_mg_with_inducer} mg/day; from "
               f"{dosing.twice_daily_from_mg} mg/day the dose is split twice daily.", dosing.max_daily_status,
@@ -135,7 +139,7 @@ def _strong_inducer(knowledge: Knowledge) -> Topic:
         "imatinib-strong-cyp3a4-inducer", "Imatinib with a strong CYP3A4 inducer",
         "When imatinib meets a strong CYP3A4 inducer (one of them ordered now), the service shows a warning "
         "(critical when the last trough level is below target) that says to avoid the combination, suggests an "
-        f"update of the imatinib draft to at least {dosing.inducer_increase_fraction:.0%} more in whole tablets, "
+        f"update of the imatinib draft to at least {_percent(dosing.inducer_increase_fraction)} more in whole tablets, "
         f"never above {dosing.max_daily_mg_with_inducer} mg/day, and a trough-level order with the target for the "
         "patient's indication.",
         (Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase"))),
