@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -59,8 +59,16 @@ class Settings(BaseSettings):
         default=["*"], description='Origins allowed to call from a browser (JSON list, e.g. ["https://ehr"]).'
     )
     public_base_url: str | None = Field(
-        default=None, description="The service's public URL when behind a proxy (used for JWT audience checks)."
+        default=None,
+        description="The service's public URL when behind a proxy (used for JWT audience checks and the cards' "
+        "links to the service's pages; without it, links use the URL the call came to).",
     )
+    dashboard_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the CDS committee's dashboard (/dashboard, HTTP Basic, user CDS_DASHBOARD_USER). "
+        "Unset (the default): the dashboard is not served at all (404).",
+    )
+    dashboard_user: str = Field(default="committee", min_length=1, description="User name for the dashboard.")
     auth_required: bool = Field(
         default=False,
         description="Require a signed JWT from a trusted issuer (CDS Hooks client authentication) on every call.",

@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]
 NARROW, WIDE = 400, 1280  # an EHR side panel, a desktop
+DASHBOARD_USER, DASHBOARD_PASSWORD = "committee", "committee-test-password"
 
 
 def _unavailable(reason: str) -> None:
@@ -87,7 +88,7 @@ def page_server(tmp_path_factory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("pages")
     env = {
         "CDS_DATABASE_URL": f"sqlite:///{folder / 'feedback.db'}",
-        "CDS_DASHBOARD_PASSWORD": "committee-test-password",
+        "CDS_DASHBOARD_PASSWORD": DASHBOARD_PASSWORD,
     }
     with running_server(folder, env) as server:
         yield server
@@ -101,3 +102,10 @@ def pages(browser, page_server: Server) -> Iterator[Pages]:
 @pytest.fixture
 def narrow_pages(browser, page_server: Server) -> Iterator[Pages]:
     yield from _pages(browser, page_server, NARROW)
+
+
+@pytest.fixture
+def committee_pages(browser, page_server: Server) -> Iterator[Pages]:
+    """A tab signed in to the dashboard (HTTP Basic)."""
+    yield from _pages(browser, page_server, WIDE,
+                      http_credentials={"username": DASHBOARD_USER, "password": DASHBOARD_PASSWORD})

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.settings import Settings
-from tests.browser import browser, narrow_pages, page_server, pages  # noqa: F401  (shared browser fixtures)
+from tests.browser import browser, committee_pages, narrow_pages, page_server, pages  # noqa: F401  (shared fixtures)
 from tests.helpers import SERVICE_FOR_HOOK
 
 

@@ -21,6 +21,7 @@ from tests.jwt_helpers import sandbox_token, write_issuers
 
 INDUCER = "imatinib-strong-cyp3a4-inducer"
 THIS_WEEK = iso_week(datetime.now(UTC))
+TODAY = datetime.now(UTC).date().isoformat()
 
 
 @pytest.fixture
@@ -79,6 +80,7 @@ def test_report_counts_cards_shown_and_their_latest_feedback_per_topic(report_se
         "overridden_by_reason": {"patient-declined": 1, "(none given)": 1},
         "shown_by_indicator": {"warning": 4},
         "weeks": [{"week": THIS_WEEK, "shown": 4, "accepted": 2, "overridden": 2, "acceptance_rate": 0.5}],
+        "days": [{"day": TODAY, "shown": 4}],
     }
     variants = topic(report, variant["source"]["topic"]["code"])
     assert (variants["shown"], variants["overridden"], variants["overridden_by_reason"]) == (

@@ -51,6 +51,7 @@ class _Topic:
     weeks: dict[str, _Tally] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
     indicators: Counter[str] = field(default_factory=Counter)
+    days: Counter[str] = field(default_factory=Counter)  # cards shown per UTC day (the dashboard's daily chart)
 
     def add(self, week: str, shown: bool, outcome: str | None, reason: Any) -> None:
         self.total.add(shown, outcome)
@@ -135,6 +136,7 @@ def feedback_report(engine: Engine, *, since: date | None = None, service_id: st
                 "overridden_by_reason": dict(topic.reasons.most_common()),
                 "shown_by_indicator": dict(sorted(topic.indicators.items())),
                 "weeks": [{"week": week, **tally.as_dict()} for week, tally in sorted(topic.weeks.items())],
+                "days": [{"day": day, "shown": shown} for day, shown in sorted(topic.days.items())],
             }
             for name, topic in ordered
         ],
@@ -144,6 +146,7 @@ def feedback_report(engine: Engine, *, since: date | None = None, service_id: st
 def _count_shown(topics: dict[str, _Topic], row: Any) -> None:
     topic = topics.setdefault(row.topic, _Topic())
     topic.indicators[row.indicator] += 1
+    topic.days[_utc(row.shown_at).date().isoformat()] += 1
     topic.add(iso_week(_utc(row.shown_at)), True, row.outcome, row.override_reason)
 
 

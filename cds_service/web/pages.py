@@ -1,5 +1,5 @@
 """Pages a clinician opens from a card: the decision guide (/guide) and the evidence per card topic (/evidence),
-served with their own assets under /static.
+and the CDS committee's dashboard (/dashboard, web/dashboard.py), served with their own assets under /static.
 
 Plain server-rendered HTML (Jinja2, autoescaped) that works without script, with the keyboard and a screen
 reader, in a 400 px EHR side panel as on a desktop. Nothing is loaded from outside the service: hospital networks
@@ -22,6 +22,7 @@ from cds_service.rules.common import EVIDENCE_LEVELS, agent_names
 from cds_service.rules.guide import Scenario, guide_row, monitoring_notes, scenario_trials
 from cds_service.rules.guide_form import InvalidAnswer, Reading, guide_form, read_answers
 from cds_service.settings import Settings
+from cds_service.web.dashboard import dashboard_page
 from cds_service.web.evidence import topic, topic_codes
 
 HERE = Path(__file__).resolve().parent
@@ -93,8 +94,7 @@ def guide_view(reading: Reading, knowledge: Knowledge) -> dict[str, Any]:
     view["strategies"] = [
         {
             "label": s.label, "level": EVIDENCE_LEVELS[s.evidence_level], "evidence": s.evidence, "status": s.status,
-            "sources": _cited(knowledge, s.sources), "claim": s.claim,
-            "claim_sources": _cited(knowledge, s.claim_sources),
+            "sources": _cited(knowledge, [*s.sources, *s.claim_sources]), "claim": s.claim,
         }
         for s in strategies
     ]
@@ -142,7 +142,13 @@ def page_routes(knowledge: Knowledge, settings: Settings) -> list[BaseRoute]:
                           links=[{"url": "/evidence", "label": "Every card topic and its evidence"}])
         return render("evidence.html", topic=found, manifest=knowledge.manifest)
 
+    async def dashboard(request: Request) -> HTMLResponse:
+        return await dashboard_page(request, settings, render)
+
+    served_dashboard = settings.dashboard_password is not None  # off means not served at all
+    env.globals["dashboard_served"] = served_dashboard
     return [
+        *([Route("/dashboard", dashboard, methods=["GET"])] if served_dashboard else []),
         Route("/guide", guide, methods=["GET"]),
         Route("/evidence", evidence_index, methods=["GET"]),
         Route("/evidence/{topic}", evidence, methods=["GET"]),
