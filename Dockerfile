@@ -14,5 +14,7 @@ RUN pip install --no-cache-dir '.[postgres]' \
 USER cds
 VOLUME ["/data"]
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+# Liveness on the port the service listens on (CDS_PORT, set at run time too); readiness (/readyz) is for the
+# load balancer or orchestrator, which should stop sending calls, not restart the container, when the database fails.
+HEALTHCHECK CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CDS_PORT', '8000'), timeout=5)"
 CMD ["cds-service", "serve"]

@@ -52,6 +52,7 @@ from cds_service.store.cards_shown import CardsShownRecorder
 from cds_service.store.feedback import clear_comments_periodically
 from cds_service.store.reports import feedback_report
 from cds_service.web.dosing import dosing_router
+from cds_service.web.ops import ops_router
 from cds_service.web.pages import page_routes
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
 
@@ -324,11 +325,5 @@ def create_app(
             raise ServiceUnavailable("The feedback report could not be read from the database; retry.") from None
         return Response(orjson.dumps(body), media_type=JSON)
 
-    @app.get("/healthz", summary="Liveness and knowledge-base version")
-    async def healthz() -> Response:
-        return Response(
-            orjson.dumps({"status": "ok", "version": __version__, "knowledge": knowledge.version}),
-            media_type=JSON,
-        )
-
+    app.include_router(ops_router(knowledge))  # /healthz, /readyz
     return app

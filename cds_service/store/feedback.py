@@ -7,12 +7,13 @@ An entry is acknowledged only after its transaction committed. The same feedback
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -149,6 +150,18 @@ class FeedbackStore:
             feedback = connection.execute(delete(card_feedback).where(card_feedback.c.received_at < before))
             shown = connection.execute(delete(cards_shown).where(cards_shown.c.shown_at < before))
             return {"feedback": feedback.rowcount, "cards_shown": shown.rowcount}
+
+    def check_writable(self) -> None:
+        """Raise (SQLAlchemyError) unless a feedback entry could be stored now: one is written and rolled back,
+        so a missing table, a read-only file or standby, lost privileges or a full lock all show."""
+        probe = {"entry_hash": f"readiness-{uuid.uuid4().hex}", "service_id": "readiness", "card_uuid": "readiness",
+                 "outcome": "accepted", "received_at": datetime.now(UTC), "entry": {}}
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.execute(insert(card_feedback).values(probe))
+            finally:
+                transaction.rollback()
 
     def count(self) -> int:
         with self.engine.connect() as connection:
