@@ -249,3 +249,14 @@ def test_an_order_by_reference_is_read_through_the_fhir_server(respx_mock, call)
     })
     body = with_server(hook_request("order-sign", [_draft_by_reference()], prefetch=False))
     assert "rifampin" in cards_of(call(body))[0]["summary"]
+
+
+def test_without_the_active_list_an_active_order_in_the_history_still_counts(call):
+    """The history search answered and the active one did not: rifampin active in the history gets its card, and
+    the card still says the active list itself was not read."""
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                        prefetch={"medicationHistory": bundle(resource("rifampin-active-r4.json"))})
+    del body["prefetch"]["activeMedications"]
+    [card] = cards_of(call(body))
+    assert "rifampin" in card["summary"]
+    assert "Not checked: the active medication list" in card["detail"]

@@ -118,6 +118,10 @@ def test_dstu2_without_a_medication_list_says_the_interaction_check_is_incomplet
 def test_without_the_medication_search_stu3_and_r4_say_so_too(call, version, hook):
     body = imatinib_with_active_rifampin(version, hook)
     del body["prefetch"]["activeMedications"]  # the client's server could not answer it
+    # The history still shows the active rifampin order: its card, naming the list it could not read.
+    [card] = cards_of(call(body))
+    assert "rifampin" in card["summary"] and "Not checked: the active medication list" in card["detail"]
+    del body["prefetch"]["medicationHistory"]
     card = incomplete_check_card(call(body))
     assert "the active medication list" in card["summary"]
 

@@ -119,9 +119,12 @@ def extract_facts(
 ) -> PatientFacts:
     drafts = _uses(context.draft_orders, "draft", context, record, knowledge, MEDICATION_ORDER_TYPES)
     draft_refs = {d.reference for d in drafts if d.reference}
+    # Without the active list, the history's active orders stand in for it: an imatinib or inducer order the
+    # record does show must not be missed because another search failed.
+    active_source = "activeMedications" if "activeMedications" in record.by_key else "medicationHistory"
     orders = [
         use
-        for use in _uses(record.get("activeMedications"), "order", context, record, knowledge,
+        for use in _uses(record.get(active_source), "order", context, record, knowledge,
                          MEDICATION_ORDER_TYPES, keep_status=ACTIVE_ORDER_STATUSES)
         if use.reference not in draft_refs
     ]
