@@ -81,7 +81,7 @@ def test_ponatinib_with_t315i_gets_no_card(call):
 def test_imatinib_with_a_kinase_domain_mutation_the_table_says_nothing_of_imatinib_about_warns(call):
     [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], text_result("ABL1 E255K detected")))
     assert card["indicator"] == "warning"
-    assert card["summary"].startswith("ABL1 E255K on record: check the TKI choice")
+    assert card["summary"].startswith("ABL1 E255K on record: a kinase-domain mutation is an indication to change")
     assert "Not expected to work against it: nilotinib." in card["detail"]
     assert suggestion(card, "Remove the imatinib order").get("isRecommended") is None
 

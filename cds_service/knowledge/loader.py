@@ -189,6 +189,7 @@ class Knowledge:
 
         self.genomics = genomics
         self.variants = VariantIndex.build(genomics)
+        self.variants_by_id = {v.id: v for v in genomics.variants}
         self.response = response
         # What a result is, by its code: read once per result instead of once per reader (facts/observations.py).
         kinds: dict[tuple[str, str], set[str]] = {}
@@ -388,6 +389,17 @@ def _check_genomics(knowledge: Knowledge) -> None:
     _cite_check(knowledge, genomics.reading.sources, "variants.toml: [reading]")
     for symbol, gene in genomics.genes.items():
         _cite_check(knowledge, gene.sources, f"variants.toml: [genes.{symbol}]")
+    table = genomics.mutation_table
+    _cite_check(knowledge, table.sources, "variants.toml: [mutation_table]")
+    _ingredients_check(knowledge, table.tkis, "variants.toml: [mutation_table]")
+    ids = {v.id for v in genomics.variants}
+    if table.gene not in genomics.genes or not set(table.imatinib_named_for) <= ids:
+        raise KnowledgeError("variants.toml: [mutation_table] names a gene or variant row that does not exist")
+    for row in genomics.variants:
+        if row.gene == table.gene and (row.on_imatinib == "avoid") != (row.id in table.imatinib_named_for):
+            raise KnowledgeError(f"variants.toml: {row.id}: on_imatinib = 'avoid' exactly where the table names "
+                                 "imatinib ([mutation_table] imatinib_named_for)")
+    _cite_check(knowledge, genomics.change_of_therapy.sources, "variants.toml: [change_of_therapy]")
     seen: set[tuple[str, str | None, int | None]] = set()
     for index, variant in enumerate(genomics.variants):
         where = f"variants.toml: variants[{index}] ({variant.id})"

@@ -230,8 +230,27 @@ class VariantMeaning(_Entry):
     status: Status
 
 
+class MutationTable(_Entry):
+    """What the mutation table covers: the TKIs it lists mutations to avoid for, and the rows naming imatinib."""
+
+    gene: str
+    tkis: list[str] = Field(min_length=1)
+    imatinib_named_for: list[str]  # variant row ids
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class ChangeOfTherapy(_Entry):
+    categories: list[MutationCategory] = Field(min_length=1)
+    text: str
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
 class Genomics(_Entry):
     reading: VariantReading
+    mutation_table: MutationTable
+    change_of_therapy: ChangeOfTherapy
     genes: dict[str, Gene]
     variants: list[VariantMeaning] = Field(min_length=1)
 

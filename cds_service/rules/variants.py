@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.facts import PatientFacts
-from cds_service.facts.genomics import UnattributedChange, VariantFinding, detected_variants, later_negative
+from cds_service.facts.genomics import (
+    UnattributedChange,
+    VariantFinding,
+    detected_variants,
+    later_negative,
+    parse_protein_change,
+)
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import VariantMeaning
@@ -127,6 +133,8 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
         avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
         if avoid:
             lines.append(f"  - Not expected to work against it: {agent_names(knowledge, avoid)}.")
+        if item.ingredient == "imatinib" and (scope := _imatinib_in_table(meaning, finding, knowledge)):
+            lines.append(f"  - {scope}")
         if meaning.prefer:
             agents = agent_names(knowledge, meaning.prefer)
             if meaning.prefer_status == "derived":
@@ -138,11 +146,40 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
     return lines
 
 
+def _imatinib_in_table(meaning: VariantMeaning, finding: VariantFinding, knowledge: Knowledge) -> str | None:
+    """What the mutation table says of imatinib against this variant: no more than it says."""
+    table = knowledge.genomics.mutation_table
+    if meaning.gene != table.gene:
+        return None
+    if meaning.id in table.imatinib_named_for:
+        return (f"Imatinib itself is not an option against {escape_markdown(finding.short or finding.name)}: the NCCN "
+                f"table names it among the TKIs that do not work (status {table.status}).")
+    named = [knowledge.variants_by_id[i] for i in table.imatinib_named_for]
+    against = ", ".join(parse_protein_change(v.protein).short for v in named if v.protein and parse_protein_change(
+        v.protein))
+    listed = meaning.protein is not None
+    return (
+        f"The NCCN table lists mutations to avoid for {agent_names(knowledge, table.tkis)} and names imatinib only "
+        f"against {against}: it neither rules imatinib out nor supports it against "
+        f"{'this variant' if not listed else escape_markdown(finding.short or finding.name)} (status {table.status})."
+    )
+
+
+def _changes_therapy(item: TkiAgainstVariants, knowledge: Knowledge) -> bool:
+    """A kinase-domain mutation on record: the ELN panel calls a positive result an indication to change therapy."""
+    categories = knowledge.genomics.change_of_therapy.categories
+    return any(c.meaning.category in categories for c in item.concerns)
+
+
 def _summary(item: TkiAgainstVariants, knowledge: Knowledge) -> str:
     drug = knowledge.ingredients[item.ingredient].name.capitalize()
     names = ", ".join(c.finding.name for c in item.concerns)
     if item.concern == "avoid":
         return fit_summary(f"{drug} is not expected to work: {names} on record")
+    if item.concern == "caution" and _changes_therapy(item, knowledge):
+        what = f"{drug.lower()} order" if item.is_draft else f"current {drug.lower()}"
+        return fit_summary(f"{names} on record: a kinase-domain mutation is an indication to change therapy (ELN); "
+                           f"review the {what}")
     if item.concern == "caution":
         return fit_summary(f"{names} on record: check the TKI choice against the mutation table before {drug.lower()}")
     return fit_summary(f"{names} on record: an unconfirmed note on {drug.lower()} (status U)")
@@ -156,7 +193,11 @@ def _what_to_do(item: TkiAgainstVariants, knowledge: Knowledge) -> str:
         step = f"Remove the {drug} order and choose the TKI with the treating specialist"
     else:
         step = f"Review the current {drug} therapy with the treating specialist"
-    return step + ". No dose is suggested for an alternative."
+    text = step + ". No dose is suggested for an alternative."
+    if _changes_therapy(item, knowledge):
+        change = knowledge.genomics.change_of_therapy
+        text = f"{change.text} (ELN expert panel, status {change.status})\n\n{text}"
+    return text
 
 
 def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowledge) -> Card:
@@ -165,6 +206,9 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
     for concern in item.concerns:
         for source in concern.meaning.sources:
             cited.setdefault(source, f"what {concern.finding.name} means")
+    if _changes_therapy(item, knowledge):
+        for source in knowledge.genomics.change_of_therapy.sources:
+            cited.setdefault(source, "a kinase-domain mutation as an indication to change therapy")
     for source in knowledge.genomics.reading.sources:
         cited.setdefault(source, "how variant results are read")
     critical = any(c.concern == "avoid" and c.meaning.critical for c in item.concerns)
