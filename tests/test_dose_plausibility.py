@@ -69,4 +69,5 @@ def test_a_dose_per_kg_is_refused_by_name(call, unit):
 def test_a_dose_per_m2_without_a_body_surface_area_is_refused_by_name(call):
     card = rifampin_card(call, imatinib_draft(value=340, unit="mg/m2"))
     _no_increase(card)
-    assert "written per m² of body-surface area and the patient's BSA is not known" in card["detail"]
+    assert ("the dose is written per m² of body-surface area and the BSA cannot be computed: no body weight and no "
+            "height is on record") in card["detail"]

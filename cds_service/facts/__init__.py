@@ -17,6 +17,7 @@ from cds_service.facts.medications import (
     recorded_status,
 )
 from cds_service.facts.observations import sort_results
+from cds_service.facts.patient import NO_PROFILE, PatientProfile, patient_profile
 from cds_service.facts.response import IsResult, is_results
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to, local_reference
 from cds_service.gather.record import PatientRecord
@@ -49,6 +50,8 @@ class PatientFacts:
     live_trials: LiveTrials | None = None
     # Statements of medicines the patient no longer takes (completed or stopped): when an inducer ended.
     past_statements: tuple[MedicationUse, ...] = ()
+    # Age, weight and height: what a child's dose is computed from.
+    profile: PatientProfile = NO_PROFILE
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:
@@ -161,4 +164,6 @@ def extract_facts(
         unattributed_variants=tuple(unattributed),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
         past_statements=tuple(past_statements),
+        profile=patient_profile(record.get("patient"), [*record.get("vitalSigns"), *record.get("labResults")],
+                                context.patient_id, today or datetime.now(UTC).date(), knowledge.imatinib.paediatric),
     )

@@ -142,9 +142,34 @@ class Tdm(_Entry):
     level_codes: list[LevelCode] = Field(min_length=1)
 
 
+class MeasurementCode(_Entry):
+    system: str
+    code: str
+    text: str
+
+
+class Paediatric(_Entry):
+    adult_from_years: int = Field(gt=0)
+    dose_mg_per_m2: float = Field(gt=0)
+    max_daily_mg: int = Field(gt=0)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+    bsa_sources: list[str] = Field(min_length=1)
+    bsa_status: Status
+    weight_codes: list[MeasurementCode] = Field(min_length=1)
+    height_codes: list[MeasurementCode] = Field(min_length=1)
+    measurement_code_sources: list[str] = Field(min_length=1)
+    max_weight_age_days: int = Field(gt=0)
+    max_height_age_days: int = Field(gt=0)
+    freshness_sources: list[str] = Field(min_length=1)
+    freshness_status: Status
+    inducer_note: str
+
+
 class ImatinibFacts(_Entry):
     dosing: Dosing
     tdm: Tdm
+    paediatric: Paediatric
 
 
 class ConditionCode(_Entry):

@@ -39,15 +39,18 @@ def tablets_for(dose_mg: int, strengths: list[int]) -> tuple[tuple[int, int], ..
     return tuple(tablets)
 
 
-def plan_dose_increase(dose: Dose, dosing: Dosing) -> DoseIncrease | str:
-    """The smallest whole-tablet daily dose at least `inducer_increase_fraction` higher, capped; or why none."""
+def plan_dose_increase(
+    dose: Dose, dosing: Dosing, ceiling: int | None = None, ceiling_name: str = "maximum"
+) -> DoseIncrease | str:
+    """The smallest whole-tablet daily dose at least `inducer_increase_fraction` higher, capped at `ceiling` (the
+    adult maximum with an inducer unless a lower one, a child's, is given); or why none."""
     per_day = dose.administrations_per_day
     if per_day not in (1, 2):
         return "only once- and twice-daily schedules are adjusted automatically"
     current = dose.daily_mg
-    ceiling = dosing.max_daily_mg_with_inducer
+    ceiling = dosing.max_daily_mg_with_inducer if ceiling is None else ceiling
     if current >= ceiling:
-        return f"the current dose ({current:g} mg/day) is already at the {ceiling} mg/day maximum"
+        return f"the current dose ({current:g} mg/day) is already at the {ceiling} mg/day {ceiling_name}"
     step = min(dosing.tablet_strengths_mg)
     target = current * (1 + dosing.inducer_increase_fraction)
     administrations = int(per_day)
@@ -60,7 +63,7 @@ def plan_dose_increase(dose: Dose, dosing: Dosing) -> DoseIncrease | str:
     if new_daily % (administrations * step):
         new_daily -= new_daily % (administrations * step)
     if new_daily <= current:
-        return f"no whole-tablet dose above {current:g} mg/day fits under the {ceiling} mg/day maximum"
+        return f"no whole-tablet dose above {current:g} mg/day fits under the {ceiling} mg/day {ceiling_name}"
     per_administration = new_daily // administrations
     return DoseIncrease(
         current_daily_mg=current,

@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import Literal
 
 from cds_service.facts import PatientFacts
+from cds_service.facts.dose import Dose
 from cds_service.facts.medications import MedicationUse
+from cds_service.facts.patient import body_surface_area
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
 from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
@@ -28,10 +30,12 @@ from cds_service.rules.common import (
 from cds_service.rules.dosing import plan_dose_increase
 from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
 from cds_service.rules.orders import dose_update, trough_order
+from cds_service.rules.paediatric import paediatric_limit
 
 Management = Literal["dose-increase", "monitor", "stop"]
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
-CONSULTED = ("activeMedications", "medicationStatements", "conditions", "labResults")
+CONSULTED = ("activeMedications", "medicationStatements", "conditions", "labResults", "patient", "vitalSigns",
+             "medicationAdministrations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,28 +119,56 @@ def _no_increase_for_level(level: LevelAssessment | None) -> str | None:
     return None
 
 
-def dose_advice(
-    interaction: InducerInteraction, knowledge: Knowledge, level: LevelAssessment | None = None
-) -> DoseAdvice:
-    dosing = knowledge.imatinib.dosing
+def _read_dose(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge
+) -> tuple[Dose | None, str, str]:
+    """The current daily dose (a per-m² dose converted with the BSA), why none could be read, and a note on it."""
     reading = interaction.imatinib.dose(knowledge)
+    if reading.dose is None and reading.per_m2_mg is not None and reading.per_m2_administrations:
+        bsa = body_surface_area(facts.profile, facts.today, knowledge.imatinib.paediatric)
+        if isinstance(bsa, str):
+            return None, f"the dose is written per m² of body-surface area and the BSA cannot be computed: {bsa}", ""
+        per = reading.per_m2_mg * bsa.m2
+        dose = Dose(per, reading.per_m2_administrations, "mg")
+        return dose, "", (f" (Written as {reading.per_m2_mg:g} mg/m² per dose; with a BSA of {bsa.m2:.2f} m² that is "
+                          f"{per:.0f} mg.)")
     if reading.dose is None:
-        return DoseAdvice(f"No dose suggestion: {reading.problem}.")
-    note = f" ({reading.note}.)" if reading.note else ""
+        return None, reading.problem or "the dose could not be read", ""
+    return reading.dose, "", f" ({reading.note}.)" if reading.note else ""
+
+
+def dose_advice(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, level: LevelAssessment | None = None
+) -> DoseAdvice:
+    """The one dose line of the card: a child's BSA limit first, then why the dose is not read or not raised, then
+    the increase in whole tablets."""
+    dosing = knowledge.imatinib.dosing
+    child = paediatric_limit(facts, knowledge)
+    if isinstance(child, str):
+        return DoseAdvice(f"No dose suggestion: {child}.")
+    prefix = f"{child.text} {knowledge.imatinib.paediatric.inducer_note} " if child else ""
+    dose, problem, note = _read_dose(interaction, facts, knowledge)
+    if dose is None:
+        return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
+    current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
     held = _no_increase_for_level(level)
     if held is not None:
-        return DoseAdvice(
-            f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. No dose increase: {held}; keep checking "
-            f"troughs while the inducer continues.{note}"
-        )
-    plan = plan_dose_increase(reading.dose, dosing)
+        return DoseAdvice(f"{current} No dose increase: {held}; keep checking troughs while the inducer "
+                          f"continues.{note}")
+    if child and dose.daily_mg > child.max_daily_mg:
+        return DoseAdvice(f"{current} No dose increase: it is above this child's paediatric maximum of "
+                          f"{child.max_daily_mg} mg/day: check the dose.{note}")
+    plan = plan_dose_increase(
+        dose, dosing, ceiling=child.max_daily_mg if child else None,
+        ceiling_name="paediatric maximum for this child" if child else "maximum",
+    )
     if isinstance(plan, str):
-        return DoseAdvice(f"No dose increase: {plan}; rely on the trough level.{note}")
-    description, suggestion, problem = plan.describe(), None, ""
+        return DoseAdvice(f"{current} No dose increase: {plan}; rely on the trough level.{note}")
+    description, suggestion, not_written = plan.describe(), None, ""
     if interaction.imatinib_is_draft:
-        written = dose_update(interaction.imatinib, reading.dose, plan)
+        written = dose_update(interaction.imatinib, dose, plan)
         if isinstance(written, str):
-            problem = f" (The order itself cannot be updated: {written}.)"
+            not_written = f" (The order itself cannot be updated: {written}.)"
         elif interaction.imatinib.reference:
             description = written.description
             suggestion = Suggestion(
@@ -145,10 +177,14 @@ def dose_advice(
                                 resource=written.resource)],
             )
     text = (
-        f"Current imatinib dose {reading.dose.daily_mg:g} mg/day. If the inducer cannot be avoided, increase it by "
-        f"at least {dosing.inducer_increase_fraction:.0%}: **{description}**.{problem}{note}"
+        f"{current} If the inducer cannot be avoided, increase it by at least "
+        f"{dosing.inducer_increase_fraction:.0%}: **{description}**.{not_written}{note}"
     )
-    if plan.capped:
+    if plan.capped and child:
+        text += (f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {child.max_daily_mg} mg/day, the "
+                 "paediatric maximum for this child: the increase is capped there, so the trough level matters all "
+                 "the more.")
+    elif plan.capped:
         text += (
             f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {dosing.max_daily_mg_with_inducer} "
             f"mg/day, the highest dose this service suggests (higher doses with inducers, "
@@ -245,7 +281,7 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
     target, target_text = trough_target(facts, knowledge)
     level = latest_level(facts, target, knowledge)
-    dose = dose_advice(interaction, knowledge, level)
+    dose = dose_advice(interaction, facts, knowledge, level)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
     effects, cited = _effect_lines(interaction, knowledge)
     for source in dosing.inducer_increase_sources:

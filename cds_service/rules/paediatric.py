@@ -1,0 +1,54 @@
+"""A child's imatinib dose limit: 340 mg/m²/day by body-surface area, never above 600 mg/day, in whole tablets.
+
+No source gives a paediatric dose with a CYP3A4 inducer, so the adult "+50 %" is applied only inside this limit,
+and the card says so. A child without a recent weight and height gets no dose suggestion at all.
+"""
+
+import math
+from dataclasses import dataclass
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.patient import BodySurfaceArea, body_surface_area
+from cds_service.knowledge import Knowledge
+
+
+@dataclass(frozen=True, slots=True)
+class PaediatricLimit:
+    max_daily_mg: int  # the lower of 340 mg/m² x BSA (down to whole tablets) and 600 mg/day
+    bsa: BodySurfaceArea
+    text: str  # who the child is, the rule, the BSA and where it came from
+
+
+def _who(facts: PatientFacts, knowledge: Knowledge) -> str:
+    paediatric = knowledge.imatinib.paediatric
+    profile = facts.profile
+    rule = (f"imatinib in children is dosed by body-surface area, {paediatric.dose_mg_per_m2:g} mg/m²/day, not above "
+            f"{paediatric.max_daily_mg} mg/day (status {paediatric.status})")
+    if profile.youngest_age != profile.oldest_age:
+        return (f"The patient is {profile.age_text()}: the birth date is not precise enough to rule out an age "
+                f"under {paediatric.adult_from_years}, so the paediatric limits apply; {rule}.")
+    return f"Child patient, {profile.age_text()}: {rule}."
+
+
+def paediatric_limit(facts: PatientFacts, knowledge: Knowledge) -> PaediatricLimit | str | None:
+    """None for an adult (or an unknown age); why no dose can be computed for a child; or the child's limit."""
+    paediatric = knowledge.imatinib.paediatric
+    if not facts.profile.may_be_child(paediatric.adult_from_years):
+        return None
+    who = _who(facts, knowledge)
+    bsa = body_surface_area(facts.profile, facts.today, paediatric)
+    if isinstance(bsa, str):
+        return f"{who} No dose is computed: {bsa}. Record a current weight and height"
+    step = min(knowledge.imatinib.dosing.tablet_strengths_mg)
+    by_bsa = paediatric.dose_mg_per_m2 * bsa.m2
+    limit = min(paediatric.max_daily_mg, math.floor(round(by_bsa / step, 9)) * step)
+    text = (
+        f"{who} BSA **{bsa.m2:.2f} m²** (Mosteller, from weight {bsa.weight.shown('kg')} and height "
+        f"{bsa.height.shown('cm')}): {paediatric.dose_mg_per_m2:g} mg/m² x {bsa.m2:.2f} m² = {by_bsa:.0f} mg/day, so "
+        f"at most **{limit} mg/day** in whole {step} mg tablets."
+    )
+    return PaediatricLimit(limit, bsa, text)
+
+
+def per_m2_in_mg(per_m2_mg: float, bsa: BodySurfaceArea) -> float:
+    return per_m2_mg * bsa.m2
