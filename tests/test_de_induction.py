@@ -8,6 +8,7 @@ from cds_service.facts.timeline import parse_instant
 from cds_service.fhir_validation import emitted_version, validation_problems
 from tests.helpers import bundle, cards_of, hook_request, suggestion
 from tests.meds import order, statement
+from tests.rendering import assert_renders_as_written
 
 TOPIC = "imatinib-inducer-stopped"
 HOOK_FOR = {"R4": "order-sign", "STU3": "order-select", "DSTU2": "medication-prescribe"}
@@ -22,7 +23,7 @@ def ago(days: int) -> str:
 
 
 def de_induction_cards(response) -> list[dict]:
-    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
+    return [assert_renders_as_written(c) for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
 
 
 def renewal(

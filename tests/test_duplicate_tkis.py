@@ -5,6 +5,7 @@ import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
 from tests.meds import order, statement
+from tests.rendering import assert_renders_as_written
 
 TOPIC = "duplicate-bcr-abl1-inhibitors"
 
@@ -15,7 +16,7 @@ def topics(cards) -> list[str]:
 
 def only(cards, topic: str = TOPIC) -> dict:
     [card] = [c for c in cards if c["source"]["topic"]["code"] == topic]
-    return card
+    return assert_renders_as_written(card)
 
 
 def test_dasatinib_ordered_while_imatinib_is_active_asks_and_says_to_stop_the_imatinib_order(call):

@@ -4,12 +4,13 @@ import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
 from tests.meds import order, statement
+from tests.rendering import assert_renders_as_written
 
 TOPIC = "imatinib-strong-cyp3a4-inhibitor"
 
 
 def inhibitor_cards(response) -> list[dict]:
-    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
+    return [assert_renders_as_written(c) for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
 
 
 def imatinib_active(version: str = "R4") -> dict:

@@ -239,17 +239,17 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         f"Found: {escape_markdown(inducer.use.display)} ({origin_phrase(inducer.use)}, status "
         f"{inducer.use.status or 'not given'}), ended {end.shown()} ({ended_where}), {finding.days_since_end} days "
         f"ago. {_history_line(finding)}",
-        "**What happens**\n"
+        "**What happens**\n\n"
         f"Imatinib exposure rises as {name}'s induction wears off. CYP3A activity is back to baseline about "
         f"{facts_de.baseline_after_days} days after {measured} is stopped{after} (status {facts_de.baseline_status}); "
         f"a PBPK study found induction gone after about {facts_de.keep_adjusted_days} days and advises keeping the "
         f"adjusted dose about {facts_de.keep_adjusted_days} days after stopping an inducer, then stepping back "
         f"(status {facts_de.keep_adjusted_status}).",
-        "**What to do**\n"
+        "**What to do**\n\n"
         f"{step} {before_mg:g} mg/day is {basis}.\n"
         f"2. Check a trough level on or after {draw_on.isoformat()} ({draw_why}). {facts_de.trough_note} {target_text} "
         f"{tdm.sampling}",
-        "**Evidence**\n" + evidence_lines(knowledge, {
+        "**Evidence**\n\n" + evidence_lines(knowledge, {
             **dict.fromkeys(facts_de.baseline_sources, f"CYP3A back to baseline after {measured}"),
             **dict.fromkeys(facts_de.keep_adjusted_sources, "keeping the adjusted dose about 2 weeks, then stepping "
                                                               "back"),

@@ -21,6 +21,7 @@ from cds_service.rules.common import (
     footer,
     origin_phrase,
     override,
+    section,
 )
 
 CONSULTED = ("medicationStatements",)
@@ -100,9 +101,9 @@ def duplicate_card(duplicate: DuplicateTkis, facts: PatientFacts, knowledge: Kno
     detail = "\n\n".join([
         f"Found: {found}. Both are {knowledge.interactions.duplicates.label}s: taken together they duplicate "
         "each other.",
-        "**Is this a switch?**\n" + switch,
-        "**If both are meant to be taken together**\n" + "\n".join(combination_lines),
-        "**Evidence**\n" + evidence_lines(knowledge, cited),
+        section("**Is this a switch?**", switch),
+        section("**If both are meant to be taken together**", "\n".join(combination_lines)),
+        section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, uses, CONSULTED),
     ])
     suggestions = [
