@@ -18,6 +18,7 @@ from cds_service.facts.patient import body_surface_area
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
 from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
+from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
     card_source,
     evidence_lines,
@@ -310,11 +311,14 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         ))
 
     names = _names(interaction, knowledge)
+    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge)
+    for source, supports in alternatives.cited:
+        cited.setdefault(source, supports)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
         "**What to do**\n\n"
-        f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction (no specific "
-        "alternative is listed in the knowledge base; choose with pharmacy).\n"
+        f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction.\n"
+        f"{nested(alternatives.items)}\n"
         f"2. {dose.text}\n"
         f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after {draw_on[0].isoformat()}: "
         f"{draw_on[1]}.\n\n"
@@ -348,13 +352,14 @@ def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, kno
              "the inducers to avoid. Do not raise the imatinib dose to compensate."]
     if recorded:
         steps.append("2. Ask the patient to stop it and record it as stopped.")
-    detail = "\n\n".join([
+    detail = "\n\n".join(filter(None, [
         _where(interaction),
         section("**What happens**", "\n".join(effects)),
         section("**What to do**", "\n".join(steps)),
+        _alternatives_section(interaction, knowledge, cited),
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
-    ])
+    ]))
     return Card(
         summary=fit_summary("Stop St John's wort: it lowers imatinib exposure (AUC -30 to -32 %)"),
         detail=detail,
@@ -385,6 +390,7 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
         section("**What to do**", "Imatinib exposure may fall; no dose change is suggested for a moderate inducer. "
                 f"Consider a trough level on or after {draw_on[0].isoformat()} ({draw_on[1]}): {target_text} "
                 f"{tdm.sampling}"),
+        _alternatives_section(interaction, knowledge, cited),
         level.text if level else None,
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
@@ -402,6 +408,16 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
             override("short-inducer-course", "Short inducer course"),
         ],
     )
+
+
+def _alternatives_section(interaction: InducerInteraction, knowledge: Knowledge, cited: dict[str, str]) -> str | None:
+    """The alternatives a source names, for cards whose steps do not already name them; None when no source does."""
+    if not any(knowledge.alternatives_for.get(i) for i in interaction.inducer_names):
+        return None
+    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge)
+    for source, supports in alternatives.cited:
+        cited.setdefault(source, supports)
+    return section("**Alternatives**", "\n".join(f"- {item}" for item in alternatives.items))
 
 
 _CARD_FOR = {

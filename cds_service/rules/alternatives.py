@@ -1,0 +1,59 @@
+"""The alternatives to an inducer that a source names (interactions.toml [alternatives]), each with its source and
+status, and what the sources leave to the prescriber. An inducer no source gives an alternative for says so: the
+service never names an alternative of its own.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cds_service.knowledge import Knowledge
+
+
+@dataclass(frozen=True, slots=True)
+class AlternativeText:
+    """Nested list items for the card's "prefer an alternative" step, and the sources they cite."""
+
+    items: tuple[str, ...]
+    cited: tuple[tuple[str, str], ...]
+    any_named: bool
+
+
+def _shorts(knowledge: Knowledge, source_ids: list[str]) -> str:
+    return "; ".join(knowledge.sources[s].short for s in source_ids)
+
+
+@lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
+def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge) -> AlternativeText:
+    """One item per alternatives set that covers any of `inducers`, then one for the inducers none covers."""
+    items: list[str] = []
+    cited: dict[str, str] = {}
+    sets = list(dict.fromkeys(s for i in inducers for s in knowledge.alternatives_for.get(i, ())))
+    any_named = False
+    for set_id in sets:
+        alternatives = knowledge.interactions.alternatives[set_id]
+        covered = ", ".join(knowledge.ingredients[i].name for i in inducers if i in alternatives.for_)
+        options = "; ".join(
+            f"**{o.name}**: {o.text} ({_shorts(knowledge, o.sources)}, status {o.status})" for o in alternatives.options
+        )
+        any_named = any_named or bool(alternatives.options)
+        line = f"For {covered} ({alternatives.indication}): "
+        line += f"{options}. " if options else ""
+        line += f"{alternatives.to_decide} (status {alternatives.status})"
+        items.append(line)
+        for option in alternatives.options:
+            for source in option.sources:
+                cited.setdefault(source, f"{option.name} as an alternative")
+        for source in alternatives.sources:
+            cited.setdefault(source, f"alternatives for {alternatives.indication}")
+    uncovered = [knowledge.ingredients[i].name for i in inducers if not knowledge.alternatives_for.get(i)]
+    if uncovered:
+        items.append(
+            f"For {', '.join(uncovered)}: no source in the knowledge base names an alternative; choose with the "
+            "prescriber and pharmacy."
+        )
+    return AlternativeText(tuple(items), tuple(cited.items()), any_named)
+
+
+def nested(items: tuple[str, ...]) -> str:
+    """Items as a list nested under a numbered step (three spaces: CommonMark's indent for "1. ")."""
+    return "\n".join(f"   - {item}" for item in items)
