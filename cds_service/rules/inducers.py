@@ -32,6 +32,7 @@ from cds_service.rules.dosing import plan_dose_increase
 from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
 from cds_service.rules.orders import dose_update, trough_order
 from cds_service.rules.paediatric import paediatric_limit
+from cds_service.rules.ratchet import already_raised
 
 Management = Literal["dose-increase", "monitor", "stop"]
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
@@ -108,6 +109,15 @@ class DoseAdvice:
     changes_dose: bool = False  # a dose change is suggested today (a trough waits 8 days after it)
 
 
+def _level_found(level: LevelAssessment) -> str:
+    """The latest level in a few words, for a sentence that says what was found."""
+    value = f"{level.level.ng_ml:g} ng/mL on {level.drawn_on}"
+    if not level.comparable:
+        return f"The latest level ({value}) was not a trough."
+    verdict = "below" if level.below_target else "at or above"
+    return f"The latest trough ({value}) is {verdict} the target."
+
+
 def _no_increase_for_level(level: LevelAssessment | None) -> str | None:
     """Why the latest level rules out a dose increase, or None: a trough above the watch level, or at target."""
     if level is None or not level.comparable:
@@ -152,6 +162,12 @@ def dose_advice(
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
     current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
+    raised = already_raised(list(interaction.inducers), facts, knowledge)
+    if raised is not None:
+        lower = (f" The dose being ordered ({dose.daily_mg:.4g} mg/day) is below the raised dose: check it is "
+                 "intended." if dose.daily_mg < raised.raised.daily_mg else "")
+        trough = f" {_level_found(level)}" if level is not None else " No trough level is on record: check one."
+        return DoseAdvice(f"{current} No further increase: {raised.text()}.{lower}{trough}{note}")
     held = _no_increase_for_level(level)
     if held is not None:
         return DoseAdvice(f"{current} No dose increase: {held}; keep checking troughs while the inducer "

@@ -1,0 +1,115 @@
+"""The ratchet: a dose already raised while an inducer ran is not raised again at renewal, and the card says what it
+found (the dose, since when, against what, and the latest trough)."""
+
+import pytest
+
+from tests.helpers import bundle, cards_of, hook_request, resource
+from tests.test_inducers import daily_mg, imatinib_draft, updated_order
+
+
+def imatinib_order(ident: str, mg: int, authored: str, status: str = "active", frequency: int = 1) -> dict:
+    order = imatinib_draft(value=mg, unit="mg", frequency=frequency)
+    order.update(id=ident, status=status, authoredOn=authored)
+    return order
+
+
+def carbamazepine(since: str) -> dict:
+    order = resource("carbamazepine-active-r4.json")
+    order["authoredOn"] = since
+    return order
+
+
+def trough(value: float, on: str) -> dict:
+    level = resource("imatinib-trough-low-r4.json")
+    level["valueQuantity"]["value"] = value
+    level.update(effectiveDateTime=on, note=[{"text": "trough, pre-dose"}])
+    return level
+
+
+def renewal_card(call, draft_mg: int, active: list[dict], history: list[dict] = (), levels: list[dict] = (),
+                 condition: str = "condition-cml-chronic-r4.json") -> dict:
+    body = hook_request(
+        "order-sign",
+        [imatinib_draft(value=draft_mg, unit="mg")],
+        prefetch={
+            "activeMedications": bundle(*active),
+            "medicationHistory": bundle(*active, *history),
+            "labResults": bundle(*levels),
+            "conditions": bundle(resource(condition)),
+        },
+    )
+    cards = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + carbamazepine")]
+    assert len(cards) == 1
+    return cards[0]
+
+
+def increases(card: dict) -> list[dict]:
+    return [s for s in card["suggestions"] if s["label"].startswith("Increase")]
+
+
+def test_a_dose_raised_for_a_lifelong_inducer_with_a_trough_at_target_is_not_raised_again(call):
+    card = renewal_card(
+        call, 600,
+        active=[carbamazepine("2024-01-10"), imatinib_order("ima-600", 600, "2024-02-01")],
+        history=[imatinib_order("ima-400", 400, "2023-06-01", status="completed")],
+        levels=[trough(1250, "2026-10-02T08:00:00Z")],
+    )
+    assert not increases(card)
+    assert "800" not in card["detail"].split("**What happens**")[0]
+    assert ("No further increase: imatinib was already raised while carbamazepine ran: 600 mg/day since 2024-02-01 "
+            "(imatinib 400 MG Oral Tablet, an active order), up from 400 mg/day (before carbamazepine started); "
+            "carbamazepine since 2024-01-10.") in card["detail"]
+    assert "The latest trough (1250 ng/mL on 2026-10-02) is at or above the target." in card["detail"]
+
+
+def test_a_start_above_the_standard_dose_while_the_inducer_ran_counts_as_raised(call):
+    card = renewal_card(call, 600, active=[carbamazepine("2022-05-01"), imatinib_order("ima-600", 600, "2023-01-15")])
+    assert not increases(card)
+    assert "up from 400 mg/day (the standard dose for chronic" in card["detail"]
+    assert "No trough level is on record: check one." in card["detail"]
+
+
+def test_a_raised_dose_with_a_low_trough_is_still_not_raised_a_second_time(call):
+    card = renewal_card(
+        call, 600,
+        active=[carbamazepine("2024-01-10"), imatinib_order("ima-600", 600, "2024-02-01")],
+        history=[imatinib_order("ima-400", 400, "2023-06-01", status="completed")],
+        levels=[trough(700, "2026-10-02T08:00:00Z")],
+    )
+    assert not increases(card)
+    assert "The latest trough (700 ng/mL on 2026-10-02) is below the target." in card["detail"]
+
+
+def test_a_renewal_below_the_raised_dose_is_flagged(call):
+    card = renewal_card(
+        call, 400,
+        active=[carbamazepine("2024-01-10"), imatinib_order("ima-600", 600, "2024-02-01")],
+        history=[imatinib_order("ima-400", 400, "2023-06-01", status="completed")],
+    )
+    assert not increases(card)
+    assert "The dose being ordered (400 mg/day) is below the raised dose: check it is intended." in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        # Never raised: 400 before and during the inducer.
+        ([imatinib_order("ima-old", 400, "2023-06-01", status="completed"),
+          imatinib_order("ima-400", 400, "2024-06-01", status="completed")], 600),
+        # Raised before the inducer started (for response, not for it): that dose is the baseline.
+        ([imatinib_order("ima-600", 600, "2023-06-01", status="completed")], 800),
+    ],
+)
+def test_a_dose_never_raised_for_the_inducer_is_still_offered_the_increase(call, history, expected):
+    card = renewal_card(call, history[-1]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"],
+                        active=[carbamazepine("2024-01-10")], history=history)
+    assert daily_mg(updated_order(card), {}) == expected
+
+
+def test_an_inducer_being_ordered_now_has_raised_nothing_yet(call):
+    active = imatinib_order("ima-600", 600, "2024-02-01")
+    draft = resource("carbamazepine-active-r4.json")
+    draft.update(id="cbz-draft", status="draft")
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(active)})
+    card = next(c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + carbamazepine"))
+    assert "already raised" not in card["detail"]
