@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service import __version__
+from cds_service import __version__, metrics
 from cds_service.auth import (
     ClientAuth,
     authenticate_call,
@@ -178,7 +178,8 @@ def create_app(
         )
         if settings.auth_required:
             app.state.client_auth = ClientAuth.from_settings(settings, app.state.http, app.state.store.engine)
-        app.state.cards_shown = CardsShownRecorder(app.state.store.engine)
+        app.state.cards_shown = CardsShownRecorder(app.state.store.engine, on_stored=metrics.CARDS_SHOWN_RECORDED.inc,
+                                                   on_dropped=metrics.CARDS_SHOWN_DROPPED.inc)
         app.state.cards_shown.start()
         comments = asyncio.get_running_loop().create_task(
             clear_comments_periodically(app.state.store, settings.feedback_comment_days)
@@ -202,9 +203,25 @@ def create_app(
         return (settings.public_base_url or str(request.base_url)).rstrip("/")
 
     async def call_service(request: Request) -> Response:
+        """A hook call, counted and timed for /metrics by the status it is answered with (errors included)."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            answer = await answer_call(request, started)
+            status = 200
+            return answer
+        except CDSError as exc:
+            status = exc.status_code
+            raise
+        except ClientDisconnect:
+            status = 400
+            raise
+        finally:
+            metrics.hook_call(request.path_params["service_id"], status, time.perf_counter() - started)
+
+    async def answer_call(request: Request, started: float) -> Response:
         if settings.auth_required:
             await authenticate_call(request)
-        started = time.perf_counter()
         service_id: str = request.path_params["service_id"]
         hook = HOOKS_BY_SERVICE_ID.get(service_id)
         if hook is None:
@@ -217,6 +234,7 @@ def create_app(
             )
         response = await engine.evaluate(hook, hook_request, request.app.state.http, page_base_url(request))
         request.app.state.cards_shown.record(service_id, response.cards)
+        metrics.cards_answered(response.cards)
         log.info(
             "service call answered",
             extra={
@@ -240,7 +258,9 @@ def create_app(
             stored = await run_in_threadpool(request.app.state.store.add, service_id, entries)
         except SQLAlchemyError as exc:
             log.error("feedback could not be stored", extra={"service_id": service_id, "error": type(exc).__name__})
+            metrics.feedback_failed(service_id, len(entries))
             raise ServiceUnavailable("The feedback could not be stored and was not acknowledged; retry.") from None
+        metrics.feedback_received(service_id, len(entries), stored)
         log.info("feedback stored", extra={"service_id": service_id, "rows": stored, "count": len(entries)})
         return Response(orjson.dumps({"received": len(entries), "stored": stored}), media_type=JSON)
 
@@ -325,5 +345,5 @@ def create_app(
             raise ServiceUnavailable("The feedback report could not be read from the database; retry.") from None
         return Response(orjson.dumps(body), media_type=JSON)
 
-    app.include_router(ops_router(knowledge))  # /healthz, /readyz
+    app.include_router(ops_router(knowledge))  # /healthz, /readyz, /metrics
     return app

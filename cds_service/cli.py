@@ -47,7 +47,40 @@ def worker_app(engine: "Engine | None" = None) -> "FastAPI":
     return app
 
 
+def _metrics_directory(workers: int) -> str | None:
+    """Set up prometheus_client's multiprocess mode for several workers: each worker writes its values to files
+    in PROMETHEUS_MULTIPROC_DIR and a scrape adds them up. A directory given is emptied (values from an earlier run
+    would be added in); otherwise one is made, and returned so it is removed at exit. Done before anything imports
+    prometheus_client, which reads the variable once."""
+    import os
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return None
+    if workers <= 1:
+        return None
+    made = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+
+    made = _metrics_directory(args.workers or get_settings().workers)
+    try:
+        return _serve_workers(args)
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()

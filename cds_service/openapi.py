@@ -68,11 +68,17 @@ class WeekReport(CardCounts):
     week: str = Field(description="ISO week, e.g. 2026-W49 (UTC)")
 
 
+class DayReport(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC)")
+    shown: int = Field(ge=0)
+
+
 class TopicReport(CardCounts):
     topic: str = Field(description="The cards' `source.topic.code`; `(unknown)` for feedback on unrecorded cards")
     overridden_by_reason: dict[str, int] = Field(description="override reason code -> cards")
     shown_by_indicator: dict[str, int]
     weeks: list[WeekReport]
+    days: list[DayReport] = Field(description="cards shown per UTC day")
 
 
 class FeedbackReport(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from cds_service import metrics
 from cds_service.auth.issuers import trusted_issuers_for
 from cds_service.auth.keysets import KeySets
 from cds_service.auth.replay import ReplayGuard
@@ -85,6 +86,7 @@ class ClientAuth:
         if credentials is None:
             if discovery and self.anonymous_discovery:
                 return None
+            metrics.jwt_rejected("missing_token")
             raise Unauthenticated(
                 "This service requires client authentication: send Authorization: Bearer <JWT> (CDS Hooks 2.0).",
                 challenge=challenge(None),
@@ -93,6 +95,7 @@ class ClientAuth:
             return await self.verifier.verify(credentials.credentials, self.audience(request))
         except AuthenticationFailed as exc:
             reason = str(exc)  # logged with the 401, as every refusal is (app.log_refusal)
+            metrics.jwt_rejected(reason)
             raise Unauthenticated(reason, challenge=challenge(reason)) from None
 
 

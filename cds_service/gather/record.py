@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from cds_service import metrics
 from cds_service.fhir import Resource, local_reference
 from cds_service.gather.fhir_client import FhirClient, FhirFetchError
 from cds_service.gather.prefetch import PREFETCH_QUERIES, read_prefetch, render_template
@@ -125,7 +126,7 @@ async def gather_record(
     if wanted and (client := lazy.get()) is not None:
         reads = {ref: _read_one(client, ref) for ref in sorted(wanted)}
         fetched: dict[str, list[Resource]] = {}
-        record.unresolved_medications.update(await _run_all(reads, fetched, deadline - loop.time()))
+        record.unresolved_medications.update(await _run_all(reads, fetched, deadline - loop.time(), "Medication"))
         if record.unresolved_medications:
             log.warning("medication references could not be resolved",
                         extra={"count": len(record.unresolved_medications)})
@@ -147,9 +148,11 @@ async def _read_one(client: FhirClient, ref: str) -> list[Resource]:
 
 
 async def _run_all(
-    jobs: dict[str, Awaitable[list[Resource]]], into: dict[str, list[Resource]], timeout: float
+    jobs: dict[str, Awaitable[list[Resource]]], into: dict[str, list[Resource]], timeout: float,
+    label: str | None = None,
 ) -> dict[str, str]:
-    """Run fetches in parallel within `timeout`; store results in `into`, return failures by key."""
+    """Run fetches in parallel within `timeout`; store results in `into`, return failures by key. Each is counted
+    for /metrics under its key, or under `label` when the keys are not bounded (Medication references)."""
     if not jobs:
         return {}
     tasks = {asyncio.ensure_future(job): key for key, job in jobs.items()}
@@ -158,16 +161,20 @@ async def _run_all(
     for task in not_done:
         task.cancel()
         failures[tasks[task]] = reason = "the FHIR server did not answer within the time budget"
+        metrics.fhir_fetch(label or tasks[task], "timeout")
         log.warning("FHIR fetch failed", extra={"prefetch_key": tasks[task], "reason": reason})
     for task in done:
         key = tasks[task]
         try:
             into[key] = task.result()
+            metrics.fhir_fetch(label or key, "ok")
         except FhirFetchError as exc:
             failures[key] = str(exc)
+            metrics.fhir_fetch(label or key, "failed")
             log.warning("FHIR fetch failed", extra={"prefetch_key": key, "reason": str(exc)})
         except Exception as exc:  # a bug or an exotic transport error must not turn into a 500
             failures[key] = "the FHIR data could not be read"
+            metrics.fhir_fetch(label or key, "error")
             log.exception("unexpected FHIR fetch error", extra={"prefetch_key": key, "error": type(exc).__name__})
     if not_done:
         await asyncio.gather(*not_done, return_exceptions=True)

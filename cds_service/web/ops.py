@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from cds_service import __version__
+from cds_service import __version__, metrics
 from cds_service.errors import operation_outcome
 from cds_service.knowledge import Knowledge
 from cds_service.openapi import OperationOutcome
@@ -90,5 +90,13 @@ def ops_router(knowledge: Knowledge) -> APIRouter:
             return Response(orjson.dumps(outcome), status_code=503, media_type=JSON)
         body = {"status": "ready", "version": __version__, "knowledge": knowledge.version, "checks": checks}
         return Response(orjson.dumps(body), media_type=JSON)
+
+    @router.get(
+        "/metrics", summary="Prometheus metrics (text exposition format)",
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The metrics"}},
+    )
+    async def prometheus_metrics() -> Response:
+        body, content_type = await run_in_threadpool(metrics.exposition)  # multiprocess mode reads files
+        return Response(body, media_type=content_type)
 
     return router
