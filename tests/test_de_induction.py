@@ -192,6 +192,10 @@ def test_an_active_raised_dose_is_flagged_when_something_else_is_ordered_without
     assert "now: 600 mg/day (imatinib 400 MG Oral Tablet, an active order)" in card["detail"]
     # An active order cannot be updated by a card: only the trough is offered.
     assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
+    # The inhibitor card's "no dose change" is for the inhibitor alone and says the step back stands.
+    [inhibitor] = [c for c in cards_of(call(body))
+                   if c["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inhibitor"]
+    assert "the step back after rifampin was stopped, on its own card, stands" in inhibitor["detail"]
 
 
 def test_imatinib_started_during_the_inducer_and_raised_steps_back_to_its_first_dose(call):

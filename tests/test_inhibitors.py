@@ -37,7 +37,7 @@ def test_an_inhibitor_ordered_for_a_patient_on_imatinib_warns_and_offers_removal
     assert "ketoconazole's is: Ketoconazole with a single 200 mg imatinib dose: imatinib Cmax +26 %, AUC +40 %" in (
         card["detail"]
     )
-    assert "oedema and fluid retention, haematological toxicity" in card["detail"]
+    assert "edema and fluid retention, hematologic toxicity" in card["detail"]
     assert "No source gives an imatinib dose change for an inhibitor, so none is suggested." in card["detail"]
     remove = suggestion(card, "Remove the")["actions"]
     ref = f"{draft['resourceType']}/inhibitor-draft"
@@ -105,3 +105,23 @@ def test_two_inhibitors_with_an_imatinib_draft_are_one_card_naming_both(call):
     assert card["summary"].startswith("Imatinib + clarithromycin + ritonavir")
     # Only the inhibitor being ordered now can be removed by the card.
     assert [s["label"] for s in card["suggestions"]] == ["Remove the clarithromycin 500 mg tablet order"]
+
+
+def test_with_a_strong_inducer_too_the_inhibitor_card_does_not_contradict_the_dose_increase(call):
+    drafts = [resource("imatinib-400-draft-r4.json"),
+              order("R4", "clari", "clarithromycin 500 mg tablet", status="draft", mg=500)]
+    body = hook_request("order-sign", drafts,
+                        prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json"))})
+    cards = cards_of(call(body))
+    [inducer] = [c for c in cards if c["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer"]
+    assert suggestion(inducer, "Increase imatinib")
+    [card] = inhibitor_cards(call(body))
+    assert ("so none is suggested. (status V2) That is for the inhibitor alone: the dose advice on the rifampin card "
+            "is for the inducer and stands") in card["detail"]
+
+
+def test_without_an_inducer_the_no_dose_change_line_stands_alone(call):
+    draft = order("R4", "clari", "clarithromycin 500 mg tablet", status="draft", mg=500)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    [card] = inhibitor_cards(call(body))
+    assert "That is for the inhibitor alone" not in card["detail"]

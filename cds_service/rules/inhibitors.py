@@ -94,6 +94,28 @@ def _delete_suggestions(interaction: InhibitorInteraction) -> list[Suggestion]:
     ]
 
 
+def _other_dose_advice(facts: PatientFacts, knowledge: Knowledge) -> str:
+    """One plan across cards: when an inducer card (taken now, or stopped with imatinib still raised) gives dose
+    advice, this card's "no dose change" is for the inhibitor alone and says so, rather than contradicting it."""
+    from cds_service.rules.de_induction import find_de_induction
+    from cds_service.rules.inducers import find_interactions
+
+    inducers = sorted({
+        knowledge.ingredients[name].name
+        for found in find_interactions(facts, knowledge) if found.management == "dose-increase"
+        for name in found.inducer_names
+    })
+    if inducers:
+        return (f" That is for the inhibitor alone: the dose advice on the {' + '.join(inducers)} card is for the "
+                "inducer and stands; with both, a trough level shows their net effect on imatinib.")
+    stopped = find_de_induction(facts, knowledge)
+    if stopped is not None:
+        name = knowledge.ingredients[stopped.inducer.ingredient].name
+        return (f" That is for the inhibitor alone: the step back after {name} was stopped, on its own card, "
+                "stands; a trough level shows the net effect on imatinib.")
+    return ""
+
+
 def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
     inhibition = knowledge.interactions.inhibition
     effects, cited = _effect_lines(interaction, knowledge)
@@ -106,6 +128,7 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
         for source in note.sources:
             cited.setdefault(source, supports)
     names = " + ".join(knowledge.ingredients[n].name for n in interaction.names)
+    other_dose_advice = _other_dose_advice(facts, knowledge)
     uses = [interaction.imatinib, *(u for u, _ in interaction.inhibitors)]
     found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
     detail = "\n\n".join([
@@ -117,7 +140,7 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
         "**What to do**\n\n"
         f"1. Prefer an alternative to {names} without strong CYP3A4 inhibition where there is one; otherwise give "
         "them together with caution and watch for the effects above.\n"
-        f"2. {inhibition.management.text} (status {inhibition.management.status})\n"
+        f"2. {inhibition.management.text} (status {inhibition.management.status}){other_dose_advice}\n"
         f"3. {inhibition.grapefruit.text} (status {inhibition.grapefruit.status})",
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, uses, CONSULTED),
