@@ -207,3 +207,18 @@ def test_what_the_sandbox_sends_now_gets_its_card_in_every_mode(call, version, s
         assert update["id"] == ("order-123" if version == "dstu2" else "request-123")
     for card in cards:
         assert_valid_in_its_version(card, version)
+
+
+@pytest.mark.parametrize(("version", "scenario", "hook"), AFTER_FIX)
+def test_what_the_sandbox_sends_when_its_server_cannot_answer_the_medication_search(call, version, scenario, hook):
+    """The same calls without the medication lists (a server that answers 404 to the search): never "all clear"."""
+    body = request_fixture(f"sandbox/after-fix/{version}-{scenario}-{hook}.json")
+    for key in ("activeMedications", "activeMedicationOrders", "medicationHistory", "medicationOrderHistory"):
+        body["prefetch"].pop(key, None)
+    cards = cards_of(call(body))
+    incomplete = [c for c in cards if c["source"]["topic"]["code"] == INCOMPLETE_TOPIC]
+    assert len(incomplete) == 1 and "the active medication list" in incomplete[0]["summary"]
+    if scenario == "imatinib-patient-with-t315i":  # the variant needs no medication list: its card stays
+        assert cards[0]["indicator"] == "critical" and "T315I" in cards[0]["summary"]
+    else:  # the other half of the interaction was on the list that could not be read
+        assert not [c for c in cards if "rifampin" in c["summary"]]
