@@ -61,6 +61,7 @@ def _resource(name: str) -> dict[str, Any]:
 def order_select_with_level() -> dict[str, Any]:
     """An imatinib draft for a woman with CML, her weight and a low trough: the TDM card's case."""
     draft = _resource("imatinib-400-draft-r4.json")
+    level = {**_resource("imatinib-trough-low-r4.json"), "effectiveDateTime": "2026-11-25T08:05:00Z"}
 
     def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
@@ -79,8 +80,9 @@ def order_select_with_level() -> dict[str, Any]:
             "activeMedications": searchset(_resource("imatinib-400-active-r4.json")),
             "medicationHistory": searchset(), "medicationStatements": searchset(),
             "conditions": searchset(_resource("condition-cml-chronic-r4.json")),
-            "labResults": searchset(_resource("imatinib-trough-low-r4.json"), weight),
-            "genomicVariants": searchset(),
+            "labResults": searchset(level),
+            "genomicVariants": searchset(), "vitalSigns": searchset(weight),
+            "medicationAdministrations": searchset(),
         },
     }
 

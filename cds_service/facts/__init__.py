@@ -52,6 +52,8 @@ class PatientFacts:
     past_statements: tuple[MedicationUse, ...] = ()
     # Age, weight and height: what a child's dose is computed from.
     profile: PatientProfile = NO_PROFILE
+    # Imatinib doses recorded as given (MedicationAdministration), to the minute.
+    imatinib_given: tuple[GivenDose, ...] = ()
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:
@@ -166,4 +168,5 @@ def extract_facts(
         past_statements=tuple(past_statements),
         profile=patient_profile(record.get("patient"), [*record.get("vitalSigns"), *record.get("labResults")],
                                 context.patient_id, today or datetime.now(UTC).date(), knowledge.imatinib.paediatric),
+        imatinib_given=tuple(given),
     )

@@ -8,6 +8,7 @@ in; body-surface area is Mosteller's.
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from cds_service.facts.labs import draw_time, is_result
 from cds_service.facts.timeline import Instant, parse_instant
@@ -44,6 +45,7 @@ class PatientProfile:
     oldest_age: int | None
     weight: Measurement | None
     height: Measurement | None
+    sex: Literal["male", "female", "unknown"] = "unknown"  # from Patient.gender (other, unknown: unknown)
 
     def may_be_child(self, adult_from: int) -> bool:
         return self.youngest_age is not None and self.youngest_age < adult_from
@@ -115,7 +117,9 @@ def patient_profile(
     ]
     weight = _latest(results, {(c.system, c.code) for c in paediatric.weight_codes}, _TO_KG)
     height = _latest(results, {(c.system, c.code) for c in paediatric.height_codes}, _TO_CM)
-    return PatientProfile(birth, youngest, oldest, weight, height)
+    gender = patient.get("gender") if patient else None
+    sex = gender if gender in ("male", "female") else "unknown"
+    return PatientProfile(birth, youngest, oldest, weight, height, sex)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,14 @@ def default_rules() -> tuple[Rule, ...]:
     from cds_service.rules.guide import decision_guide_cards
     from cds_service.rules.inducers import inducer_interaction_cards
     from cds_service.rules.inhibitors import inhibitor_interaction_cards
+    from cds_service.rules.tdm import tdm_cards
     from cds_service.rules.variants import variant_cards
 
     return (
         inducer_interaction_cards,
         inhibitor_interaction_cards,
         de_induction_cards,
+        tdm_cards,
         variant_cards,
         pd1_with_ibd_cards,
         duplicate_tki_cards,

@@ -15,8 +15,11 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.dose import Dose
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.patient import body_surface_area
+from cds_service.facts.timeline import written_on
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
+from cds_service.pk.model import population_model
+from cds_service.pk.simulate import steady_state_trough
 from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
 from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
@@ -28,11 +31,13 @@ from cds_service.rules.common import (
     override,
     section,
 )
-from cds_service.rules.dosing import plan_dose_increase
+from cds_service.rules.dosing import DoseIncrease, plan_dose_increase
 from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
 from cds_service.rules.orders import dose_update, trough_order
 from cds_service.rules.paediatric import paediatric_limit
+from cds_service.rules.pk_dosing import ModelDosing, NoModel, model_dosing, proposal_increase, regimen_text, regimen_use
 from cds_service.rules.ratchet import already_raised
+from cds_service.rules.tdm import response_lines
 
 Management = Literal["dose-increase", "monitor", "stop"]
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
@@ -107,6 +112,7 @@ class DoseAdvice:
     text: str
     suggestion: Suggestion | None = None
     changes_dose: bool = False  # a dose change is suggested today (a trough waits 8 days after it)
+    plan: DoseIncrease | None = None  # the dose suggested, written or not
 
 
 def _level_found(level: LevelAssessment) -> str:
@@ -149,10 +155,12 @@ def _read_dose(
 
 
 def dose_advice(
-    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, level: LevelAssessment | None = None
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, level: LevelAssessment | None = None,
+    model: ModelDosing | None = None,
 ) -> DoseAdvice:
-    """The one dose line of the card: a child's BSA limit first, then why the dose is not read or not raised, then
-    the increase in whole tablets."""
+    """The one dose line of the card, by precedence: the PK model's proposal from a level measured during the
+    co-therapy (adults 20-88 only), a child's BSA limit, then why the dose is not read or not raised, then the
+    label's increase in whole tablets."""
     dosing = knowledge.imatinib.dosing
     child = paediatric_limit(facts, knowledge)
     if isinstance(child, str):
@@ -162,6 +170,8 @@ def dose_advice(
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
     current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
+    if model is not None and not child:
+        return _model_dose_advice(interaction, knowledge, dose, model, note)
     raised = already_raised(list(interaction.inducers), facts, knowledge)
     if raised is not None:
         lower = (f" The dose being ordered ({dose.daily_mg:.4g} mg/day) is below the raised dose: check it is "
@@ -208,7 +218,82 @@ def dose_advice(
             f"{dosing.unconfirmed_max_daily_mg_with_inducer.text}, are not confirmed): the increase is capped, so "
             "the trough level matters all the more."
         )
-    return DoseAdvice(text, suggestion, changes_dose=suggestion is not None)
+    return DoseAdvice(text, suggestion, changes_dose=suggestion is not None, plan=plan)
+
+
+def _written_update(interaction: InducerInteraction, dose: Dose, plan: DoseIncrease,
+                    reason: str = "increased because of a CYP3A4 inducer") -> tuple[str, Suggestion | None, str]:
+    """(the new dose described, the update of the draft when imatinib is being ordered, why it cannot be written)."""
+    description, suggestion, problem = plan.describe(), None, ""
+    if interaction.imatinib_is_draft:
+        written = dose_update(interaction.imatinib, dose, plan, reason)
+        if isinstance(written, str):
+            problem = f" (The order itself cannot be updated: {written}.)"
+        elif interaction.imatinib.reference:
+            description = written.description
+            suggestion = Suggestion(
+                label=f"Increase imatinib to {plan.new_daily_mg} mg/day",
+                actions=[Action(type="update", description=f"Change the imatinib dose to {description}",
+                                resource=written.resource)],
+            )
+    return description, suggestion, problem
+
+
+def _model_dose_advice(interaction: InducerInteraction, knowledge: Knowledge, dose: Dose, model: ModelDosing,
+                       note: str) -> DoseAdvice:
+    """The PK model's proposal from the level measured during the co-therapy (the fit takes the inducer's prior)."""
+    proposal = model.answer.proposal
+    plan = proposal_increase(model, knowledge)
+    fitted = (f"The level measured during the co-therapy, fitted with the population model, gives a steady-state "
+              f"trough of {model.trough:.0f} ng/mL on the current {dose.daily_mg:g} mg/day")
+    if plan is None:
+        return DoseAdvice(f"{fitted}. The model proposes no higher regimen ("
+                          f"{regimen_text(proposal.dose_mg, proposal.interval_hours)}, predicted trough "
+                          f"{proposal.trough_ng_per_ml:.0f} ng/mL); keep checking troughs while the inducer "
+                          f"continues.{note}")
+    description, suggestion, problem = _written_update(
+        interaction, dose, plan, "the PK model's proposal from a level during the inducer")
+    window = "within the target window" if proposal.in_target_window else (
+        "still below the target window: the target cannot be reached within 800 mg/day")
+    return DoseAdvice(
+        f"{fitted}. The model's proposal: **{description}**, predicted trough {proposal.trough_ng_per_ml:.0f} ng/mL "
+        f"({window}).{problem}{note}",
+        suggestion, changes_dose=suggestion is not None, plan=plan)
+
+
+def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge,
+                        plan: DoseIncrease | None) -> tuple[str | None, ModelDosing | None]:
+    """The a priori predicted troughs at the current and the suggested dose with the inducer's clearance factor,
+    and the model fitted to a level measured during the co-therapy (None without one)."""
+    inducer = max(interaction.inducer_names,
+                  key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
+    use = regimen_use(facts, interaction.imatinib)
+    prior = model_dosing(facts, knowledge, use, inducer=inducer, with_level=False)
+    if isinstance(prior, NoModel):
+        return prior.reason, None
+    answer = prior.answer
+    factor, borrowed = knowledge.pk_inducer_factor(inducer)
+    how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
+        " (no imatinib figure for it: rifampicin's)" if borrowed else f", {factor.derivation}")
+    current = regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)
+    text = (f"**Predicted exposure** (population PK model, a priori, clearance {how}): trough "
+            f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on {current}")
+    if plan is not None:
+        model = population_model(knowledge.pk)
+        trough = steady_state_trough(plan.per_administration_mg, 24 // plan.administrations_per_day,
+                                     answer.a_priori.clearance_l_per_h, answer.a_priori.volume_l, model.ka,
+                                     model.bioavailability)
+        text += f", {trough:.0f} ng/mL on {plan.describe()}"
+    text += (f"; target at least {answer.target_ng_per_ml:g} ng/mL. Only a level measured during the co-therapy "
+             "can tell this patient's exposure.")
+    started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
+    since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
+    fitted = None
+    if since is not None:
+        found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
+        if isinstance(found, ModelDosing) and found.level is not None:
+            fitted = found
+    return text, fitted
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
@@ -298,7 +383,9 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
     target, target_text = trough_target(facts, knowledge)
     level = latest_level(facts, target, knowledge)
-    dose = dose_advice(interaction, facts, knowledge, level)
+    _, fitted = model_exposure_line(interaction, facts, knowledge, None)
+    dose = dose_advice(interaction, facts, knowledge, level, fitted)
+    exposure, _ = model_exposure_line(interaction, facts, knowledge, dose.plan)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
     effects, cited = _effect_lines(interaction, knowledge)
     for source in dosing.inducer_increase_sources:
@@ -339,7 +426,9 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after {draw_on[0].isoformat()}: "
         f"{draw_on[1]}.\n\n"
         f"_{dosing.exposure_note}_",
+        exposure,
         level.text if level else None,
+        response_lines(facts, knowledge)[0],
         section("**What happens**", "\n".join(effects)),
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),

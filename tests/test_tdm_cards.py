@@ -1,0 +1,192 @@
+"""Model-informed dosing in the cards (issue 13): the TDM card for a low level without an inducer, in every hook and
+FHIR version; a level timed by a MedicationAdministration; a child; response beside exposure; and the inducer card's
+predicted troughs and, with a level during the co-therapy, the model's proposal as its dose."""
+
+import copy
+
+import pytest
+
+from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
+
+DRAFTS = {"R4": "imatinib-400-draft-r4.json", "STU3": "imatinib-400-draft-stu3.json",
+          "DSTU2": "imatinib-400-draft-dstu2.json"}
+TDM_TOPIC = "imatinib-tdm"
+
+
+def level(value: float, when: str = "2026-11-20T08:05:00Z", **extra) -> dict:
+    found = copy.deepcopy(resource("imatinib-trough-low-r4.json"))
+    found.update(id=f"level-{value:g}", effectiveDateTime=when, **extra)
+    found["valueQuantity"]["value"] = value
+    return found
+
+
+def weight(kg: float) -> dict:
+    return {"resourceType": "Observation", "id": "weight-1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": "Patient/pt-cml-1"}, "effectiveDateTime": "2026-11-01",
+            "valueQuantity": {"value": kg, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}
+
+
+def patient(birth_date: str = "1961-05-04", gender: str = "female") -> dict:
+    return {"resourceType": "Patient", "id": "pt-cml-1", "gender": gender, "birthDate": birth_date}
+
+
+def administration(when: str) -> dict:
+    return {"resourceType": "MedicationAdministration", "id": "given-1", "status": "completed",
+            "medicationCodeableConcept": resource("imatinib-400-draft-r4.json")["medicationCodeableConcept"],
+            "subject": {"reference": "Patient/pt-cml-1"}, "effectiveDateTime": when}
+
+
+def prefetch(*labs: dict, person: dict | None = None, given: tuple[dict, ...] = (), active: tuple[dict, ...] = (),
+             history: tuple[dict, ...] = ()) -> dict:
+    return {
+        "patient": person or patient(),
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+        "labResults": bundle(*labs),
+        "vitalSigns": bundle(weight(70)),
+        "medicationAdministrations": bundle(*given),
+        "activeMedications": bundle(*active),
+        "medicationHistory": bundle(*history),
+    }
+
+
+def tdm_cards(response) -> list[dict]:
+    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TDM_TOPIC]
+
+
+def the_tdm_card(response) -> dict:
+    found = tdm_cards(response)
+    assert len(found) == 1, [c["summary"] for c in cards_of(response)]
+    return found[0]
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "medication-prescribe"])
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+def test_a_low_level_gives_the_models_proposal_as_an_update_of_the_draft(call, hook, version):
+    draft = resource(DRAFTS[version])
+    card = the_tdm_card(call(hook_request(hook, [draft], prefetch=prefetch(level(640)))))
+    assert card["indicator"] == "warning"
+    assert "below the 1000 target" in card["summary"] and "600 mg once daily" in card["summary"]
+    assert "taken as a trough" in card["detail"]
+    assert "**Candidates**" in card["detail"] and "400 mg every 12 h" in card["detail"]
+    action = suggestion(card, "Change imatinib to 600 mg once daily")["actions"][0]
+    assert action["type"] == "update"
+    order = action["resource"]
+    assert order["resourceType"] == draft["resourceType"] and order["id"] == draft["id"]
+    dosage = order["dosageInstruction"][0]
+    quantity = dosage["doseAndRate"][0]["doseQuantity"] if version == "R4" else dosage["doseQuantity"]
+    assert quantity["value"] == 600 and quantity["code"] == "mg"
+    assert order["medicationCodeableConcept"] == draft["medicationCodeableConcept"]  # the product is never changed
+
+
+def test_the_card_quotes_the_fitted_trough_the_api_would_give(call, client):
+    card = the_tdm_card(call(hook_request("order-select", [resource(DRAFTS["R4"])], prefetch=prefetch(level(640)))))
+    # The same patient through the API: 65 years, female, 70 kg, CML; 400 mg daily for 60 days, level as a trough.
+    body = {"covariates": {"weight_kg": 70, "age_years": 65, "sex": "female", "indication": "CML"},
+            "regimen": {"dose_mg": 400, "interval_hours": 24, "first_dose": "2026-09-21T08:05:00Z",
+                        "doses_given": 60},
+            "levels": [{"time": "2026-11-20T08:05:00Z", "value": 640, "unit": "ng/mL"}]}
+    answer = client.post("/dosing/imatinib", json=body).json()
+    assert f"**{answer['a_posteriori']['trough_ng_per_ml']:.0f} ng/mL**" in card["detail"]
+    assert f"predicted trough {answer['proposal']['trough_ng_per_ml']:.0f} ng/mL" in card["detail"]
+
+
+def test_a_level_at_target_gives_no_tdm_card(call):
+    response = call(hook_request("order-select", [resource(DRAFTS["R4"])], prefetch=prefetch(level(1400))))
+    assert tdm_cards(response) == []
+
+
+def test_a_sample_three_hours_after_a_dose_is_read_from_the_administration_not_as_a_trough(call):
+    """1400 ng/mL as a trough is above target (no card); 3 h after the dose it is near the peak, and the fitted
+    trough is below target."""
+    draft = resource(DRAFTS["R4"])
+    as_trough = call(hook_request("order-select", [draft], prefetch=prefetch(level(1400))))
+    assert tdm_cards(as_trough) == []
+    timed = call(hook_request("order-select", [draft], prefetch=prefetch(
+        level(1400), given=(administration("2026-11-20T05:05:00Z"),))))
+    card = the_tdm_card(timed)
+    assert "3 h after a dose" in card["detail"] and "MedicationAdministration/given-1" in card["detail"]
+    assert "taken as a trough" not in card["detail"]
+
+
+def test_a_child_gets_no_model_based_dose_and_is_told_why(call):
+    response = call(hook_request("order-select", [resource(DRAFTS["R4"])],
+                                 prefetch=prefetch(level(640), person=patient("2012-01-01"))))
+    card = the_tdm_card(response)
+    assert "validated for adults aged 20 to 88 years" in card["detail"]
+    assert not card.get("suggestions")
+
+
+def test_a_failure_milestone_says_change_the_tki_with_its_source(call):
+    labs = (level(640), resource("bcr-abl1-is-failure-r4.json"))
+    card = the_tdm_card(call(hook_request("order-select", [resource(DRAFTS["R4"])], prefetch=prefetch(
+        *labs, history=(resource("imatinib-history-2025-r4.json"),)))))
+    assert "**failure**" in card["detail"]
+    assert "changing the TKI" in card["detail"] and "rather than only raising the dose" in card["detail"]
+    assert "status V2" in card["detail"].split("changing the TKI")[1].split("\n")[0]
+
+
+def test_an_optimal_response_keeps_the_proposal(call):
+    labs = (level(640), resource("bcr-abl1-is-optimal-r4.json"))
+    card = the_tdm_card(call(hook_request("order-select", [resource(DRAFTS["R4"])], prefetch=prefetch(
+        *labs, history=(resource("imatinib-history-2025-r4.json"),)))))
+    assert "**optimal**" in card["detail"] and "the model's proposal stands" in card["detail"]
+    assert suggestion(card, "Change imatinib to 600 mg")
+
+
+def test_an_active_imatinib_with_a_low_level_gets_the_card_without_an_update(call):
+    active = {**resource("imatinib-400-active-r4.json"), "authoredOn": "2026-09-01"}
+    response = call(hook_request("order-select", [resource("peginterferon-alfa-2a-draft-r4.json")],
+                                 prefetch=prefetch(level(640), active=(active,))))
+    card = the_tdm_card(response)
+    assert not card.get("suggestions")
+    assert "no administration time" in card["detail"]
+
+
+# --- the inducer card ---------------------------------------------------------------------------------------------
+
+def rifampin_since(day: str) -> dict:
+    return {**resource("rifampin-active-r4.json"), "authoredOn": day}
+
+
+def inducer_card(response) -> dict:
+    found = [c for c in cards_of(response) if c["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer"]
+    assert len(found) == 1, [c["summary"] for c in cards_of(response)]
+    return found[0]
+
+
+def test_the_inducer_card_shows_the_a_priori_troughs_with_the_inducer_factor(call):
+    response = call(hook_request("order-sign", [resource(DRAFTS["R4"])],
+                                 prefetch=prefetch(active=(rifampin_since("2026-11-01"),))))
+    card = inducer_card(response)
+    assert "clearance x3.8 for rifampin" in card["detail"]
+    assert "ng/mL on 400 mg once daily" in card["detail"] and "ng/mL on 600 mg once daily" in card["detail"]
+    assert tdm_cards(response) == []
+    # Without a level during the co-therapy, the dose suggestion stays the label's +50 %.
+    assert suggestion(card, "Increase imatinib to 600 mg/day")
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+def test_with_a_level_during_the_co_therapy_the_suggestion_is_the_models_proposal(call, version):
+    draft = resource(DRAFTS[version])
+    imatinib = {**resource("imatinib-400-active-r4.json"), "authoredOn": "2026-08-01"}
+    response = call(hook_request("order-sign", [draft], prefetch=prefetch(
+        level(300, "2026-11-25T08:05:00Z"), active=(rifampin_since("2026-11-01"), imatinib))))
+    card = inducer_card(response)
+    assert "The level measured during the co-therapy" in card["detail"]
+    update = suggestion(card, "Increase imatinib to ")["actions"][0]["resource"]
+    assert update["resourceType"] == draft["resourceType"]
+    dosage = update["dosageInstruction"][0]
+    quantity = dosage["doseAndRate"][0]["doseQuantity"] if version == "R4" else dosage["doseQuantity"]
+    per_day = dosage["timing"]["repeat"]["frequency"]
+    assert quantity["value"] * per_day <= 800 and quantity["value"] % 100 == 0
+    assert quantity["value"] * per_day > 400
+
+
+def test_a_level_before_the_inducer_started_leaves_the_label_dose(call):
+    imatinib = {**resource("imatinib-400-active-r4.json"), "authoredOn": "2026-08-01"}
+    response = call(hook_request("order-sign", [resource(DRAFTS["R4"])], prefetch=prefetch(
+        level(300, "2026-10-25T08:05:00Z"), active=(rifampin_since("2026-11-01"), imatinib))))
+    card = inducer_card(response)
+    assert "The level measured during the co-therapy" not in card["detail"]
+    assert suggestion(card, "Increase imatinib to 600 mg/day")
