@@ -10,7 +10,7 @@ import orjson
 
 from cds_service.errors import CDSError, operation_outcome
 from cds_service.knowledge import KnowledgeError, load_knowledge
-from cds_service.settings import get_settings
+from cds_service.settings import get_settings, setting_problems, sqlite_file_problem
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -100,6 +100,9 @@ def _serve_workers(args: argparse.Namespace) -> int:
     from cds_service.app import open_store
     from cds_service.store import SchemaError
 
+    if problem := sqlite_file_problem(settings.database_url):
+        print(f"cds-service: CDS_DATABASE_URL: feedback cannot be stored: {problem}", file=sys.stderr)
+        return 2
     try:  # once here, before the workers fork, so a database that cannot be migrated is one line, not N tracebacks
         open_store(settings).close()
     except SchemaError as exc:
@@ -126,7 +129,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     except KnowledgeError as exc:
         print(f"cds-service: the knowledge base is broken: {exc}", file=sys.stderr)
         return 2
-    body = Path(args.request).read_bytes() if args.request != "-" else sys.stdin.buffer.read()
+    try:
+        body = Path(args.request).read_bytes() if args.request != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        print(f"cds-service: cannot read the request file {args.request}: {exc.strerror}", file=sys.stderr)
+        return 2
     try:
         request = parse_hook_request(body)
         if args.service:
@@ -281,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP service (settings from CDS_* variables)")
     serve.add_argument("--host", help="address to bind (CDS_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (CDS_PORT, default 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (CDS_WORKERS, default 1)")
+    serve.add_argument("--port", type=_within(1, 65535), help="port (CDS_PORT, default 8000)")
+    serve.add_argument("--workers", type=_within(1, 256), help="worker processes (CDS_WORKERS, default 1)")
     serve.set_defaults(func=_serve)
 
     evaluate = commands.add_parser("evaluate", help="print the cards for a CDS Hooks request file, no server")
@@ -320,8 +327,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _within(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high`, as the matching setting requires."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     args = build_parser().parse_args(argv)
+    try:  # every command reads the settings first: a value that cannot work is one line, not a traceback
+        get_settings()
+    except (ValidationError, SettingsError) as exc:
+        print(f"cds-service: {setting_problems(exc)}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

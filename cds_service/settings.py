@@ -1,12 +1,40 @@
-"""Settings, all read from `CDS_*` environment variables so a container needs no config file."""
+"""Settings, all read from `CDS_*` environment variables so a container needs no config file.
+
+Every value is checked when it is read: a number that cannot work (a port of 0, a negative timeout, no workers,
+an infinite budget), an unknown log level or a database the service cannot use is refused by name, and the
+commands turn that into one line and exit status 2 (`setting_problems`).
+"""
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "CDS_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DATABASE_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DATABASE"
+SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+
+
+def _driver(database_url: str) -> str | None:
+    """The `dialect+driver` of a database URL, read without importing SQLAlchemy (every command checks it)."""
+    scheme, separator, _rest = database_url.partition("://")
+    if not separator or not scheme or not all(c.isalnum() or c in "+_" for c in scheme):
+        return None
+    return scheme.lower()
+
+
+def _sqlite_path(database_url: str) -> str | None:
+    """The file a SQLite URL names (`sqlite:///relative.db`, `sqlite:////absolute.db`), None for anything else."""
+    driver = _driver(database_url)
+    if driver is None or not driver.startswith("sqlite"):
+        return None
+    path = database_url.partition("://")[2].removeprefix("/").split("?", 1)[0]
+    return path or None
 
 
 def _url_list(value: Any) -> Any:
@@ -18,7 +46,7 @@ def _url_list(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     database_url: str = Field(
         default="sqlite:///./cds-feedback.db",
@@ -33,15 +61,15 @@ class Settings(BaseSettings):
         description="Days a feedback entry's free-text comment (overrideReason.userComment) is kept; then cleared.",
     )
     host: str = Field(default="127.0.0.1", description="Address `cds-service serve` binds to.")
-    port: int = Field(default=8000, description="Port `cds-service serve` listens on.")
-    workers: int = Field(default=1, description="uvicorn worker processes for `cds-service serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `cds-service serve` listens on.")
+    workers: int = Field(default=1, ge=1, le=256, description="uvicorn worker processes for `cds-service serve`.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
     fhir_timeout_seconds: float = Field(
-        default=2.0, description="Total time budget for all FHIR server calls of one hook request."
+        default=2.0, gt=0, le=600, description="Total time budget for all FHIR server calls of one hook request."
     )
-    fhir_max_pages: int = Field(default=10, description="Most pages followed for one paginated search.")
-    max_body_bytes: int = Field(default=5_000_000, description="Largest request body accepted (413 above).")
+    fhir_max_pages: int = Field(default=10, ge=1, description="Most pages followed for one paginated search.")
+    max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted (413 above).")
     max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request (400).")
     max_bundle_entries: int = Field(
         default=10_000, ge=1, description="Most Bundle entries, all Bundles of a request together (413 above)."
@@ -52,7 +80,8 @@ class Settings(BaseSettings):
         "any (development). Empty: nothing is fetched and only prefetch is used.",
     )
     fhir_max_response_bytes: int = Field(
-        default=5_000_000, description="Largest answer read from the FHIR server per request (the fetch fails above)."
+        default=5_000_000, ge=1024,
+        description="Largest answer read from the FHIR server per request (the fetch fails above).",
     )
 
     cors_allow_origins: list[str] = Field(
@@ -96,9 +125,10 @@ class Settings(BaseSettings):
     )
     trials_timeout_seconds: float = Field(
         default=1.0,
+        gt=0,
         description="Longest wait for the registry; never past CDS_FHIR_TIMEOUT_SECONDS from the start of the call.",
     )
-    trials_cache_seconds: float = Field(default=3600.0, description="How long registry answers are reused.")
+    trials_cache_seconds: float = Field(default=3600.0, ge=0, description="How long registry answers are reused.")
     strict_fhir: bool = Field(
         default=False,
         description="Validate every FHIR resource the service emits with fhir.resources (slower; for testing).",
@@ -106,7 +136,64 @@ class Settings(BaseSettings):
 
     _split_allowlist = field_validator("fhir_server_allowlist", mode="before")(_url_list)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        level = value.strip().lower() if isinstance(value, str) else value
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database(cls, value: str) -> str:
+        """Only the databases the store is built and tested for; the URL is never echoed (it holds a password)."""
+        driver = _driver(value)
+        if driver is None:
+            raise ValueError(f"is not a database URL; give {DATABASE_FORMS}")
+        if driver.startswith("postgres") and driver not in SUPPORTED_DRIVERS:
+            raise ValueError("names PostgreSQL without the psycopg driver the service installs: use postgresql+psycopg://")
+        if driver not in SUPPORTED_DRIVERS:
+            raise ValueError(f"names a {driver.split('+')[0]} database, which is not supported; give {DATABASE_FORMS}")
+        return value
+
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def setting_problems(exc: ValidationError | SettingsError) -> str:
+    """What is wrong with the environment, each variable named as it is set (`CDS_PORT must be ...`), in one line."""
+    if isinstance(exc, SettingsError):  # a list setting that is not JSON: pydantic-settings names only the field
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "a setting"
+        return f"{ENV_PREFIX}{field.upper()} could not be read (a JSON list is expected)"
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "a setting"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{name} {message[0].lower()}{message[1:]}" if message.startswith(("must", "is", "names"))
+                        else f"{name}: {message}")
+    return "; ".join(problems)
+
+
+def sqlite_file_problem(database_url: str) -> str | None:
+    """Why the SQLite file the URL names could not be created or written, if it could not (None for PostgreSQL).
+
+    Checked before start-up, so a wrong path is a line naming it rather than "unable to open database file"."""
+    database = _sqlite_path(database_url)
+    if database is None or database == ":memory:":
+        return None
+    path = Path(database).absolute()
+    if path.is_dir():
+        return f"{path} is a directory, not a SQLite file"
+    directory = path.parent
+    if not directory.exists():
+        blocker = next((p for p in directory.parents if p.exists() and not p.is_dir()), None)
+        return f"{blocker} is not a directory" if blocker else f"the directory {directory} does not exist"
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    # SQLite writes its journal and WAL files beside the database, so the directory must be writable too.
+    if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        return f"{path} cannot be written by this user"
+    return None

@@ -42,7 +42,9 @@ def guide_card(response) -> dict:
 def make_client(tmp_path: Path, knowledge: Knowledge, **settings) -> TestClient:
     defaults = {"database_url": f"sqlite:///{tmp_path / 'feedback.db'}", "fhir_timeout_seconds": 1.0,
                 "trials_live_search": True, "trials_timeout_seconds": 0.3}
-    return TestClient(create_app(Settings(**(defaults | settings)), knowledge), raise_server_exceptions=False)
+    # model_copy does not validate: a budget of 0 s, refused as a setting, stands for one already spent.
+    return TestClient(create_app(Settings(**defaults).model_copy(update=settings), knowledge),
+                      raise_server_exceptions=False)
 
 
 @pytest.fixture
