@@ -200,6 +200,29 @@ def _feedback_export(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _knowledge_check(args: argparse.Namespace) -> int:
+    """Load DIR exactly as start-up would (every file, every citation and cross-check) and build the rules over
+    it, without serving: exit 0 and a summary when CDS_KNOWLEDGE_DIR=DIR would start, else 2 and what is wrong."""
+    from cds_service.engine import Engine
+    from cds_service.settings import Settings
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        print(f"cds-service: knowledge check: {directory} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        knowledge = load_knowledge(directory)
+        Engine(knowledge, Settings(knowledge_dir=directory))
+    except KnowledgeError as exc:
+        print(f"cds-service: knowledge check: {directory}: {exc}", file=sys.stderr)
+        return 2
+    bundled = load_knowledge()
+    print(f"{directory}: knowledge base {knowledge.version} (released {knowledge.manifest.released}) is valid: "
+          f"{len(knowledge.sources)} sources, {len(knowledge.ingredients)} ingredients, {len(knowledge.inducers)} "
+          f"inducers, {len(knowledge.products)} products; the bundled one is {bundled.version}")
+    return 0
+
+
 def _day(option: str):
     """An argparse type: a date as YYYY-MM-DD, the error naming the option."""
     from datetime import date
@@ -317,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--before", type=_day("--before"), required=True, help="YYYY-MM-DD (UTC), kept from then on")
     purge.set_defaults(func=_feedback_purge)
+
+    knowledge = commands.add_parser("knowledge", help="the knowledge base")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    check = knowledge_commands.add_parser(
+        "check", help="validate a knowledge directory as start-up would, without starting (exit 0 valid, 2 not)"
+    )
+    check.add_argument("directory", help="a directory of knowledge files (what CDS_KNOWLEDGE_DIR would name)")
+    check.set_defaults(func=_knowledge_check)
 
     database = commands.add_parser("db", help="the database schema (Alembic migrations shipped with the service)")
     database_commands = database.add_subparsers(dest="db_command", required=True)
