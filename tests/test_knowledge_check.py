@@ -40,3 +40,4 @@ def test_a_missing_file_or_directory_is_refused(tmp_path):
     assert missing_file.returncode == 2 and "sources.toml: file is missing" in missing_file.stderr
     not_there = check(tmp_path / "nowhere")
     assert not_there.returncode == 2 and "is not a directory" in not_there.stderr
+
