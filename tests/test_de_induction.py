@@ -210,3 +210,37 @@ def test_imatinib_started_during_the_inducer_and_raised_steps_back_to_its_first_
     assert "400 mg/day is the first dose recorded during rifampin; no dose before it is in the history" in (
         card["detail"]
     )
+
+
+@pytest.mark.parametrize("where", ["order", "statement"])
+def test_an_active_record_whose_own_end_date_passed_is_an_ended_inducer_not_a_current_one(call, where):
+    # Status still "active", but the dosage's bounds (or the statement's period) ended 4 days ago.
+    body = renewal()
+    history = body["prefetch"]["medicationHistory"]["entry"]
+    rifampin = history.pop(0)["resource"]
+    if where == "order":
+        rifampin["status"] = "active"
+        del rifampin["dispenseRequest"]
+        rifampin["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": ago(40), "end": ago(4)}
+        body["prefetch"]["activeMedications"]["entry"].append({"resource": rifampin})
+    else:
+        body["prefetch"]["medicationStatements"] = bundle(
+            statement("R4", "rif-taken", "rifampin 600 mg capsules", start=ago(40), end=ago(4)))
+    cards = cards_of(call(body))
+    assert "imatinib-strong-cyp3a4-inducer" not in [c["source"]["topic"]["code"] for c in cards]
+    [card] = de_induction_cards(call(body))
+    assert card["summary"].startswith("Rifampin stopped 4 days ago: step imatinib back to 400 mg/day")
+
+
+def test_a_statement_recorded_as_stopped_without_an_end_date_ended_by_the_day_it_was_recorded(call):
+    cbz = statement("R4", "cbz", "carbamazepine 200 mg tablets", status="stopped", start=ago(90))
+    cbz["dateAsserted"] = ago(6)
+    draft = order("R4", "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", mg=600)
+    history = [order("R4", "im-400", "imatinib 400 MG Oral Tablet", status="completed", mg=400, authored=ago(200)),
+               order("R4", "im-600", "imatinib 400 MG Oral Tablet", status="completed", mg=600, authored=ago(80))]
+    body = hook_request("order-sign", [draft], prefetch={
+        "stoppedMedicationStatements": bundle(cbz), "medicationHistory": bundle(*history),
+    })
+    [card] = de_induction_cards(call(body))
+    assert card["summary"].startswith("Carbamazepine stopped 6 days ago")
+    assert "by dateAsserted, the day it was recorded as stopped" in card["detail"]

@@ -3,7 +3,7 @@
 Extraction happens once per request; rules are pure functions of `PatientFacts` and the knowledge base.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
@@ -19,6 +19,7 @@ from cds_service.facts.medications import (
 from cds_service.facts.observations import sort_results
 from cds_service.facts.patient import NO_PROFILE, PatientProfile, patient_profile
 from cds_service.facts.response import IsResult, is_results
+from cds_service.facts.timeline import ended_before
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource, belongs_to, local_reference
 from cds_service.gather.record import PatientRecord
 from cds_service.gather.trials import LiveTrials
@@ -135,11 +136,20 @@ def extract_facts(
     ]
     statements = _uses(record.get("medicationStatements"), "statement", context, record, knowledge,
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
+    # An active order or statement whose own end date has passed is no longer taken: it joins the history.
+    day = today or datetime.now(UTC).date()
+    ended_orders = [replace(u, origin="history") for u in orders if ended_before(u, day)]
+    ended_statements = [replace(u, origin="history") for u in statements if ended_before(u, day)]
+    orders = [u for u in orders if not ended_before(u, day)]
+    statements = [u for u in statements if not ended_before(u, day)]
     past_statements = _uses(record.get("stoppedMedicationStatements"), "history", context, record, knowledge,
                             frozenset({"MedicationStatement"}), keep_status=frozenset({"completed", "stopped"}),
                             drop_status=frozenset())
     history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
+    in_history = {u.reference for u in history if u.reference}
+    history += [u for u in ended_orders if u.reference not in in_history]
+    past_statements += ended_statements
     results = sort_results([*record.get("labResults"), *record.get("genomicVariants")], context.patient_id, knowledge)
     medications = (*drafts, *orders, *statements)
     given = _imatinib_given(record, context, knowledge)

@@ -106,6 +106,10 @@ def span_of(use: MedicationUse) -> Span:
     if resource.get("resourceType") == "MedicationStatement":
         start, end = _period(resource.get("effectivePeriod"))
         start = start or parse_instant(resource.get("effectiveDateTime"))
+        if end is None and use.status in ("completed", "stopped"):
+            # Recorded as no longer taken, with no end date: it ended by the day that was recorded, at the latest.
+            asserted = parse_instant(resource.get("dateAsserted"))
+            return Span(start, asserted, "by dateAsserted, the day it was recorded as stopped" if asserted else None)
         return Span(start, end, "effectivePeriod.end" if end else None)
     dispense = resource.get("dispenseRequest")
     valid_start, valid_end = _period(dispense.get("validityPeriod") if isinstance(dispense, dict) else None)
@@ -133,3 +137,18 @@ def written_on(use: MedicationUse) -> Instant | None:
         or parse_instant(resource.get("dateWritten"))
         or span_of(use).start
     )
+
+
+def taken_until(use: MedicationUse) -> Instant | None:
+    """The end of taking a medicine as its record states it, whatever its status says: DSTU2 `dateEnded`, the
+    dosage's `boundsPeriod.end`, a statement's `effectivePeriod.end`. (`validityPeriod.end` bounds dispensing, not
+    taking, so it does not end an active order.)"""
+    resource = use.resource
+    if resource.get("resourceType") == "MedicationStatement":
+        return _period(resource.get("effectivePeriod"))[1]
+    return parse_instant(resource.get("dateEnded")) or _bounds(resource)[1]
+
+
+def ended_before(use: MedicationUse, day: date) -> bool:
+    end = taken_until(use)
+    return end is not None and end.day < day
