@@ -51,7 +51,7 @@ from cds_service.store import FeedbackStore, SchemaError, migrate
 from cds_service.store.cards_shown import CardsShownRecorder
 from cds_service.store.feedback import clear_comments_periodically
 from cds_service.store.reports import feedback_report
-from cds_service.web.dosing import dosing_router
+from cds_service.web.dosing import dosing_routes
 from cds_service.web.ops import ops_router
 from cds_service.web.pages import page_routes
 from hooks import ALL_HOOKS, HOOKS_BY_SERVICE_ID
@@ -278,7 +278,7 @@ def create_app(
     install_openapi(app, tuple(HOOKS_BY_SERVICE_ID), settings.auth_required)
     app.add_middleware(UnexpectedErrors)  # added first, so it runs inside CORS
     app.router.routes.extend(page_routes(knowledge, settings))  # /guide, /evidence, /dashboard, /static
-    app.include_router(dosing_router(knowledge, settings))  # POST /dosing/imatinib and the concentration-time page
+    app.include_router(dosing_routes(knowledge, settings))  # POST /dosing/imatinib and the concentration-time page
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

@@ -62,11 +62,19 @@ class LevelIn(_In):
     unit: LevelUnit
 
 
+class AlternativeIn(_In):
+    dose_mg: PositiveNumber = Field(le=2000)
+    interval_hours: Literal[12, 24]
+
+
 class DosingRequest(_In):
     covariates: CovariatesIn = Field(default_factory=CovariatesIn)
     regimen: RegimenIn
     levels: list[LevelIn] = Field(default_factory=list, max_length=MAX_LEVELS)
     inducer: str | None = Field(None, max_length=100, description="A knowledge-base ingredient, e.g. rifampin")
+    alternative: AlternativeIn | None = Field(
+        None, description="Optional: a regimen to try; the answer then gives its steady-state trough (`alternative`) "
+        "with the same estimate. The concentration-time page uses it.")
 
 
 class Estimate(BaseModel):
@@ -89,6 +97,12 @@ class CandidateOut(BaseModel):
     score: float
 
 
+class AlternativeOut(BaseModel):
+    dose_mg: float
+    interval_hours: int
+    trough_ng_per_ml: float
+
+
 class DosingAnswer(BaseModel):
     a_priori: Estimate
     a_posteriori: Estimate | None
@@ -96,6 +110,14 @@ class DosingAnswer(BaseModel):
     proposal: ProposalOut
     candidates: list[CandidateOut]
     assumptions: list[str]
+    alternative: AlternativeOut | None = Field(None, description="Only when the request asks for one")
+
+    def to_json_dict(self) -> dict:
+        """The answer as sent: `alternative` only when it was asked for."""
+        body = self.model_dump(mode="json")
+        if body["alternative"] is None:
+            del body["alternative"]
+        return body
 
 
 def to_ng_per_ml(value: float, unit: str, molar_mass: float) -> float:
@@ -250,7 +272,14 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
         notes.append("Every candidate's trough is above the target window: the current regimen is kept.")
     elif proposal.reason == "no-candidate":
         notes.append("The current daily dose is above every regimen the proposal chooses among: it is kept.")
+    alternative = None
+    if request.alternative is not None:
+        tried = request.alternative
+        alternative = {"dose_mg": tried.dose_mg, "interval_hours": tried.interval_hours,
+                       "trough_ng_per_ml": _round(steady_state_trough(tried.dose_mg, tried.interval_hours, cl, v,
+                                                                      model.ka, model.bioavailability))}
     return DosingAnswer(
+        alternative=alternative,
         a_priori=prior,
         a_posteriori=posterior,
         target_ng_per_ml=target,

@@ -18,6 +18,7 @@ from cds_service.facts.patient import body_surface_area
 from cds_service.facts.timeline import written_on
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
+from cds_service.pk.dosing import DosingRequest
 from cds_service.pk.model import population_model
 from cds_service.pk.simulate import steady_state_trough
 from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
@@ -534,3 +535,20 @@ _CARD_FOR = {
 
 def inducer_interaction_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     return [_CARD_FOR[i.management](i, facts, knowledge) for i in find_interactions(facts, knowledge)]
+
+
+def inducer_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
+    """The model request behind the strong-inducer card's numbers (fitted to a level during the co-therapy when
+    there is one, else a priori with the inducer's factor): what its page link draws."""
+    for interaction in find_interactions(facts, knowledge):
+        if interaction.management != "dose-increase":
+            continue
+        _, fitted = model_exposure_line(interaction, facts, knowledge, None)
+        if fitted is not None:
+            return fitted.request
+        inducer = max(interaction.inducer_names,
+                      key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
+        prior = model_dosing(facts, knowledge, regimen_use(facts, interaction.imatinib), inducer=inducer,
+                             with_level=False)
+        return prior.request if isinstance(prior, ModelDosing) else None
+    return None

@@ -12,6 +12,7 @@ from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
+from cds_service.pk.dosing import DosingRequest
 from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
 from cds_service.rules.orders import dose_update
@@ -184,3 +185,12 @@ def _no_model_card(model: NoModel, facts: PatientFacts, knowledge: Knowledge, us
         indicator="info",
         source=card_source(knowledge, TOPIC, "Imatinib level below target (population PK)"),
     )
+
+
+def tdm_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
+    """The model request behind the TDM card (the same, remembered, fit): what its page link draws."""
+    draft, taken = _imatinib_in_play(facts)
+    if draft is None and taken is None:
+        return None
+    model = model_dosing(facts, knowledge, regimen_use(facts, draft or taken))
+    return model.request if isinstance(model, ModelDosing) else None
