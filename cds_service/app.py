@@ -46,7 +46,7 @@ from cds_service.outbound import collect_capped
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.limits import JsonLimits
 from cds_service.protocol.request import parse_hook_request
-from cds_service.settings import Settings, get_settings
+from cds_service.settings import Settings, get_settings, prepare_default_database
 from cds_service.store import FeedbackStore, SchemaError, migrate
 from cds_service.store.cards_shown import CardsShownRecorder
 from cds_service.store.feedback import clear_comments_periodically
@@ -140,6 +140,7 @@ class UnexpectedErrors:
 
 def open_store(settings: Settings) -> FeedbackStore:
     """The store at the schema this version needs: migrated now, or checked when migrations are left to an operator."""
+    prepare_default_database(settings.database_url)
     store = FeedbackStore(settings.database_url, migrate_schema=settings.database_migrate)
     if not settings.database_migrate:
         try:

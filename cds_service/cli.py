@@ -10,7 +10,7 @@ import orjson
 
 from cds_service.errors import CDSError, operation_outcome
 from cds_service.knowledge import KnowledgeError, load_knowledge
-from cds_service.settings import get_settings, setting_problems, sqlite_file_problem
+from cds_service.settings import get_settings, prepare_default_database, setting_problems, sqlite_file_problem
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -100,6 +100,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
     from cds_service.app import open_store
     from cds_service.store import SchemaError
 
+    prepare_default_database(settings.database_url)
     if problem := sqlite_file_problem(settings.database_url):
         print(f"cds-service: CDS_DATABASE_URL: feedback cannot be stored: {problem}", file=sys.stderr)
         return 2
@@ -175,11 +176,32 @@ async def _evaluate_with_client(engine, hook, request):
 
 
 def _current_store():
-    """The store for a command that reads it: refused (None, after one line) unless its schema is current."""
-    from cds_service.store import FeedbackStore, SchemaError, migrate
+    """The store for a command that reads it: refused (None, after one line) unless its schema is current.
 
-    store = FeedbackStore(get_settings().database_url, migrate_schema=False)
+    A SQLite file that does not exist is not created, and a database without the feedback table is not "at an old
+    revision" but the wrong database (run from elsewhere, or a typo): both are said as such."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.settings import _sqlite_path
+    from cds_service.store import FeedbackStore, SchemaError, migrate
+    from cds_service.store.schema import card_feedback
+
+    url = get_settings().database_url
+    where = _sqlite_path(url)
+    if where is not None and where != ":memory:" and not Path(where).is_file():
+        print(f"cds-service: CDS_DATABASE_URL: there is no feedback database at {Path(where).absolute()} "
+              "(`cds-service serve` creates it; set CDS_DATABASE_URL to the one the service uses)", file=sys.stderr)
+        return None
+    store = FeedbackStore(url, migrate_schema=False)
     try:
+        try:
+            has_feedback = inspect(store.engine).has_table(card_feedback.name)
+        except SQLAlchemyError as exc:
+            raise SchemaError(f"the database could not be read ({type(exc).__name__})") from None
+        if not has_feedback:
+            raise SchemaError(f"the database{f' at {Path(where).absolute()}' if where else ''} has no feedback "
+                              "tables: is CDS_DATABASE_URL the database the service uses?")
         migrate.check_current(store.engine)
     except SchemaError as exc:
         store.close()
@@ -273,6 +295,7 @@ def _feedback_purge(args: argparse.Namespace) -> int:
 def _db_upgrade(_args: argparse.Namespace) -> int:
     from cds_service.store import SchemaError, migrate, open_engine
 
+    prepare_default_database(get_settings().database_url)
     engine = open_engine(get_settings().database_url)
     try:
         before = migrate.current_revision(engine)

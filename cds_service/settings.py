@@ -37,6 +37,28 @@ def _sqlite_path(database_url: str) -> str | None:
     return path or None
 
 
+APP_DIR_NAME = "imatinib-cds"
+
+
+def default_database_file() -> Path:
+    """Where feedback is kept unless CDS_DATABASE_URL says otherwise: the user's data directory (XDG), so every
+    command finds the same file whatever directory it is run from."""
+    data_home = os.environ.get("XDG_DATA_HOME") or ""
+    base = Path(data_home) if Path(data_home).is_absolute() else Path.home() / ".local" / "share"
+    return base / APP_DIR_NAME / "cds-feedback.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_database_file()}"
+
+
+def prepare_default_database(database_url: str) -> None:
+    """Create the data directory of the default database (and only of the default: a path someone chose that does
+    not exist is a mistake to report, not to paper over)."""
+    if database_url == default_database_url():
+        default_database_file().parent.mkdir(parents=True, exist_ok=True)
+
+
 def _url_list(value: Any) -> Any:
     """A JSON list, or URLs separated by commas or spaces (`*` alone is easier to type than `["*"]`)."""
     if isinstance(value, str):
@@ -49,8 +71,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     database_url: str = Field(
-        default="sqlite:///./cds-feedback.db",
-        description="Where feedback is stored: a SQLite file by default, postgresql+psycopg://... for replicas.",
+        default_factory=default_database_url,
+        description="Where feedback is stored: a SQLite file in the user's data directory by default "
+        "($XDG_DATA_HOME/imatinib-cds/cds-feedback.db, else ~/.local/share/...), postgresql+psycopg://... for "
+        "replicas.",
     )
     database_migrate: bool = Field(
         default=True,
