@@ -178,7 +178,7 @@ def test_cards_shown_never_hold_up_or_fail_an_answer_when_their_table_is_gone(re
 def test_a_full_queue_drops_cards_shown_and_counts_them(report_settings, knowledge):
     with TestClient(create_app(report_settings, knowledge)) as client:
         recorder = client.app.state.cards_shown
-        recorder._queue = type(recorder._queue)(maxsize=1)  # as if the database lagged
+        recorder.capacity = 1  # a tiny queue, as if the database lagged
         card = show(client, "order-select-imatinib-cml-t315i.json")  # two cards: one queued, one dropped
         assert len(card) == 2
         assert recorder.dropped == 1

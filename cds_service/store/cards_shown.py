@@ -1,6 +1,6 @@
 """Cards shown, recorded off the hot path: a hook answer never waits for, or fails because of, this table.
 
-The call route hands each answered card to `CardsShownRecorder.record` (a `put_nowait` on a bounded queue, no I/O);
+The call route hands each answered card to `CardsShownRecorder.record` (an append to a bounded deque, no I/O);
 a background task takes what has queued up and writes it in batches, in a worker thread. When the queue is full
 (the database is slow or down longer than the queue lasts) new cards are not recorded: they are counted in
 `dropped` (and the `cds_cards_shown_dropped_total` metric) and logged once a minute, and the answer goes out as
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,9 @@ class CardsShownRecorder:
     def __init__(self, engine: Engine, *, capacity: int = 10_000, batch_size: int = 500,
                  on_dropped: Callable[[int], None] | None = None, on_stored: Callable[[int], None] | None = None):
         self._engine = engine
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=capacity)
+        self.capacity = capacity
+        # (card uuid, service id, topic, indicator, epoch seconds): the row is made in the writer thread, not here
+        self._pending: deque[tuple[str, str, str, str, float]] = deque()
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
         self._queued = asyncio.Event()
@@ -42,17 +45,17 @@ class CardsShownRecorder:
         self.dropped = 0
 
     def record(self, service_id: str, cards: Iterable[Any]) -> None:
-        """Queue the cards of one answer (protocol.cards.Card); never blocks, never raises."""
-        now = datetime.now(UTC)
+        """Queue the cards of one answer (protocol.cards.Card); never blocks, never raises, about a microsecond."""
+        now = time.time()
+        pending = self._pending
         for card in cards:
-            topic = card.source.topic.code if card.source.topic is not None else NO_TOPIC
-            row = {"card_uuid": card.uuid[:MAX_CARD_ID], "service_id": service_id, "topic": topic[:MAX_TOPIC],
-                   "indicator": card.indicator, "shown_at": now}
-            try:
-                self._queue.put_nowait(row)
-            except asyncio.QueueFull:
+            if len(pending) >= self.capacity:
                 self._dropped(1)
-        self._queued.set()
+                continue
+            topic = card.source.topic.code if card.source.topic is not None else NO_TOPIC
+            pending.append((card.uuid, service_id, topic, card.indicator, now))
+        if not self._queued.is_set():
+            self._queued.set()
 
     def _dropped(self, count: int) -> None:
         self.dropped += count
@@ -72,7 +75,7 @@ class CardsShownRecorder:
             if not await self.flush():
                 await asyncio.sleep(1.0)  # a database that is down is not hammered once per queued card
 
-    async def _write(self, batch: list[dict[str, Any]]) -> bool:
+    async def _write(self, batch: list[tuple[str, str, str, str, float]]) -> bool:
         try:
             await run_in_threadpool(self._insert, batch)
         except SQLAlchemyError as exc:
@@ -83,17 +86,21 @@ class CardsShownRecorder:
             self._on_stored(len(batch))
         return True
 
-    def _insert(self, batch: list[dict[str, Any]]) -> None:
+    def _insert(self, batch: list[tuple[str, str, str, str, float]]) -> None:
+        rows = [{"card_uuid": card[:MAX_CARD_ID], "service_id": service, "topic": topic[:MAX_TOPIC],
+                 "indicator": indicator, "shown_at": datetime.fromtimestamp(at, UTC)}
+                for card, service, topic, indicator, at in batch]
         with self._engine.begin() as connection:
-            connection.execute(insert(cards_shown), batch)
+            connection.execute(insert(cards_shown), rows)
 
     async def flush(self) -> bool:
         """Write everything queued so far, in batches; when it returns, those rows are committed (True) or, the
         database having failed, dropped (False)."""
         written = True
         async with self._writing:
-            while not self._queue.empty():
-                batch = [self._queue.get_nowait() for _ in range(min(self._batch_size, self._queue.qsize()))]
+            pending = self._pending
+            while pending:
+                batch = [pending.popleft() for _ in range(min(self._batch_size, len(pending)))]
                 written = await self._write(batch) and written
         return written
 
@@ -106,4 +113,4 @@ class CardsShownRecorder:
         try:
             await asyncio.wait_for(self.flush(), timeout)
         except TimeoutError:
-            log.warning("cards shown not recorded at shutdown", extra={"count": self._queue.qsize()})
+            log.warning("cards shown not recorded at shutdown", extra={"count": len(self._pending)})
