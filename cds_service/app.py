@@ -274,6 +274,11 @@ def create_app(
         version=__version__,
         description="CDS Hooks 2.0 service: imatinib with CYP3A4 inducers, and imatinib-relevant variants.",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN, which a hospital network often cannot
+        # reach (and should not have to trust): only the document is served, for tools to render.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.engine = engine
     install_openapi(app, tuple(HOOKS_BY_SERVICE_ID), settings.auth_required)
