@@ -20,6 +20,7 @@ from cds_service.gather.trials import TrialRegistry
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
 from cds_service.outbound import OutboundPolicy
+from cds_service.plan import planned_cards
 from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
@@ -109,7 +110,10 @@ class Engine:
             # Within what is left of the call's budget: a slow registry never holds the cards back.
             remaining = self.settings.fhir_timeout_seconds - (time.monotonic() - started)
             facts = replace(facts, live_trials=await self.trials.search(query, http, remaining))
-        cards = [card for rule in self.rules for card in rule(facts, self.knowledge)]
+        cards = planned_cards(
+            lambda plan: [card for rule in self.rules for card in rule(replace(facts, plan=plan), self.knowledge)],
+            self.knowledge.level_codes,
+        )
         if (gaps := coverage_card(facts, self.knowledge, cards)) is not None:
             cards.append(gaps)
         if base_url:

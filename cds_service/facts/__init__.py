@@ -25,6 +25,7 @@ from cds_service.gather.record import PatientRecord
 from cds_service.gather.trials import LiveTrials
 from cds_service.hook_context import HookContext
 from cds_service.knowledge.loader import Knowledge
+from cds_service.plan import NO_PLAN, CallPlan
 
 ACTIVE_ORDER_STATUSES = frozenset({"active", "on-hold"})
 
@@ -55,6 +56,8 @@ class PatientFacts:
     profile: PatientProfile = NO_PROFILE
     # Imatinib doses recorded as given (MedicationAdministration), to the minute.
     imatinib_given: tuple[GivenDose, ...] = ()
+    # What the cards of this answer settled between them (set by the engine on its second pass).
+    plan: CallPlan = NO_PLAN
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:

@@ -22,6 +22,7 @@ from cds_service.rules.dosing import DoseIncrease, tablets_for
 from cds_service.rules.inducers import trough_target
 from cds_service.rules.orders import dose_update, trough_order
 
+TOPIC = "imatinib-inducer-stopped"
 CONSULTED = ("medicationHistory", "stoppedMedicationStatements", "medicationStatements")
 # Orders that were taken (or are): a cancelled or draft order in the history never was.
 TAKEN_STATUSES = frozenset({"active", "on-hold", "completed", "stopped", "expired"})
@@ -232,6 +233,18 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         )
         draw_on = finding.step_back_on
         draw_why = f"{facts_de.keep_adjusted_days} days after {name} stopped, when its induction is gone"
+    # One plan across the cards: an imatinib draft another card removes gets no step back and no trough here, and a
+    # trough another card orders is not ordered twice.
+    current_use = finding.current.use
+    removal = facts.plan.removal_of(current_use.reference if current_use.origin == "draft" else None)
+    trough_elsewhere = facts.plan.trough_elsewhere(TOPIC)
+    if removal:
+        suggestion, step = None, f"1. {removal} For reference,"
+    trough_step = (
+        f"2. {trough_elsewhere}" if trough_elsewhere and not removal else "" if removal else
+        f"2. Check a trough level on or after {draw_on.isoformat()} ({draw_why}). {facts_de.trough_note} "
+        f"{target_text} {tdm.sampling}"
+    )
     basis = (f"the dose before {name}" if finding.before_is_pre_inducer
              else f"the first dose recorded during {name}; no dose before it is in the history")
     ended_where = inducer.span.end_from or "its end date"
@@ -246,9 +259,7 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         f"adjusted dose about {facts_de.keep_adjusted_days} days after stopping an inducer, then stepping back "
         f"(status {facts_de.keep_adjusted_status}).",
         "**What to do**\n\n"
-        f"{step} {before_mg:g} mg/day is {basis}.\n"
-        f"2. Check a trough level on or after {draw_on.isoformat()} ({draw_why}). {facts_de.trough_note} {target_text} "
-        f"{tdm.sampling}",
+        f"{step} {before_mg:g} mg/day is {basis}.\n{trough_step}",
         "**Evidence**\n\n" + evidence_lines(knowledge, {
             **dict.fromkeys(facts_de.baseline_sources, f"CYP3A back to baseline after {measured}"),
             **dict.fromkeys(facts_de.keep_adjusted_sources, "keeping the adjusted dose about 2 weeks, then stepping "
@@ -263,10 +274,10 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
     version = finding.current.use.fhir_version
     trough = trough_order(facts.patient_id, version, facts.today, knowledge, reason, target_text,
                           draw_on=(draw_on, draw_why))
-    suggestions = [s for s in (suggestion,) if s] + [Suggestion(
+    suggestions = [s for s in (suggestion,) if s] + ([] if removal or trough_elsewhere else [Suggestion(
         label="Order an imatinib trough level",
         actions=[Action(type="create", description="Order an imatinib trough level", resource=trough)],
-    )]
+    )])
     summary = (
         f"{name.capitalize()} stopped {finding.days_since_end} days ago: imatinib still {current_mg:g} mg/day; "
         f"step back to {before_mg:g} mg/day"
@@ -278,9 +289,9 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         summary=fit_summary(summary),
         detail=detail,
         indicator="warning",
-        source=card_source(knowledge, "imatinib-inducer-stopped", "Imatinib after a CYP3A4 inducer was stopped"),
+        source=card_source(knowledge, TOPIC, "Imatinib after a CYP3A4 inducer was stopped"),
         suggestions=suggestions,
-        selectionBehavior="any",
+        selectionBehavior="any" if suggestions else None,
         overrideReasons=[
             override("inducer-restarting", "The inducer will be restarted"),
             override("dose-already-planned", "The step back is already planned"),

@@ -380,13 +380,32 @@ def _delete_suggestions(interaction: InducerInteraction) -> list[Suggestion]:
     return suggestions
 
 
-def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+STRONG_TOPIC = "imatinib-strong-cyp3a4-inducer"
+MODERATE_TOPIC = "imatinib-moderate-cyp3a4-inducer"
+
+
+def strong_summary(interaction: InducerInteraction, knowledge: Knowledge) -> str:
+    return fit_summary(f"Imatinib + {_names(interaction, knowledge)}: strong CYP3A4 induction sharply lowers imatinib "
+                       "exposure")
+
+
+def strong_inducer_card(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
+) -> Card:
     dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
     target, target_text = trough_target(facts, knowledge)
     level = latest_level(facts, target, knowledge)
-    _, fitted = model_exposure_line(interaction, facts, knowledge, None)
-    dose = dose_advice(interaction, facts, knowledge, level, fitted)
-    exposure, _ = model_exposure_line(interaction, facts, knowledge, dose.plan)
+    draft_ref = interaction.imatinib.reference if interaction.imatinib_is_draft else None
+    removal = facts.plan.removal_of(draft_ref)
+    dose_elsewhere = facts.plan.dose_elsewhere(draft_ref, STRONG_TOPIC)
+    trough_elsewhere = facts.plan.trough_elsewhere(STRONG_TOPIC)
+    exposure: str | None = None
+    if removal or dose_elsewhere:
+        dose = DoseAdvice(removal or dose_elsewhere or "")
+    else:
+        _, fitted = model_exposure_line(interaction, facts, knowledge, None)
+        dose = dose_advice(interaction, facts, knowledge, level, fitted)
+        exposure, _ = model_exposure_line(interaction, facts, knowledge, dose.plan)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
     effects, cited = _effect_lines(interaction, knowledge)
     for source in dosing.inducer_increase_sources:
@@ -399,20 +418,29 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     for source in dosing.exposure_note_sources:
         cited.setdefault(source, "why a dose increase alone is not enough")
 
+    orders_trough = not (removal or trough_elsewhere)
     suggestions: list[Suggestion] = []
     if interaction.imatinib_is_draft:
         if dose.suggestion is not None:
             suggestions.append(dose.suggestion)
-        suggestions.append(
-            _trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text, draw_on)
-        )
+        if orders_trough:
+            suggestions.append(_trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level",
+                                                  target_text, draw_on))
         suggestions.extend(_delete_suggestions(interaction))
     else:
         suggestions.extend(_delete_suggestions(interaction))
-        suggestions.append(_trough_suggestion(
-            interaction, facts, knowledge, f"Keep {_names(interaction, knowledge)} and order an imatinib trough level",
-            target_text, draw_on,
-        ))
+        if orders_trough:
+            suggestions.append(_trough_suggestion(
+                interaction, facts, knowledge,
+                f"Keep {_names(interaction, knowledge)} and order an imatinib trough level", target_text, draw_on,
+            ))
+    if removal:
+        trough_step = "3. No trough level is suggested for an imatinib order that is to be removed."
+    elif trough_elsewhere:
+        trough_step = f"3. {trough_elsewhere}"
+    else:
+        trough_step = (f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after "
+                       f"{draw_on[0].isoformat()}: {draw_on[1]}.\n\n_{dosing.exposure_note}_")
 
     names = _names(interaction, knowledge)
     alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge)
@@ -424,9 +452,7 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
         f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction.\n"
         f"{nested(alternatives.items)}\n"
         f"2. {dose.text}\n"
-        f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after {draw_on[0].isoformat()}: "
-        f"{draw_on[1]}.\n\n"
-        f"_{dosing.exposure_note}_",
+        f"{trough_step}",
         exposure,
         level.text if level else None,
         response_lines(facts, knowledge)[0],
@@ -436,10 +462,10 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     ]))
     indicator: Indicator = "critical" if level and level.below_target else "warning"
     return Card(
-        summary=fit_summary(f"Imatinib + {names}: strong CYP3A4 induction sharply lowers imatinib exposure"),
+        summary=strong_summary(interaction, knowledge),
         detail=detail,
         indicator=indicator,
-        source=card_source(knowledge, "imatinib-strong-cyp3a4-inducer", "Imatinib with a strong CYP3A4 inducer"),
+        source=card_source(knowledge, STRONG_TOPIC, "Imatinib with a strong CYP3A4 inducer"),
         suggestions=suggestions,
         selectionBehavior="any",
         overrideReasons=[
@@ -451,11 +477,15 @@ def strong_inducer_card(interaction: InducerInteraction, facts: PatientFacts, kn
     )
 
 
-def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+def st_johns_wort_card(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
+) -> Card:
     effects, cited = _effect_lines(interaction, knowledge)
     recorded = [u for u, _ in interaction.inducers if u.origin != "draft"]
+    dose = (f"Do not raise the imatinib dose to compensate for it; the dose with the strong inducer is on the card "
+            f"“{strong_card}”." if strong_card else "Do not raise the imatinib dose to compensate.")
     steps = ["1. Stop St John's wort: it is never necessary, and the imatinib product information names it among "
-             "the inducers to avoid. Do not raise the imatinib dose to compensate."]
+             f"the inducers to avoid. {dose}"]
     if recorded:
         steps.append("2. Ask the patient to stop it and record it as stopped.")
     detail = "\n\n".join(filter(None, [
@@ -480,7 +510,11 @@ def st_johns_wort_card(interaction: InducerInteraction, facts: PatientFacts, kno
     )
 
 
-def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
+def moderate_inducer_card(
+    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
+) -> Card:
+    """A trough level, and no dose change of its own: with a strong inducer too, the strong card has the dose and
+    the trough order, and this card says so instead of "no dose change"."""
     target, target_text = trough_target(facts, knowledge)
     level = latest_level(facts, target, knowledge)
     below = bool(level and level.below_target)
@@ -490,12 +524,28 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
     for source in tdm.sampling_sources:
         cited.setdefault(source, "trough sampling")
     names = _names(interaction, knowledge)
+    draft_ref = interaction.imatinib.reference if interaction.imatinib_is_draft else None
+    removal = facts.plan.removal_of(draft_ref)
+    trough_elsewhere = (
+        f"The imatinib trough level is ordered from the card “{strong_card}”." if strong_card
+        else facts.plan.trough_elsewhere(MODERATE_TOPIC)
+    )
+    if removal:
+        dose_line, trough_line = removal, ""
+    elif strong_card:
+        dose_line = f"The imatinib dose is decided on the card “{strong_card}”, for the strong inducer."
+        trough_line = trough_elsewhere or ""
+    else:
+        dose_line = facts.plan.dose_elsewhere(draft_ref, MODERATE_TOPIC) or (
+            "The moderate inducer itself calls for no dose change.")
+        trough_line = trough_elsewhere or (
+            f"Consider a trough level on or after {draw_on[0].isoformat()} ({draw_on[1]}): {target_text} "
+            f"{tdm.sampling}")
+    orders_trough = not (removal or trough_elsewhere)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
         section("**What happens**", "\n".join(effects)),
-        section("**What to do**", "Imatinib exposure may fall; no dose change is suggested for a moderate inducer. "
-                f"Consider a trough level on or after {draw_on[0].isoformat()} ({draw_on[1]}): {target_text} "
-                f"{tdm.sampling}"),
+        section("**What to do**", f"Imatinib exposure may fall. {dose_line} {trough_line}"),
         _alternatives_section(interaction, knowledge, cited),
         level.text if level else None,
         section("**Evidence**", evidence_lines(knowledge, cited)),
@@ -505,10 +555,10 @@ def moderate_inducer_card(interaction: InducerInteraction, facts: PatientFacts, 
         summary=fit_summary(f"Imatinib + {names}: moderate CYP3A4 inducer may lower imatinib exposure"),
         detail=detail,
         indicator="warning" if below else "info",
-        source=card_source(knowledge, "imatinib-moderate-cyp3a4-inducer", "Imatinib with a moderate CYP3A4 inducer"),
+        source=card_source(knowledge, MODERATE_TOPIC, "Imatinib with a moderate CYP3A4 inducer"),
         suggestions=[_trough_suggestion(interaction, facts, knowledge, "Order an imatinib trough level", target_text,
-                                        draw_on)],
-        selectionBehavior="at-most-one",
+                                        draw_on)] if orders_trough else None,
+        selectionBehavior="at-most-one" if orders_trough else None,
         overrideReasons=[
             override("level-already-planned", "Imatinib trough level already planned"),
             override("short-inducer-course", "Short inducer course"),
@@ -534,7 +584,14 @@ _CARD_FOR = {
 
 
 def inducer_interaction_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
-    return [_CARD_FOR[i.management](i, facts, knowledge) for i in find_interactions(facts, knowledge)]
+    """One card per kind of inducer; with a strong inducer, the other cards leave the dose and the trough to it."""
+    interactions = find_interactions(facts, knowledge)
+    strong = {id(i.imatinib): strong_summary(i, knowledge) for i in interactions if i.management == "dose-increase"}
+    return [
+        _CARD_FOR[i.management](i, facts, knowledge, None if i.management == "dose-increase"
+                                else strong.get(id(i.imatinib)))
+        for i in interactions
+    ]
 
 
 def inducer_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
