@@ -159,9 +159,10 @@ def dose_advice(
     interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, level: LevelAssessment | None = None,
     model: ModelDosing | None = None,
 ) -> DoseAdvice:
-    """The one dose line of the card, by precedence: the PK model's proposal from a level measured during the
-    co-therapy (adults 20-88 only), a child's BSA limit, then why the dose is not read or not raised, then the
-    label's increase in whole tablets."""
+    """The one dose line of the card: a child's BSA limit; why the dose is not read; why it is not raised (already
+    raised for this inducer, a trough at target or above the watch level); then, by precedence, the PK model's
+    proposal from a level measured during the co-therapy (adults 20-88 only), else the label's increase in whole
+    tablets within the child's limit."""
     dosing = knowledge.imatinib.dosing
     child = paediatric_limit(facts, knowledge)
     if isinstance(child, str):
@@ -171,8 +172,8 @@ def dose_advice(
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
     current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
-    if model is not None and not child:
-        return _model_dose_advice(interaction, knowledge, dose, model, note)
+    # The holds come before any source of an increase, the PK model's included: a dose already raised for this
+    # inducer, or a trough at target or above the watch level, is not raised again.
     raised = already_raised(list(interaction.inducers), facts, knowledge)
     if raised is not None:
         lower = (f" The dose being ordered ({dose.daily_mg:.4g} mg/day) is below the raised dose: check it is "
@@ -183,6 +184,8 @@ def dose_advice(
     if held is not None:
         return DoseAdvice(f"{current} No dose increase: {held}; keep checking troughs while the inducer "
                           f"continues.{note}")
+    if model is not None and not child:
+        return _model_dose_advice(interaction, knowledge, dose, model, note)
     if child and dose.daily_mg > child.max_daily_mg:
         return DoseAdvice(f"{current} No dose increase: it is above this child's paediatric maximum of "
                           f"{child.max_daily_mg} mg/day: check the dose.{note}")
