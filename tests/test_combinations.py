@@ -52,7 +52,10 @@ def test_interferon_added_to_imatinib_in_cml(call):
     assert card["summary"].startswith("Imatinib + peginterferon alfa-2a: monitoring plan")
     assert "with a second agent, every 1-2 months for the first 6 months" in card["detail"]
     assert "Interferon-alpha: flu-like symptoms" in card["detail"]
-    assert "NCT00219739 (SPIRIT" in card["detail"]
+    # On imatinib already: SPIRIT enrolled untreated patients, so it lends this patient no evidence.
+    assert "Not counted: NCT00219739, SPIRIT (France), enrolled untreated (newly diagnosed) chronic-phase CML; " \
+        "this patient: imatinib before." in card["detail"]
+    assert "Level for this patient: the review's claim only; no registered trial fits this patient." in card["detail"]
 
 
 def test_dual_tki_monitoring_when_imatinib_is_ordered_for_a_patient_on_dasatinib(call):

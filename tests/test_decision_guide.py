@@ -33,8 +33,10 @@ def test_t315i_branch_from_the_fixture_request(call):
     assert "- Mutation: **ABL1 T315I**, Observation/variant-t315i, reported 2026-09-14" in card["detail"]
     assert "- Prior therapy: imatinib, first ordered 2025-03-10." in card["detail"]
     assert "**failure** against the 6-month milestone" in card["detail"]
-    assert "Imatinib + a second BCR-ABL1 inhibitor (dual TKI)**, evidence: registered trial" in card["detail"]
-    assert trial_links(card) == set()  # the registered dual-TKI trial is for patients without a mutation
+    # Imatinib does not work against T315I: the guide lists no imatinib combination, and says so.
+    assert card["summary"].endswith("imatinib combinations do not apply")
+    assert "**Strategies**" not in card["detail"] and "dual TKI" not in card["detail"]
+    assert trial_links(card) == set()
 
 
 def test_kinase_domain_branch_names_the_tkis_the_table_leaves(call):
@@ -46,7 +48,8 @@ def test_kinase_domain_branch_names_the_tkis_the_table_leaves(call):
 def test_blast_phase_branch(call):
     [card] = guide(call, conditions=["condition-cml-chronic-r4.json", "condition-cml-blast-r4.json"])
     assert branch(card) == "cml-blast"
-    assert "Imatinib + low-dose azacitidine (blast phase)**, evidence: the review's claim only" in card["detail"]
+    assert "Imatinib + low-dose azacitidine (blast phase)**, evidence for this patient: the review's claim only" \
+        in card["detail"]
 
 
 def test_accelerated_phase_branch_has_no_combination(call):
@@ -73,8 +76,13 @@ def test_warning_response_branch_offers_interferon_and_the_asciminib_trial(call)
     [card] = guide(call, labs=["bcr-abl1-is-warning-r4.json"], history=["imatinib-history-2025-r4.json"])
     assert branch(card) == "cml-warning"
     assert "**warning** against the 12-month milestone" in card["detail"]
-    assert "**Imatinib + interferon-alpha**, evidence: registered trial, results published" in card["detail"]
-    assert trial_links(card) == {"NCT00219739", "NCT03578367"}
+    # SPIRIT enrolled untreated patients: for a patient already on imatinib only the review's claim remains.
+    assert "**Imatinib + interferon-alpha**, evidence for this patient: the review's claim only" in card["detail"]
+    assert "Not counted: NCT00219739, SPIRIT (France), enrolled untreated (newly diagnosed) chronic-phase CML; " \
+        "this patient: imatinib before." in card["detail"]
+    assert "**Imatinib + a second BCR-ABL1 inhibitor (dual TKI)**, evidence for this patient: registered trial" \
+        in card["detail"]
+    assert trial_links(card) == {"NCT03578367"}
 
 
 def test_a_new_start_without_a_mutation_gets_no_guide_card(call):
@@ -107,12 +115,17 @@ def test_gist_d842v_branch(call):
 def test_gist_secondary_kit_branch_lists_the_advanced_gist_strategies_with_their_evidence_and_trials(call):
     [card] = guide(call, conditions=["condition-gist-r4.json"], labs=["lab-text-kit-exon-17-r4.json"])
     assert branch(card) == "gist-secondary-kit"
-    assert "**Imatinib + low-dose doxorubicin (advanced GIST)**, evidence: the review's claim only" in card["detail"]
-    assert "**Imatinib + binimetinib (MEK inhibitor), advanced GIST**, evidence: registered trial, results " \
-        "published" in card["detail"]
-    assert "**Imatinib + PD-1 inhibitor (GIST)**, evidence: the review's claim only" in card["detail"]
-    assert "**Imatinib + KIT-directed CAR-T cells (advanced GIST)**" in card["detail"]
-    assert trial_links(card) == {"NCT01991379", "NCT00585221"}
+    claim_only = "evidence for this patient: the review's claim only"
+    assert f"**Imatinib + low-dose doxorubicin (advanced GIST)**, {claim_only}" in card["detail"]
+    assert f"**Imatinib + PD-1 inhibitor (GIST)**, {claim_only}" in card["detail"]
+    assert f"**Imatinib + KIT-directed CAR-T cells (advanced GIST)**, {claim_only}" in card["detail"]
+    # A secondary KIT mutation is past first line: the treatment-naive binimetinib trial lends nothing, and
+    # interferon's evidence is CML's (or a GIST trial whose eligibility was not seen).
+    assert "**Imatinib + binimetinib" not in card["detail"] and "**Imatinib + interferon-alpha**" not in card["detail"]
+    assert "- Imatinib + binimetinib (MEK inhibitor), advanced GIST: NCT01991379 enrolled treatment-naive advanced " \
+        "GIST (no imatinib or other TKI before); this patient: past first-line therapy (a secondary KIT mutation)" \
+        in card["detail"]
+    assert trial_links(card) == set()
     assert "avoid this combination" not in card["detail"]
 
 

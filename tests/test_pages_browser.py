@@ -3,6 +3,7 @@
 import httpx
 
 from cds_service.knowledge import Knowledge
+from cds_service.rules.guide import Scenario, scenario_trials
 from tests.browser import NARROW, Pages
 from tests.helpers import bundle, hook_request, request_fixture, resource
 
@@ -33,12 +34,11 @@ def test_choosing_gist_advanced_kit_exon_17_imatinib_failure_shows_the_knowledge
     assert result.locator(".summary").inner_text() == row.summary
     assert row.advice in result.inner_text()
     text = result.inner_text()
-    for strategy_id in row.strategies:
-        strategy = knowledge.combinations.strategies[strategy_id]
-        assert strategy.label in text and strategy.evidence in text
-    # The registered GIST trials of the row's strategies, each linking to its ClinicalTrials.gov page.
-    expected = {t.nct for t in knowledge.combinations.trials
-                if t.cancer == "gist" and set(t.strategies) & set(row.strategies)}
+    scenario = Scenario("gist", "advanced", frozenset({"kit-secondary"}), frozenset({"imatinib"}), "failure")
+    for strategy_id in row.strategies:  # shown with fitting evidence, or named as left out
+        assert knowledge.combinations.strategies[strategy_id].label in text
+    # The registered GIST trials of the row's strategies whose population fits imatinib-refractory GIST, linked.
+    expected = {t.nct for t in scenario_trials(scenario, row, knowledge)}
     links = result.locator("a[href^='https://clinicaltrials.gov/study/']")
     assert {links.nth(i).get_attribute("href").rsplit("/", 1)[1] for i in range(links.count())} == expected
     assert "Toxicities to prepare for" in text

@@ -173,6 +173,7 @@ class Knowledge:
                     self.condition_prefixes.append((c.system, c.code, group))
                 else:
                     self.condition_by_code[(c.system, c.code)] = group
+        self.condition_labels = {group.id: group.label for group in reversed(conditions)}
         # Conditions recognised by name: (group, names pattern, pattern of words that make a text about else).
         self.condition_names: list[tuple[ConditionGroup, re.Pattern[str], re.Pattern[str] | None]] = [
             (
@@ -433,6 +434,11 @@ def _check_genomics(knowledge: Knowledge) -> None:
         _cite_check(knowledge, milestone.sources, f"response.toml: milestones[{milestone.months} months]")
 
 
+# A guide row that says no combination applies must list none (the T315I guide once said so and listed one).
+_NO_COMBINATION = re.compile(r"\b(?:do|does) not apply|\bno combination|\bnone of the (?:imatinib )?combinations",
+                             re.IGNORECASE)
+
+
 def _check_combinations(knowledge: Knowledge) -> None:
     """Strategies, guide rows and trials refer only to agents, classes, notes and strategies that exist."""
     combos = knowledge.combinations
@@ -456,15 +462,18 @@ def _check_combinations(knowledge: Knowledge) -> None:
     for index, row in enumerate(combos.guide):
         where = f"combinations.toml: guide[{index}] ({row.id})"
         _cite_check(knowledge, row.sources, where)
+        if row.strategies and _NO_COMBINATION.search(f"{row.summary} {row.advice}"):
+            raise KnowledgeError(f"{where}: says no combination applies, yet lists strategies")
         for strategy_id in row.strategies:
             if strategy_id not in combos.strategies:
                 raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")
     for trial in combos.trials:
         where = f"combinations.toml: trials ({trial.nct})"
-        _cite_check(knowledge, trial.sources, where)
+        _cite_check(knowledge, [*trial.sources, *trial.population_sources], where)
         for strategy_id in trial.strategies:
             if strategy_id not in combos.strategies:
                 raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")
+    _cite_check(knowledge, combos.line_of_therapy.sources, "combinations.toml: [line_of_therapy]")
     note = combos.ibd_with_pd1
     _cite_check(knowledge, note.sources, "combinations.toml: [ibd_with_pd1]")
     if note.class_ not in combos.classes:

@@ -347,6 +347,12 @@ class Strategy(_Entry):
     classes: list[str] = Field(default_factory=list)
     claim: str | None = None  # what the review says, when it is one of the review's strategies
     claim_sources: list[str] = Field(default_factory=list)
+    # Whom the review's claim is about; a card shows the claim only for a patient it fits (None: any).
+    claim_cancers: list[Literal["cml", "gist"]] = Field(default_factory=list)
+    claim_phases: list[Phase] | None = None
+    claim_mutations: list[MutationCategory | Literal["none"]] | None = None
+    # The strongest evidence for the pairing in any population (the evidence pages); a card or the guide for one
+    # patient shows only the evidence of the trials whose population fits that patient.
     evidence_level: EvidenceLevel
     evidence: str
     sources: list[str] = Field(min_length=1)
@@ -358,6 +364,8 @@ class Strategy(_Entry):
     def _claim_with_its_source(self) -> "Strategy":
         if bool(self.claim) != bool(self.claim_sources):
             raise ValueError("claim and claim_sources go together")
+        if bool(self.claim) != bool(self.claim_cancers):
+            raise ValueError("a claim names the cancers it is about (claim_cancers)")
         return self
 
 
@@ -382,16 +390,39 @@ class GuideRow(_Entry):
         return self
 
 
+LineOfTherapy = Literal["first", "later"]
+
+
 class CuratedTrial(_Entry):
+    """A registered trial and the population it enrolled: its evidence counts only for a patient who fits it.
+
+    A population field left out means the trial did not restrict on it, which only a seen eligibility can say:
+    with `population_status = "U"` (eligibility not seen) the trial never counts as evidence for a patient."""
+
     nct: str = Field(pattern=r"^NCT\d{8}$")
     name: str | None = None
     summary: str
     registry_status: str | None = None
+    results_published: bool = False
     cancer: Literal["cml", "gist"]
     phases: list[Phase] | None = None
     mutations: list[MutationCategory | Literal["none"]] | None = None
     prior: list[PriorTherapy] | None = None
+    lines: list[LineOfTherapy] | None = None
+    population: str  # whom it enrolled, in words ("untreated chronic-phase CML")
+    population_sources: list[str] = Field(min_length=1)
+    population_status: Status
     strategies: list[str] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
+class LineRule(_Entry):
+    """When a patient is past first-line therapy, for matching trials that enrolled untreated patients only."""
+
+    later_mutations: list[MutationCategory] = Field(min_length=1)
+    later_prior: list[PriorTherapy] = Field(min_length=1)
+    later_responses: list[ResponseCategory] = Field(min_length=1)
     sources: list[str] = Field(min_length=1)
     status: Status
 
@@ -411,6 +442,7 @@ class Combinations(_Entry):
     strategies: dict[str, Strategy]
     guide: list[GuideRow] = Field(min_length=1)
     trials: list[CuratedTrial]
+    line_of_therapy: LineRule
     ibd_with_pd1: SafetyNote
 
 

@@ -13,7 +13,6 @@ from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
-    EVIDENCE_LEVELS,
     agent_names,
     card_source,
     claim_line,
@@ -24,7 +23,13 @@ from cds_service.rules.common import (
     override,
     section,
 )
-from cds_service.rules.guide import monitoring_notes
+from cds_service.rules.guide import (
+    FITTING_EVIDENCE_LEVELS,
+    claim_population,
+    guide_inputs,
+    monitoring_notes,
+    strategy_evidence,
+)
 
 # The data these cards read: named on the card when it could not be had.
 CONSULTED = ("medicationStatements", "conditions")
@@ -78,17 +83,56 @@ def _monitoring_lines(
     return lines, cited
 
 
+def combination_evidence(strategy_id: str, facts: PatientFacts, knowledge: Knowledge) -> tuple[str, dict[str, str]]:
+    """The evidence for the pairing that fits this patient (a trial of another population lends none), and what it
+    cites. With no indication on record no population can be matched: the trials are named with whom they enrolled."""
+    strategy = knowledge.combinations.strategies[strategy_id]
+    cited: dict[str, str] = {}
+    inputs = guide_inputs(facts, knowledge)
+    trials = [t for t in knowledge.combinations.trials if strategy_id in t.strategies]
+    if inputs is None:
+        lines = ["The record names no indication, so no trial's population can be matched to this patient."]
+        lines += [f"- {t.nct} enrolled {t.population} (status {t.population_status})." for t in trials]
+        for trial in trials:
+            for source in trial.population_sources:
+                cited.setdefault(source, f"whom {trial.nct} enrolled")
+        if claim := claim_line(knowledge, strategy):
+            lines.append(f"The review's claim, about {claim_population(strategy, knowledge)}: {claim}")
+            for source in strategy.claim_sources:
+                cited.setdefault(source, "the review's claim")
+        return "\n\n".join(lines), cited
+    found = strategy_evidence(strategy_id, inputs.scenario, knowledge)
+    if found.level is None:
+        text = "No evidence in the knowledge base fits this patient."
+    else:
+        text = f"Level for this patient: {FITTING_EVIDENCE_LEVELS[found.level]}."
+    items = [f"- {t.nct} enrolled {t.population}: this patient fits (status {t.population_status})."
+             for t in found.trials]
+    items += [f"- Not counted: {f.why_not()}." for f in found.left_out if f.trial.cancer == inputs.cancer]
+    for trial in found.trials:
+        for source in (*trial.sources, *trial.population_sources):
+            cited.setdefault(source, f"{trial.nct} and whom it enrolled")
+    for fit in found.left_out:
+        for source in fit.trial.population_sources if fit.trial.cancer == inputs.cancer else ():
+            cited.setdefault(source, f"whom {fit.trial.nct} enrolled")
+    parts = [text, "\n".join(items)] if items else [text]
+    if found.claim_applies and (claim := claim_line(knowledge, strategy)):
+        parts.append(claim)
+        for source in strategy.claim_sources:
+            cited.setdefault(source, "the review's claim")
+    elif strategy.claim:
+        parts.append(f"The review's claim for this pairing is about {claim_population(strategy, knowledge)}, "
+                     "not this patient.")
+    return "\n\n".join(parts), cited
+
+
 def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Knowledge) -> Card:
     strategy = knowledge.combinations.strategies[combination.strategy_id]
     names = agent_names(knowledge, combination.agents)
     monitoring, cited = _monitoring_lines(combination.strategy_id, facts, knowledge)
-    for source in strategy.sources:
-        cited.setdefault(source, f"the evidence for {strategy.label}")
-    for source in strategy.claim_sources:
-        cited.setdefault(source, "the review's claim")
-    evidence = f"Level: {EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} (status {strategy.status})"
-    if claim := claim_line(knowledge, strategy):
-        evidence += f"\n\n{claim}"
+    evidence, evidence_cited = combination_evidence(combination.strategy_id, facts, knowledge)
+    for source, supports in evidence_cited.items():
+        cited.setdefault(source, supports)
     found = "; ".join(
         f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in (combination.imatinib, *combination.partners)
     )

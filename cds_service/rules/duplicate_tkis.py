@@ -14,7 +14,6 @@ from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
-    EVIDENCE_LEVELS,
     card_source,
     evidence_lines,
     fit_summary,
@@ -23,6 +22,7 @@ from cds_service.rules.common import (
     override,
     section,
 )
+from cds_service.rules.guide import FITTING_EVIDENCE_LEVELS, guide_inputs, strategy_evidence
 
 CONSULTED = ("medicationStatements",)
 
@@ -93,10 +93,13 @@ def duplicate_card(duplicate: DuplicateTkis, facts: PatientFacts, knowledge: Kno
             )
         else:
             strategy = knowledge.combinations.strategies[strategy_id]
+            inputs = guide_inputs(facts, knowledge)  # the evidence that fits this patient, as on the combination card
+            found = strategy_evidence(strategy_id, inputs.scenario, knowledge) if inputs else None
+            level = (f"evidence for this patient: {FITTING_EVIDENCE_LEVELS[found.level]}" if found and found.level
+                     else "no evidence that fits this patient" if found else "evidence not matched: no indication")
             combination_lines.append(
-                f"- Imatinib + {name}: the combination \u201c{strategy.label}\u201d (evidence: "
-                f"{EVIDENCE_LEVELS[strategy.evidence_level]}); its evidence and monitoring plan are on the "
-                "combination card."
+                f"- Imatinib + {name}: the combination \u201c{strategy.label}\u201d ({level}); its evidence and "
+                "monitoring plan are on the combination card."
             )
     detail = "\n\n".join([
         f"Found: {found}. Both are {knowledge.interactions.duplicates.label}s: taken together they duplicate "

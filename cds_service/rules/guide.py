@@ -21,10 +21,16 @@ from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import TherapyHistory, therapy_history
 from cds_service.gather.trials import LiveTrials, TrialQuery, study_url
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.models import CuratedTrial, GuideRow, MonitoringNote, Strategy, VariantMeaning
+from cds_service.knowledge.models import (
+    CuratedTrial,
+    EvidenceLevel,
+    GuideRow,
+    MonitoringNote,
+    Strategy,
+    VariantMeaning,
+)
 from cds_service.protocol.cards import Card, Link, escape_markdown
 from cds_service.rules.common import (
-    EVIDENCE_LEVELS,
     agent_names,
     card_source,
     claim_line,
@@ -131,11 +137,113 @@ def choose_row(inputs: GuideInputs, knowledge: Knowledge) -> GuideRow | None:
     return guide_row(inputs.scenario, knowledge)
 
 
+def line_of_therapy(scenario: Scenario, knowledge: Knowledge) -> tuple[str, str | None]:
+    """("later", why) once therapy has failed (a resistance mutation, an earlier second-generation TKI, failure by
+    the milestones), else ("first", None): untreated, or on first-line imatinib."""
+    rule = knowledge.combinations.line_of_therapy
+    if mutations := sorted(scenario.mutations & set(rule.later_mutations)):
+        return "later", ", ".join(_MUTATION_WORDS[m] for m in mutations)
+    if priors := sorted(scenario.prior & set(rule.later_prior)):
+        return "later", ", ".join(_PRIOR_WORDS[p] for p in priors)
+    if scenario.response in rule.later_responses:
+        return "later", f"{scenario.response} by the response milestones"
+    return "first", None
+
+
+# How the patient's side of a population mismatch reads on a card.
+_MUTATION_WORDS = {
+    "none": "no mutation", "t315i": "BCR-ABL1 T315I", "kinase-domain": "a BCR-ABL1 kinase-domain mutation",
+    "pdgfra-d842v": "PDGFRA D842V", "kit-secondary": "a secondary KIT mutation", "kit": "a KIT mutation",
+    "pdgfra": "a PDGFRA mutation",
+}
+_PRIOR_WORDS = {"none": "no earlier TKI", "imatinib": "imatinib before", "second-generation": "a second-generation TKI"}
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFit:
+    """A registered trial against one patient: whether its population fits, and if not, how the patient differs."""
+
+    trial: CuratedTrial
+    differs: tuple[str, ...]  # empty when it fits
+
+    @property
+    def fits(self) -> bool:
+        return not self.differs
+
+    def why_not(self) -> str:
+        """"NCT01991379 enrolled treatment-naive advanced GIST; this patient: past first-line therapy"."""
+        name = f"{self.trial.nct}" + (f", {self.trial.name}," if self.trial.name else "")
+        if self.trial.population_status == "U":
+            return f"{name}: {self.trial.population}, so it is not counted"
+        return f"{name} enrolled {self.trial.population}; this patient: {', '.join(self.differs)}"
+
+
+def trial_fit(trial: CuratedTrial, scenario: Scenario, knowledge: Knowledge) -> TrialFit:
+    """Every population field the trial states, against the patient; an unseen eligibility never fits."""
+    if trial.cancer != scenario.cancer:  # another cancer: nothing else to compare
+        return TrialFit(trial, (knowledge.condition_labels.get(scenario.cancer, scenario.cancer),))
+    differs: list[str] = []
+    if not _fits(trial.phases, [scenario.phase]):
+        differs.append(f"{scenario.phase} phase" if scenario.phase else "phase not recorded")
+    if not _fits(trial.mutations, scenario.mutations):
+        differs.append(", ".join(_MUTATION_WORDS[m] for m in sorted(scenario.mutations)))
+    if not _fits(trial.prior, scenario.prior):
+        differs.append(", ".join(_PRIOR_WORDS[p] for p in sorted(scenario.prior)))
+    line, why = line_of_therapy(scenario, knowledge)
+    if not _fits(trial.lines, [line]) and not differs:
+        differs.append(f"past first-line therapy ({why})" if line == "later" else "on first-line therapy")
+    if trial.population_status == "U" and not differs:
+        differs.append("eligibility not seen")
+    return TrialFit(trial, tuple(differs))
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyEvidence:
+    """What supports one strategy for one patient: the trials whose population fits, else the review's claim when
+    it is about such a patient; the trials left out, and why."""
+
+    strategy_id: str
+    strategy: Strategy
+    trials: tuple[CuratedTrial, ...]
+    left_out: tuple[TrialFit, ...]
+    claim_applies: bool
+
+    @property
+    def shown(self) -> bool:
+        """Shown only with evidence that fits the patient: a fitting trial, or the review's claim for such a patient.
+        A strategy whose only trials enrolled other patients and that no claim covers is left out, and named as
+        left out with the reason, rather than shown with another population's evidence."""
+        return bool(self.trials) or self.claim_applies
+
+    @property
+    def level(self) -> EvidenceLevel | None:
+        if any(t.results_published for t in self.trials):
+            return "published-trial"
+        if self.trials:
+            return "registered-trial"
+        return "review-only" if self.claim_applies else None
+
+
+def strategy_evidence(strategy_id: str, scenario: Scenario, knowledge: Knowledge) -> StrategyEvidence:
+    strategy = knowledge.combinations.strategies[strategy_id]
+    fits = [trial_fit(t, scenario, knowledge) for t in knowledge.combinations.trials if strategy_id in t.strategies]
+    claim_applies = bool(strategy.claim) and (
+        scenario.cancer in strategy.claim_cancers
+        and _fits(strategy.claim_phases, [scenario.phase])
+        and _fits(strategy.claim_mutations, scenario.mutations)
+    )
+    return StrategyEvidence(
+        strategy_id, strategy, tuple(f.trial for f in fits if f.fits), tuple(f for f in fits if not f.fits),
+        claim_applies,
+    )
+
+
 def scenario_trials(scenario: Scenario, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
-    """Registered trials of the row's strategies for the scenario's cancer, phase, mutation status and prior therapy."""
+    """Registered trials of the row's strategies whose population fits the scenario (cancer, phase, mutation status,
+    prior therapy, line of therapy): only these lend a strategy their evidence."""
     return [
         trial for trial in knowledge.combinations.trials
-        if set(trial.strategies) & set(row.strategies) and _fits_scenario(trial, scenario)
+        if set(trial.strategies) & set(row.strategies) and trial_fit(trial, scenario, knowledge).fits
     ]
 
 
@@ -187,7 +295,7 @@ def trial_query(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> Tri
 
 
 def matched_trials(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
-    """Registered trials for the patient's cancer, phase, mutation status and prior therapy, of the row's strategies."""
+    """Registered trials of the row's strategies whose population fits the patient."""
     return scenario_trials(inputs.scenario, row, knowledge)
 
 
@@ -225,17 +333,49 @@ def _record_lines(inputs: GuideInputs, facts: PatientFacts, knowledge: Knowledge
     return lines
 
 
-def _strategy_line(strategy: Strategy, facts: PatientFacts, knowledge: Knowledge) -> str:
-    line = (
-        f"- **{strategy.label}**, evidence: {EVIDENCE_LEVELS[strategy.evidence_level]}. {strategy.evidence} "
-        f"(status {strategy.status})"
-    )
-    if claim := claim_line(knowledge, strategy):
+# How a strategy's evidence for this patient reads on the card.
+FITTING_EVIDENCE_LEVELS = {
+    "published-trial": "registered trial, results published",
+    "registered-trial": "registered trial, results not in the knowledge base",
+    "review-only": "the review's claim only; no registered trial fits this patient",
+}
+
+
+def claim_population(strategy: Strategy, knowledge: Knowledge) -> str:
+    """"chronic-phase chronic myeloid leukaemia": whom the review's claim is about."""
+    cancers = " or ".join(knowledge.condition_labels.get(c, c) for c in strategy.claim_cancers)
+    phases = f"{' or '.join(strategy.claim_phases)}-phase " if strategy.claim_phases else ""
+    mutations = (f" with {' or '.join(_MUTATION_WORDS[m] for m in strategy.claim_mutations)}"
+                 if strategy.claim_mutations else "")
+    return f"{phases}{cancers}{mutations}"
+
+
+def _strategy_line(evidence: StrategyEvidence, facts: PatientFacts, knowledge: Knowledge) -> str:
+    strategy = evidence.strategy
+    level = evidence.level or "review-only"
+    line = f"- **{strategy.label}**, evidence for this patient: {FITTING_EVIDENCE_LEVELS[level]}."
+    for trial in evidence.trials:
+        line += f"\n  - {trial.nct} enrolled {trial.population}: this patient fits (status {trial.population_status})."
+    if evidence.claim_applies and (claim := claim_line(knowledge, strategy)):
         line += f"\n  - {claim}"
+    indication = facts.indication()
+    for fit in evidence.left_out:  # a trial of another cancer is not worth a line under a shown strategy
+        if indication is not None and fit.trial.cancer == indication.id:
+            line += f"\n  - Not counted: {fit.why_not()}."
     safety = knowledge.combinations.ibd_with_pd1
     if safety.class_ in strategy.classes and any(d.id == safety.condition for d in facts.diagnoses):
         line += "\n  - **Inflammatory bowel disease is on record: avoid this combination.**"
     return line
+
+
+def _left_out_line(evidence: StrategyEvidence, knowledge: Knowledge) -> str:
+    """A strategy not shown: which trials enrolled whom, and whom the review's claim is about."""
+    reasons = [fit.why_not() for fit in evidence.left_out]
+    if evidence.strategy.claim:
+        reasons.append(f"the review's claim is about {claim_population(evidence.strategy, knowledge)}")
+    else:
+        reasons.append("the review makes no claim for it")
+    return f"- {evidence.strategy.label}: {'; '.join(reasons)}."
 
 
 def _prefer_lines(inputs: GuideInputs, knowledge: Knowledge) -> list[str]:
@@ -279,17 +419,21 @@ def _trial_section(
 
 
 def decision_guide_card(inputs: GuideInputs, row: GuideRow, facts: PatientFacts, knowledge: Knowledge) -> Card:
-    strategies = [knowledge.combinations.strategies[s] for s in row.strategies]
+    evidence = [strategy_evidence(s, inputs.scenario, knowledge) for s in row.strategies]
+    shown = [e for e in evidence if e.shown]
     trials = matched_trials(inputs, row, knowledge)
     cited: dict[str, str] = {s: "the guide's advice" for s in row.sources}
-    for strategy in strategies:
-        for source in strategy.sources:
-            cited.setdefault(source, strategy.label)
-        for source in strategy.claim_sources:
-            cited.setdefault(source, f"the review's claim for {strategy.label}")
+    for item in shown:
+        if item.claim_applies:
+            for source in item.strategy.claim_sources:
+                cited.setdefault(source, f"the review's claim for {item.strategy.label}")
     for trial in trials:
-        for source in trial.sources:
-            cited.setdefault(source, f"{trial.nct}")
+        for source in (*trial.sources, *trial.population_sources):
+            cited.setdefault(source, f"{trial.nct} and whom it enrolled")
+    for item in evidence:
+        for fit in item.left_out:
+            for source in fit.trial.population_sources:
+                cited.setdefault(source, f"whom {fit.trial.nct} enrolled")
     for finding, meaning in inputs.variants:
         for source in meaning.sources:
             cited.setdefault(source, f"what {finding.name} means")
@@ -305,8 +449,13 @@ def decision_guide_card(inputs: GuideInputs, row: GuideRow, facts: PatientFacts,
     ]
     if prefer := _prefer_lines(inputs, knowledge):
         sections.append(section("**Mutation table**", "\n".join(prefer)))
-    if strategies:
-        sections.append(section("**Strategies**", "\n".join(_strategy_line(s, facts, knowledge) for s in strategies)))
+    if shown:
+        sections.append(section("**Strategies**", "\n".join(_strategy_line(e, facts, knowledge) for e in shown)))
+    if left_out := [e for e in evidence if not e.shown]:
+        sections.append(section(
+            "**Left out** (no evidence that fits this patient)",
+            "\n".join(_left_out_line(e, knowledge) for e in left_out),
+        ))
     sections += [
         section("**Registered trials**", "\n".join(trial_lines)),
         section("**Evidence**", evidence_lines(knowledge, cited)),

@@ -235,8 +235,11 @@ def _strategy_items(knowledge: Knowledge, strategy: Strategy) -> list[Item]:
 def _trial_items(knowledge: Knowledge, strategy_ids: list[str]) -> list[Item]:
     return [
         Item(f"{t.nct}" + (f" ({t.name})" if t.name else ""),
-             t.summary + (f" Registry status: {t.registry_status}." if t.registry_status else ""),
-             t.status, _cited(knowledge, t.sources), ((f"{t.nct} on ClinicalTrials.gov", study_url(t.nct)),))
+             t.summary + (f" Registry status: {t.registry_status}." if t.registry_status else "")
+             + f" Enrolled: {t.population} (status {t.population_status}); its evidence counts only for a patient "
+             "this population fits.",
+             t.status, _cited(knowledge, [*t.sources, *t.population_sources]),
+             ((f"{t.nct} on ClinicalTrials.gov", study_url(t.nct)),))
         for t in knowledge.combinations.trials if set(t.strategies) & set(strategy_ids)
     ]
 

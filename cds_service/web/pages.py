@@ -18,8 +18,15 @@ from starlette.staticfiles import StaticFiles
 from cds_service.gather.trials import study_url
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import GuideRow
-from cds_service.rules.common import EVIDENCE_LEVELS, agent_names
-from cds_service.rules.guide import Scenario, guide_row, monitoring_notes, scenario_trials
+from cds_service.rules.common import agent_names
+from cds_service.rules.guide import (
+    FITTING_EVIDENCE_LEVELS,
+    Scenario,
+    guide_row,
+    monitoring_notes,
+    scenario_trials,
+    strategy_evidence,
+)
 from cds_service.rules.guide_form import InvalidAnswer, Reading, guide_form, read_answers
 from cds_service.settings import Settings
 from cds_service.web.dashboard import dashboard_page
@@ -90,13 +97,26 @@ def guide_view(reading: Reading, knowledge: Knowledge) -> dict[str, Any]:
             "prefer_kind": "lists no concern for" if meaning.prefer_status == "derived" else "prefers",
             "avoid": agent_names(knowledge, meaning.avoid),
         }
-    strategies = [combos.strategies[s] for s in row.strategies]
+    # Each strategy with the evidence that fits these answers only (a trial of another population lends none).
+    evidence = [strategy_evidence(s, scenario, knowledge) for s in row.strategies]
+    strategies = [e.strategy for e in evidence if e.shown]
     view["strategies"] = [
         {
-            "label": s.label, "level": EVIDENCE_LEVELS[s.evidence_level], "evidence": s.evidence, "status": s.status,
-            "sources": _cited(knowledge, [*s.sources, *s.claim_sources]), "claim": s.claim,
+            "label": e.strategy.label, "level": FITTING_EVIDENCE_LEVELS[e.level or "review-only"],
+            "evidence": " ".join(
+                [f"{t.nct} enrolled {t.population}." for t in e.trials]
+                + [f"Not counted: {f.why_not()}." for f in e.left_out if f.trial.cancer == scenario.cancer]
+            ),
+            "status": ", ".join(dict.fromkeys(t.population_status for t in e.trials)) or "U",
+            "sources": _cited(knowledge, [src for t in e.trials for src in (*t.sources, *t.population_sources)]
+                              + (e.strategy.claim_sources if e.claim_applies else [])),
+            "claim": e.strategy.claim if e.claim_applies else None,
         }
-        for s in strategies
+        for e in evidence if e.shown
+    ]
+    view["left_out"] = [
+        {"label": e.strategy.label, "why": "; ".join(f.why_not() for f in e.left_out)}
+        for e in evidence if not e.shown
     ]
     view["trials"] = [
         {"nct": t.nct, "url": study_url(t.nct), "name": t.name, "summary": t.summary,
