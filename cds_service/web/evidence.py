@@ -218,10 +218,11 @@ def _variant_topic(knowledge: Knowledge, concern: str) -> Topic:
         label = meaning.gene + (f" {meaning.protein}" if meaning.protein else "") + (
             f" exon {meaning.exon}" if meaning.exon else "")
         items.append(_item(knowledge, label, text, meaning.status, meaning.sources))
-    return Topic(
-        f"tki-variant-{concern}", "A TKI against a variant on record", _CONCERN_DOES[concern],
-        (Section("The variants and what they mean", tuple(items)),),
-    )
+    sections = [Section("The variants and what they mean", tuple(items))]
+    if concern in ("avoid", "caution"):
+        sections.append(Section("BCR-ABL1 kinase-domain mutations", _kinase_domain_items(knowledge)))
+    return Topic(f"tki-variant-{concern}", "A TKI against a variant on record", _CONCERN_DOES[concern],
+                 tuple(sections))
 
 
 def _strategy_items(knowledge: Knowledge, strategy: Strategy) -> list[Item]:
@@ -296,7 +297,12 @@ def _pd1_ibd(knowledge: Knowledge) -> Topic:
         "A PD-1 inhibitor ordered for a patient with inflammatory bowel disease on record gets a warning with the "
         "measured risk.",
         (Section("The risk", (_item(knowledge, "Gastrointestinal adverse events", note.text, note.status,
-                                    note.sources),)),),
+                                    note.sources),)),
+         *(Section("How inflammatory bowel disease is recognised", (
+             _item(knowledge, "Codes and names", "SNOMED CT, ICD-10-CM and ICD-10 K50/K51 codes, else its name in "
+                   "the condition's text; an inactive or resolved IBD still counts, a refuted one never.",
+                   group.status, [*group.sources, *group.history_sources]),
+         )) for group in knowledge.conditions if group.id == note.condition)),
     )
 
 
@@ -309,7 +315,32 @@ def _coverage(knowledge: Knowledge) -> Topic:
     )
 
 
+def _gene_unclear(knowledge: Knowledge) -> Topic:
+    reading = knowledge.genomics.reading
+    return Topic(
+        "tki-variant-gene-unclear", "A variant on record without its gene",
+        "A result that gives a protein change or exon without its gene, under a test whose name lists several genes "
+        "(or none at all), is never read as any gene's: when one of its possible readings would concern the TKI "
+        "being ordered, a warning says the gene is not clear and what each reading would mean, with no suggestion.",
+        (Section("How variant results are read", (
+            _item(knowledge, "Variant results in FHIR", "Genomics Reporting IG and mCODE variants, coded HGVS values "
+                  "and text; a gene named in the result wins over the genes in the test's name.", reading.status,
+                  reading.sources),
+        )),),
+    )
+
+
+def _kinase_domain_items(knowledge: Knowledge) -> tuple[Item, ...]:
+    table, change = knowledge.genomics.mutation_table, knowledge.genomics.change_of_therapy
+    return (
+        _item(knowledge, "What the NCCN table covers", f"Mutations to avoid for {agent_names(knowledge, table.tkis)};"
+              " imatinib is named only where a row says it does not work.", table.status, table.sources),
+        _item(knowledge, "A positive kinase-domain result", change.text, change.status, change.sources),
+    )
+
+
 _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
+    "tki-variant-gene-unclear": _gene_unclear,
     "imatinib-strong-cyp3a4-inducer": _strong_inducer,
     "imatinib-st-johns-wort": _st_johns_wort,
     "imatinib-moderate-cyp3a4-inducer": _moderate_inducer,
