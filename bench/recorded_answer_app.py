@@ -1,10 +1,11 @@
 """The service with its clinical evaluation replaced by a recorded answer: what everything around the rules costs.
 
-The first call of each hook is evaluated for real; later calls of that hook get the same cards back without any
-evaluation. Everything else is the real worker (`cds_service.cli.worker_app`): routing, the content-type and hook
-checks, JSON parsing and shape limits, the request model, the log line, serialisation, CORS, and uvicorn's access
-log. Under load, the service's CPU per request minus this app's is what the evaluation itself costs there, caches
-as cold as they really are; the in-process stage breakdown gives the same split warm.
+The first call of each hook instance is evaluated for real; later calls with that hook and `hookInstance` (the
+benchmark sends each body over and over) get the same cards back without any evaluation. Everything else is the
+real worker (`cds_service.cli.worker_app`): routing, the content-type and hook checks, JSON parsing and shape
+limits, the request model, the log line, serialisation, CORS, and uvicorn's access log. Under load, the service's
+CPU per request minus this app's is what the evaluation itself costs there, caches as cold as they really are; the
+in-process stage breakdown gives the same split warm.
 """
 
 import argparse
@@ -23,18 +24,19 @@ from cds_service.settings import Settings, get_settings
 
 
 class RecordedAnswerEngine(Engine):
-    """Answers every call of a hook with the cards of its first call (the benchmark sends one body per hook)."""
+    """Answers every call of a hook instance with the cards of its first call (each bench body has its own)."""
 
     def __init__(self, knowledge: Knowledge, settings: Settings) -> None:
         super().__init__(knowledge, settings)
-        self.recorded: dict[str, CardsResponse] = {}
+        self.recorded: dict[tuple[str, str], CardsResponse] = {}
 
     async def evaluate(
         self, hook: Hook, request: HookRequest, http: httpx.AsyncClient | None, base_url: str | None = None
     ) -> CardsResponse:
-        if hook.name not in self.recorded:
-            self.recorded[hook.name] = await super().evaluate(hook, request, http, base_url)
-        return self.recorded[hook.name]
+        key = (hook.name, request.hookInstance)
+        if key not in self.recorded:
+            self.recorded[key] = await super().evaluate(hook, request, http, base_url)
+        return self.recorded[key]
 
 
 def recorded_answer_app() -> FastAPI:
