@@ -154,7 +154,7 @@ def inducer_factor(name: str, knowledge: Knowledge) -> tuple[float, str]:
         return 1.0, (f"{label}: a moderate inducer with no imatinib figure; the prior clearance is not adjusted, "
                      "so the level (not the prior) has to show its effect.")
     if borrowed:
-        return factor.clearance_factor, (f"{label}: no imatinib figure; rifampicin's clearance factor "
+        return factor.clearance_factor, (f"{label}: no imatinib figure; rifampin's clearance factor "
                                          f"x{factor.clearance_factor:g} is used ({knowledge.cite(factor.sources)}).")
     return factor.clearance_factor, (f"{label}: prior clearance x{factor.clearance_factor:g} "
                                      f"({factor.derivation}; {knowledge.cite(factor.sources)}).")

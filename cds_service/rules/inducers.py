@@ -278,7 +278,7 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
     answer = prior.answer
     factor, borrowed = knowledge.pk_inducer_factor(inducer)
     how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
-        " (no imatinib figure for it: rifampicin's)" if borrowed else f", {factor.derivation}")
+        " (no imatinib figure for it: rifampin's)" if borrowed else f", {factor.derivation}")
     current = regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)
     text = (f"**Predicted exposure** (population PK model, a priori, clearance {how}): trough "
             f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on {current}")
