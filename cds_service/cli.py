@@ -22,10 +22,16 @@ def uvicorn_options() -> dict[str, Any]:
     """How every worker is served (event loop, HTTP parser, logging); bench/ serves its baseline the same way."""
     from cds_service.logs import uvicorn_log_config
 
-    level = get_settings().log_level
+    settings = get_settings()
+    level = settings.log_level
     return {
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with the request line, headers and time to send a request bounded (uvicorn bounds none)
+        "http": "cds_service.http_limits:BoundedHttpToolsProtocol",
+        "ws": "none",
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": 5,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,  # only if someone serves with h11 instead
         "log_level": level,
         "log_config": uvicorn_log_config(level),
         "proxy_headers": True,

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     )
     fhir_max_pages: int = Field(default=10, ge=1, description="Most pages followed for one paginated search.")
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted (413 above).")
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, le=1_048_576,
+        description="Longest request line, and largest header block, a request may have (414 / 431 above).",
+    )
+    max_headers: int = Field(default=100, ge=10, le=10_000, description="Most header fields in a request (431).")
+    request_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=3600,
+        description="Time a client has, from opening the connection or starting a request, to send all of it; "
+        "then 408 and the connection is closed.",
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Connections (and requests in progress) one worker takes at once; 503 above."
+    )
     max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request (400).")
     max_bundle_entries: int = Field(
         default=10_000, ge=1, description="Most Bundle entries, all Bundles of a request together (413 above)."
