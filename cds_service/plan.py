@@ -7,8 +7,8 @@ by side. The smallest fix that holds for every combination of rules:
 1. all rules run once; `reconcile` reads their actions into a `CallPlan`: which orders a card removes (a stop beats
    a dose change), which card's dose change stands for each order (PK fit > paediatric BSA > label +50 %, by the
    card's topic), and which one card carries the trough order (the first in the order the cards are shown);
-2. if the plan settles a conflict, the rules run again with it (`PatientFacts.plan`), so a rule that reads it says
-   "see that card" instead of contradicting it;
+2. if the plan settles a conflict or removes an order, the rules run again with it (`PatientFacts.plan`), so a
+   rule that reads it says "see that card" instead of contradicting it;
 3. `enforce` drops from every card any action the plan gives to another card, and says so on the card: this holds
    for rules that do not read the plan too, so no answer ever carries two dose changes, a dose change of an order
    another card removes, or two trough orders.
@@ -111,7 +111,9 @@ def reconcile(cards: list[Card], level_codes: set[tuple[str, str]]) -> CallPlan:
         if orders_trough:
             trough_cards.append(card)
     dose_topic, dose_card = {}, {}
-    conflicts = len(trough_cards) > 1
+    # A removal is settled whether or not another card acts on the order yet: a card may still speak of it (keep
+    # the dose until a date, a trough to come), so the rules see the plan.
+    conflicts = len(trough_cards) > 1 or bool(removed)
     for ref, candidates in updates.items():
         if ref in removed:
             conflicts = True

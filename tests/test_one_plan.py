@@ -180,3 +180,30 @@ def test_the_second_pass_hands_the_plan_to_rules_that_read_it():
 
     planned_cards(run, LEVEL_CODES)
     assert len(seen) == 2 and seen[1].trough_topic == "a" and seen[1].trough_elsewhere("b")
+
+
+# --- cards from the other interaction rules: de-induction's step back and trough, the inhibitor card -------------
+
+
+@pytest.mark.parametrize("stopped_days_ago", [5, 20])  # step back later (trough only) / step back now (an update)
+def test_a_de_induction_step_back_gives_way_to_a_t315i_removal(call, stopped_days_ago):
+    from tests.test_de_induction import renewal
+
+    body = renewal(stopped_days_ago=stopped_days_ago)
+    body["prefetch"]["labResults"] = bundle(t315i())
+    cards = cards_of(call(body))
+    assert_one_plan(cards)
+    step_back = next(c for c in cards if c["source"]["topic"]["code"] == "imatinib-inducer-stopped")
+    assert not step_back.get("suggestions")
+    assert "suggests removing this imatinib order" in step_back["detail"]
+
+
+def test_an_inhibitor_beside_a_strong_inducer_keeps_one_plan(call):
+    from tests.meds import order
+
+    ketoconazole = order("R4", "keto", "ketoconazole 200 MG Oral Tablet", mg=200)
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch={
+        "activeMedications": bundle(resource("rifampin-active-r4.json"), ketoconazole, moderate_active())})
+    cards = cards_of(call(body))
+    assert_one_plan(cards)
+    assert len([a for _, a in actions(cards) if a["type"] == "update"]) == 1

@@ -285,6 +285,9 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         else f"{name.capitalize()} stopped {finding.days_since_end} days ago: step imatinib back to {before_mg:g} "
         f"mg/day on {finding.step_back_on.isoformat()}"
     )
+    if removal:
+        summary = (f"{name.capitalize()} stopped {finding.days_since_end} days ago; another card suggests removing the "
+                   "imatinib order")
     return Card(
         summary=fit_summary(summary),
         detail=detail,
