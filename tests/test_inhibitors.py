@@ -87,12 +87,36 @@ def test_no_card_when_neither_side_is_being_ordered(call):
     assert inhibitor_cards(call(body)) == []
 
 
-def test_a_moderate_inhibitor_or_an_unrelated_drug_gets_no_inhibitor_card(call):
-    # Fluconazole is a moderate inhibitor in the Lexicomp table; only strong ones are carded.
-    drafts = [order("R4", "flu", "fluconazole 200 mg tablet", status="draft", mg=200),
-              order("R4", "amox", "amoxicillin 500 mg capsule", status="draft", mg=500)]
-    body = hook_request("order-sign", drafts, prefetch={"activeMedications": bundle(imatinib_active())})
-    assert inhibitor_cards(call(body)) == []
+@pytest.mark.parametrize("drug", ["fluconazole 200 mg tablet", "Erythromycin 500 MG Oral Tablet",
+                                  "diltiazem 120 mg capsule"])
+def test_a_moderate_inhibitor_gets_an_info_card_quoting_ketoconazole_and_no_dose_change(call, drug):
+    draft = order("R4", "mod", drug, status="draft", mg=200)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    cards = cards_of(call(body))
+    assert inhibitor_cards(call(body)) == []  # not the strong warning
+    [card] = [assert_renders_as_written(c) for c in cards
+              if c["source"]["topic"]["code"] == "imatinib-moderate-cyp3a4-inhibitor"]
+    assert card["indicator"] == "info"
+    assert "moderate CYP3A4 inhibitor may raise imatinib exposure" in card["summary"]
+    assert "a moderate CYP3A inhibitor (moderate (Lexicomp CYP3A table))" in card["detail"]
+    assert "ketoconazole's is" in card["detail"] and "A strong inhibitor may do as much" not in card["detail"]
+    assert "so none is suggested" in card["detail"]
+    assert all(a["type"] == "delete" for s in card["suggestions"] for a in s["actions"])
+
+
+def test_an_unrelated_drug_gets_no_inhibitor_card(call):
+    draft = order("R4", "amox", "amoxicillin 500 mg capsule", status="draft", mg=500)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    assert not [c for c in cards_of(call(body)) if "inhibitor" in c["source"]["topic"]["code"]]
+
+
+def test_a_strong_and_a_moderate_inhibitor_are_two_cards_of_their_own_strength(call):
+    drafts = [resource("imatinib-400-draft-r4.json"),
+              order("R4", "clari", "clarithromycin 500 mg tablet", status="draft", mg=500),
+              order("R4", "vera", "verapamil 80 mg tablet", status="draft", mg=80)]
+    topics = sorted(c["source"]["topic"]["code"] for c in cards_of(call(hook_request("order-sign", drafts)))
+                    if "inhibitor" in c["source"]["topic"]["code"])
+    assert topics == ["imatinib-moderate-cyp3a4-inhibitor", "imatinib-strong-cyp3a4-inhibitor"]
 
 
 def test_two_inhibitors_with_an_imatinib_draft_are_one_card_naming_both(call):

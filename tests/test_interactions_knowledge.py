@@ -22,7 +22,7 @@ from cds_service.knowledge.loader import BUNDLED_DIR, KnowledgeError
         ('for = ["rifampin"]', 'for = ["rifampicin"]',
          "[alternatives.rifampicin-tuberculosis]: 'rifampicin' is not an inducer"),
         ('agent = "rifabutin"', 'agent = "rifabutine"', "'rifabutine' is not an ingredient"),
-        ('measured = "ketoconazole"', 'measured = "fluconazole"', "[inhibition].measured is not one of"),
+        ('measured = "ketoconazole"', 'measured = "amoxicillin"', "[inhibition].measured is not one of"),
         ("[inhibitors.tucatinib]", "[inhibitors.rifampin]", "['rifampin'] are both inhibitors and inducers"),
         ('members = ["dasatinib",', 'members = ["dasatanib",', "'dasatanib' is not an ingredient"),
     ],

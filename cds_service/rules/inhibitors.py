@@ -1,11 +1,12 @@
-"""Imatinib with a strong CYP3A4 inhibitor, in both directions: an inhibitor ordered for a patient on imatinib, or
-imatinib ordered for a patient on an inhibitor.
+"""Imatinib with a CYP3A4 inhibitor, in both directions: an inhibitor ordered for a patient on imatinib, or
+imatinib ordered for a patient on an inhibitor. Strong inhibitors get a warning, moderate ones an info card.
 
 Imatinib is the victim: its exposure rises. The card gives the magnitude (measured only with ketoconazole; the
 others are quoted against it and say so), the toxicities to watch, and no dose change, because no source gives one.
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
@@ -23,10 +24,11 @@ def _ordered_now(use: MedicationUse) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class InhibitorInteraction:
-    """One imatinib use and the strong inhibitors that meet it, one side being ordered now."""
+    """One imatinib use and the inhibitors of one strength that meet it, one side being ordered now."""
 
     imatinib: MedicationUse
     inhibitors: tuple[tuple[MedicationUse, str], ...]  # (the use, the inhibiting ingredient)
+    strength: Literal["strong", "moderate"] = "strong"
 
     @property
     def names(self) -> list[str]:
@@ -34,25 +36,35 @@ class InhibitorInteraction:
 
 
 def find_inhibitor_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InhibitorInteraction]:
+    """Strong inhibitors first, then moderate ones: one interaction (one card) per strength."""
+    found = []
+    for strength in ("strong", "moderate"):
+        found.extend(_of_strength(facts, knowledge, strength))
+    return found
+
+
+def _of_strength(
+    facts: PatientFacts, knowledge: Knowledge, strength: Literal["strong", "moderate"]
+) -> list[InhibitorInteraction]:
     imatinib_uses = [m for m in facts.medications if "imatinib" in m.ingredients]
     inhibitor_uses = [
         (use, ingredient)
         for use in facts.medications
         if use.systemic  # eye drops, creams and shampoos inhibit nothing (routes.toml)
         for ingredient in sorted(use.ingredients)
-        if ingredient in knowledge.inhibitors and knowledge.inhibitors[ingredient].strength == "strong"
+        if ingredient in knowledge.inhibitors and knowledge.inhibitors[ingredient].strength == strength
         and "imatinib" not in use.ingredients
     ]
     if not imatinib_uses or not inhibitor_uses:
         return []
     drafts = [m for m in imatinib_uses if _ordered_now(m)]
     if drafts:
-        return [InhibitorInteraction(imatinib, tuple(inhibitor_uses)) for imatinib in drafts]
+        return [InhibitorInteraction(imatinib, tuple(inhibitor_uses), strength) for imatinib in drafts]
     ordered_now = tuple((u, i) for u, i in inhibitor_uses if _ordered_now(u))
     if not ordered_now:
         return []
     current = sorted(imatinib_uses, key=lambda m: {"draft": 0, "order": 1, "statement": 2}.get(m.origin, 3))
-    return [InhibitorInteraction(current[0], ordered_now)]
+    return [InhibitorInteraction(current[0], ordered_now, strength)]
 
 
 def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
@@ -75,7 +87,8 @@ def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> tu
         elif measured.effect:
             line += (
                 f" No imatinib-specific figure for {label}; {measured_name}'s is: {measured.effect.text} "
-                f"(status {measured.effect.status}). A strong inhibitor may do as much or more."
+                f"(status {measured.effect.status})."
+                + (" A strong inhibitor may do as much or more." if inhibitor.strength == "strong" else "")
             )
             for source in measured.effect.sources:
                 cited.setdefault(source, f"the effect of {measured_name} on imatinib")
@@ -128,6 +141,7 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
         for source in note.sources:
             cited.setdefault(source, supports)
     names = " + ".join(knowledge.ingredients[n].name for n in interaction.names)
+    strong = interaction.strength == "strong"
     other_dose_advice = _other_dose_advice(facts, knowledge)
     uses = [interaction.imatinib, *(u for u, _ in interaction.inhibitors)]
     found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
@@ -138,18 +152,22 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
         f"- {inhibition.toxicities.text} (status {inhibition.toxicities.status})\n"
         f"- {inhibition.monitoring.text} (status {inhibition.monitoring.status})",
         "**What to do**\n\n"
-        f"1. Prefer an alternative to {names} without strong CYP3A4 inhibition where there is one; otherwise give "
+        f"1. {'Prefer' if strong else 'Consider'} an alternative to {names} without CYP3A4 inhibition where there is "
+        "one; otherwise give "
         "them together with caution and watch for the effects above.\n"
         f"2. {inhibition.management.text} (status {inhibition.management.status}){other_dose_advice}\n"
         f"3. {inhibition.grapefruit.text} (status {inhibition.grapefruit.status})",
         section("**Evidence**", evidence_lines(knowledge, cited)),
         footer(knowledge, facts, uses, CONSULTED),
     ])
+    summary = (f"Imatinib + {names}: strong CYP3A4 inhibition raises imatinib exposure" if strong
+               else f"Imatinib + {names}: moderate CYP3A4 inhibitor may raise imatinib exposure")
     return Card(
-        summary=fit_summary(f"Imatinib + {names}: strong CYP3A4 inhibition raises imatinib exposure"),
+        summary=fit_summary(summary),
         detail=detail,
-        indicator="warning",
-        source=card_source(knowledge, "imatinib-strong-cyp3a4-inhibitor", "Imatinib with a strong CYP3A4 inhibitor"),
+        indicator="warning" if strong else "info",
+        source=card_source(knowledge, f"imatinib-{interaction.strength}-cyp3a4-inhibitor",
+                           f"Imatinib with a {interaction.strength} CYP3A4 inhibitor"),
         suggestions=_delete_suggestions(interaction),
         selectionBehavior="any",
         overrideReasons=[
