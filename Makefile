@@ -4,19 +4,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+# Installs are held to the versions in constraints.txt (made by `make lock`), so every checkout gets the same set.
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
+
+# Re-pin: resolve pyproject.toml afresh in two clean virtual environments and write constraints.txt (the test
+# set, for the Makefile) and requirements.lock (the production set, for the Dockerfile).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet '.[test]'
+	{ sed -n '1,3p' constraints.txt; .lock-venv/bin/pip freeze --exclude imatinib-cds; } > constraints.txt.new
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -c constraints.txt.new '.[postgres]'
+	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze --exclude imatinib-cds; } > requirements.lock.new
+	mv constraints.txt.new constraints.txt && mv requirements.lock.new requirements.lock && rm -rf .lock-venv build
 
 run: $(VENV)/.installed
 	$(BIN)/cds-service serve
