@@ -254,3 +254,40 @@ def test_the_pk_bench_times_what_it_says():
     request = order_select_with_level()
     assert parse_hook_request(orjson.dumps(request)).hook == "order-select"
     assert request["prefetch"]["labResults"]["entry"][0]["resource"]["code"]["coding"][0]["code"] == "57844-3"
+
+
+def _probe_data(**recorded):
+    """Probe records as the instrumented worker dumps them: three requests, a heartbeat every 10 ms then one gap."""
+    data = {
+        "requests": [(0.000, 0.001, 0.002, 0.001), (0.010, 0.011, 0.012, 0.001), (0.020, 0.021, 0.250, 0.001)],
+        "stages": {"parse": [0.0001] * 3, "evaluate": [0.0004] * 3, "log line": [0.00005] * 3},
+        "beats": [(0.0, 0.0), (0.010, 0.009), (0.020, 0.018), (0.260, 0.030)],  # 240 ms, 12 ms of it on CPU
+        "collections": [], "log_writes": [], "batches": [],
+    }
+    return {**data, **recorded}
+
+
+def test_a_long_loop_iteration_is_split_into_main_thread_cpu_and_off_cpu_time_with_what_overlapped_it():
+    from bench.stalls import iterations
+
+    data = _probe_data(collections=[(0.005, 0.006, 0), (0.100, 0.180, 2)], log_writes=[(0.030, 0.200)],
+                       batches=[(0.050, 0.240, 120, 0.004)])
+    found = iterations(data)
+    assert [round(i.wall, 3) for i in found] == [0.01, 0.01, 0.24]
+    stall = max(found, key=lambda i: i.wall)
+    assert round(stall.cpu, 3) == 0.012 and round(stall.off_cpu, 3) == 0.228
+    assert stall.requests == 1
+    assert stall.overlapping == ("gc gen2 80.0 ms", "log write 170.0 ms", "cards-shown batch of 120 (4.0 ms CPU)")
+    assert found[0].overlapping == ("gc gen0 1.0 ms",)
+
+
+def test_the_stall_report_names_the_longest_iteration_first_and_only_counts_the_measured_load():
+    from bench.stalls import during_load, report
+
+    data = _probe_data(collections=[(-5.0, -4.8, 2)])  # start-up, before the load
+    lines: list[str] = []
+    report(during_load(data, seconds=0.25), out=lines.append)
+    assert any(line.startswith("  collections: ") and "gen2" not in line for line in lines)
+    longest = lines[lines.index(next(line for line in lines if line.startswith("the "))) + 1].split()
+    assert longest[1:4] == ["240.0", "12.0", "1"]  # wall ms, main-thread CPU ms, requests started
+    assert "CPU per request p50 1.00" in " ".join(lines)
