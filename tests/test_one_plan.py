@@ -207,3 +207,16 @@ def test_an_inhibitor_beside_a_strong_inducer_keeps_one_plan(call):
     cards = cards_of(call(body))
     assert_one_plan(cards)
     assert len([a for _, a in actions(cards) if a["type"] == "update"]) == 1
+
+
+def test_the_pk_dose_of_a_low_level_gives_way_to_a_t315i_removal(call):
+    from tests.test_tdm_cards import level, prefetch
+
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch=prefetch(level(640), t315i()))
+    cards = cards_of(call(body))
+    assert_one_plan(cards)
+    assert not [a for _, a in actions(cards) if a["type"] == "update"]
+    assert not [c for c in cards if c["source"]["topic"]["code"] == "imatinib-tdm"]
+    # Without the variant the same record gets the model's dose: the test above is not vacuous.
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)], prefetch=prefetch(level(640)))
+    assert [a for _, a in actions(cards_of(call(body))) if a["type"] == "update"]

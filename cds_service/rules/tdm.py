@@ -105,6 +105,8 @@ def exposure_text(model: ModelDosing, knowledge: Knowledge) -> str:
 
 def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     draft, taken = _imatinib_in_play(facts)
+    if draft is not None and facts.plan.removal_of(draft.reference):
+        draft = None  # one plan: another card removes the draft, so no dose is written into it (nor a card for it)
     if (draft is None and taken is None) or not facts.imatinib_levels or _inducer_involved(facts, knowledge):
         return []
     use = regimen_use(facts, draft or taken)
