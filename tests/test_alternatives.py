@@ -1,6 +1,8 @@
 """Each inducer card names the alternatives a source gives, with the source and status, and what is left to the
 prescriber; an inducer no source gives an alternative for says so."""
 
+import html
+
 import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource
@@ -23,20 +25,27 @@ STRONG = "imatinib-strong-cyp3a4-inducer"
 def test_an_enzyme_inducing_antiepileptic_names_levetiracetam_and_lamotrigine_with_sources(call, drug):
     card = card_for(call, order("R4", "aed", drug, mg=200), topic=STRONG)
     step = card["detail"].split("**What to do**")[1].split("\n2. ")[0]
-    assert "**levetiracetam**: does not induce the cytochrome P450 system" in step
-    assert "(Fonkem 2013; Fröscher 2016, status V2)" in step
-    assert "**lamotrigine**" in step
+    assert "**levetiracetam** (status V2)" in step
+    assert "**lamotrigine** (status V2)" in step
     assert "Which antiepileptic suits the seizure type, and how to change over from the current one, is for the " \
            "prescriber with neurology" in step
-    assert "Fonkem E et al. The role of levetiracetam" in card["detail"]  # cited under Evidence
     assert "no source in the knowledge base names an alternative" not in step
+    # What each source says of them, and the sources in full, are on the evidence page the card links.
+    assert any(link["url"].endswith(f"/evidence/{STRONG}") for link in card["links"])
+
+
+def test_the_evidence_page_says_what_each_source_says_of_the_alternatives(client):
+    page = html.unescape(client.get(f"/evidence/{STRONG}").text)
+    assert "levetiracetam, for carbamazepine" in page
+    assert "does not induce the cytochrome P450 system" in page
+    assert "Fonkem E et al. The role of levetiracetam" in page
+    assert "recommended as a substitute for rifampin" in page
 
 
 def test_rifampin_names_rifabutin_as_a_weaker_inducer_and_leaves_the_regimen_to_the_tb_team(call):
     card = card_for(call, resource("rifampin-active-r4.json"), topic=STRONG)
     step = card["detail"].split("**What to do**")[1].split("\n2. ")[0]
-    assert "For rifampin (tuberculosis): **rifabutin**: recommended as a substitute for rifampin" in step
-    assert "itself a moderate CYP3A inducer" in step
+    assert "For rifampin (tuberculosis): **rifabutin**, itself a moderate CYP3A inducer (status V2)" in step
     assert "is for the TB team" in step
     assert "levetiracetam" not in step
 

@@ -18,13 +18,21 @@ class AlternativeText:
     any_named: bool
 
 
+def _inducing(knowledge: Knowledge, agent: str | None) -> str:
+    inducer = knowledge.inducers.get(agent) if agent else None
+    return f", itself a {inducer.strength} CYP3A inducer" if inducer else ""
+
+
 def _shorts(knowledge: Knowledge, source_ids: list[str]) -> str:
     return "; ".join(knowledge.sources[s].short for s in source_ids)
 
 
 @lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
-def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge) -> AlternativeText:
-    """One item per alternatives set that covers any of `inducers`, then one for the inducers none covers."""
+def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge, brief: bool = False) -> AlternativeText:
+    """One item per alternatives set that covers any of `inducers`, then one for the inducers none covers.
+
+    `brief`: each alternative by name and status only (and whether it induces CYP3A itself), for a card that keeps
+    its detail short; what each source says of it is on the card's evidence page."""
     items: list[str] = []
     cited: dict[str, str] = {}
     sets = list(dict.fromkeys(s for i in inducers for s in knowledge.alternatives_for.get(i, ())))
@@ -32,9 +40,12 @@ def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge) -> Alterna
     for set_id in sets:
         alternatives = knowledge.interactions.alternatives[set_id]
         covered = ", ".join(knowledge.ingredients[i].name for i in inducers if i in alternatives.for_)
-        options = "; ".join(
-            f"**{o.name}**: {o.text} ({_shorts(knowledge, o.sources)}, status {o.status})" for o in alternatives.options
-        )
+        if brief:
+            options = "; ".join(f"**{o.name}**{_inducing(knowledge, o.agent)} (status {o.status})"
+                                for o in alternatives.options)
+        else:
+            options = "; ".join(f"**{o.name}**: {o.text} ({_shorts(knowledge, o.sources)}, status {o.status})"
+                                for o in alternatives.options)
         any_named = any_named or bool(alternatives.options)
         line = f"For {covered} ({alternatives.indication}): "
         line += f"{options}. " if options else ""

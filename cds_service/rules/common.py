@@ -48,6 +48,12 @@ def section(heading: str, *blocks: str) -> str:
     return "\n\n".join((heading, *blocks))
 
 
+def evidence_pointer(topic_code: str) -> str:
+    """Where a brief card's evidence is: every source, its status and what it says are on the topic's page, which
+    the card links (its detail stays short enough to read at the order; a pharmacist follows the link)."""
+    return f"_Sources, what they say and what each status means: the card's evidence link (/evidence/{topic_code})._"
+
+
 def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:
     """A markdown list of sources: `cited` maps a source id to what it supports."""
     lines = []
@@ -58,7 +64,8 @@ def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:
 
 
 def footer(
-    knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse], consulted: tuple[str, ...] = ()
+    knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse], consulted: tuple[str, ...] = (),
+    *, legend: bool = True,
 ) -> str:
     """How drugs were recognised, which of the data the card `consulted` could not be had, and the KB version."""
     notes = []
@@ -70,10 +77,11 @@ def footer(
     for key, reason in sorted(facts.unavailable.items()):
         if key in consulted:
             notes.append(not_checked_line(key, reason))
-    notes.append(
-        f"Knowledge base {knowledge.version} ({knowledge.manifest.released}). Status: V = seen in the source, "
-        "V2 = seen in a secondary source, U = not confirmed, derived = computed from sourced values."
-    )
+    # A brief card leaves the legend of the statuses to its evidence page (`evidence_pointer` says so).
+    notes.append(f"Knowledge base {knowledge.version} ({knowledge.manifest.released})." + (
+        " Status: V = seen in the source, V2 = seen in a secondary source, U = not confirmed, derived = computed "
+        "from sourced values." if legend else ""
+    ))
     return "\n\n".join(f"_{note}_" if not note.startswith("_") else note for note in notes)
 
 

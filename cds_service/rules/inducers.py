@@ -25,7 +25,7 @@ from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, esca
 from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
     card_source,
-    evidence_lines,
+    evidence_pointer,
     fit_summary,
     footer,
     origin_phrase,
@@ -278,7 +278,7 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
     answer = prior.answer
     factor, borrowed = knowledge.pk_inducer_factor(inducer)
     how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
-        " (no imatinib figure for it: rifampin's)" if borrowed else f", {factor.derivation}")
+        " (no imatinib figure for it: rifampin's)" if borrowed else "")  # its derivation: the evidence page
     current = regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)
     text = (f"**Predicted exposure** (population PK model, a priori, clearance {how}): trough "
             f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on {current}")
@@ -287,7 +287,8 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
         trough = steady_state_trough(plan.per_administration_mg, 24 // plan.administrations_per_day,
                                      answer.a_priori.clearance_l_per_h, answer.a_priori.volume_l, model.ka,
                                      model.bioavailability)
-        text += f", {trough:.0f} ng/mL on {plan.describe()}"
+        per_day = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
+        text += f", {trough:.0f} ng/mL on {per_day}"
     text += (f"; target at least {answer.target_ng_per_ml:g} ng/mL. Only a level measured during the co-therapy "
              "can tell this patient's exposure.")
     started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
@@ -304,35 +305,21 @@ def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
     return " + ".join(knowledge.ingredients[name].name for name in interaction.inducer_names)
 
 
-def _effect_lines(interaction: InducerInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
-    """What each inducer does to imatinib, and the sources cited for it (a fresh dict the caller adds to)."""
-    lines, cited = _effects_of(tuple(interaction.inducer_names), knowledge)
-    return list(lines), dict(cited)
-
-
 @lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
-def _effects_of(names: tuple[str, ...], knowledge: Knowledge) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    lines, cited = [], {}
+def why_lines(names: tuple[str, ...], knowledge: Knowledge) -> tuple[str, ...]:
+    """One line of why per inducer: its measured effect on imatinib (the classifications are on the evidence page)."""
+    lines = []
     for name in names:
         inducer = knowledge.inducers[name]
-        label = knowledge.ingredients[name].name
-        classes = ", ".join(
-            f"{c.class_} ({knowledge.sources[c.source].short})" for c in inducer.classifications
-        )
-        line = f"- **{label}**: acted on as a {inducer.strength} CYP3A inducer"
-        line += f"; classified {classes}." if classes else "."
+        line = f"- **{knowledge.ingredients[name].name}** ({inducer.strength} CYP3A inducer): "
         if inducer.effect:
-            line += f" {inducer.effect.text} (status {inducer.effect.status})"
-            for source in inducer.effect.sources:
-                cited[source] = f"effect of {label}"
+            line += f"{inducer.effect.text} (status {inducer.effect.status})"
         else:
-            line += " No imatinib-specific measurement; the class effect is expected."
+            line += "no imatinib-specific measurement; the class effect is expected."
         if inducer.conflict:
-            line += f" _Sources differ: {inducer.conflict}_"
-        for c in inducer.classifications:
-            cited.setdefault(c.source, f"{label} inducer class")
+            line += " Sources differ on its class."
         lines.append(line)
-    return tuple(lines), tuple(cited.items())
+    return tuple(lines)
 
 
 def _where(interaction: InducerInteraction) -> str:
@@ -349,6 +336,11 @@ def _trough_day(interaction: InducerInteraction, facts: PatientFacts, knowledge:
         facts, knowledge, dose_changed_today=changes_dose,
         induction_from=inducer_start([u for u, _ in interaction.inducers], facts.today),
     )
+
+
+def _decisive(why: str) -> str:
+    """The reason that sets the trough date; the others it is later than stay on the trough order's note."""
+    return why.split(" (later than ", 1)[0]
 
 
 def _trough_suggestion(
@@ -395,7 +387,6 @@ def strong_summary(interaction: InducerInteraction, knowledge: Knowledge) -> str
 def strong_inducer_card(
     interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
 ) -> Card:
-    dosing, tdm = knowledge.imatinib.dosing, knowledge.imatinib.tdm
     target, target_text = trough_target(facts, knowledge)
     level = latest_level(facts, target, knowledge)
     draft_ref = interaction.imatinib.reference if interaction.imatinib_is_draft else None
@@ -410,16 +401,6 @@ def strong_inducer_card(
         dose = dose_advice(interaction, facts, knowledge, level, fitted)
         exposure, _ = model_exposure_line(interaction, facts, knowledge, dose.plan)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
-    effects, cited = _effect_lines(interaction, knowledge)
-    for source in dosing.inducer_increase_sources:
-        cited.setdefault(source, "the dose increase of at least 50 %")
-    for source in tdm.sampling_sources:
-        cited.setdefault(source, "trough sampling")
-    if target is not None:
-        for source in target.sources:
-            cited.setdefault(source, "the trough target")
-    for source in dosing.exposure_note_sources:
-        cited.setdefault(source, "why a dose increase alone is not enough")
 
     orders_trough = not (removal or trough_elsewhere)
     suggestions: list[Suggestion] = []
@@ -442,13 +423,11 @@ def strong_inducer_card(
     elif trough_elsewhere:
         trough_step = f"3. {trough_elsewhere}"
     else:
-        trough_step = (f"3. Check a trough level: {target_text} {tdm.sampling} Draw it on or after "
-                       f"{draw_on[0].isoformat()}: {draw_on[1]}.\n\n_{dosing.exposure_note}_")
+        trough_step = (f"3. Check a trough level: {target_text} Draw it on or after {draw_on[0].isoformat()}: "
+                       f"{_decisive(draw_on[1])}.")
 
     names = _names(interaction, knowledge)
-    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge)
-    for source, supports in alternatives.cited:
-        cited.setdefault(source, supports)
+    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge, brief=True)  # sources: evidence page
     detail = "\n\n".join(filter(None, [
         _where(interaction),
         "**What to do**\n\n"
@@ -459,9 +438,10 @@ def strong_inducer_card(
         exposure,
         level.text if level else None,
         response_lines(facts, knowledge)[0],
-        section("**What happens**", "\n".join(effects)),
-        section("**Evidence**", evidence_lines(knowledge, cited)),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
+        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
+        evidence_pointer(STRONG_TOPIC),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
+               legend=False),
     ]))
     indicator: Indicator = "critical" if level and level.below_target else "warning"
     return Card(
@@ -483,7 +463,6 @@ def strong_inducer_card(
 def st_johns_wort_card(
     interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
 ) -> Card:
-    effects, cited = _effect_lines(interaction, knowledge)
     recorded = [u for u, _ in interaction.inducers if u.origin != "draft"]
     dose = (f"Do not raise the imatinib dose to compensate for it; the dose with the strong inducer is on the card "
             f"“{strong_card}”." if strong_card else "Do not raise the imatinib dose to compensate.")
@@ -493,11 +472,12 @@ def st_johns_wort_card(
         steps.append("2. Ask the patient to stop it and record it as stopped.")
     detail = "\n\n".join(filter(None, [
         _where(interaction),
-        section("**What happens**", "\n".join(effects)),
         section("**What to do**", "\n".join(steps)),
-        _alternatives_section(interaction, knowledge, cited),
-        section("**Evidence**", evidence_lines(knowledge, cited)),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
+        _alternatives_section(interaction, knowledge),
+        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
+        evidence_pointer("imatinib-st-johns-wort"),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
+               legend=False),
     ]))
     return Card(
         summary=fit_summary("Stop St John's wort: it lowers imatinib exposure (AUC -30 to -32 %)"),
@@ -522,10 +502,6 @@ def moderate_inducer_card(
     level = latest_level(facts, target, knowledge)
     below = bool(level and level.below_target)
     draw_on = _trough_day(interaction, facts, knowledge, False)
-    effects, cited = _effect_lines(interaction, knowledge)
-    tdm = knowledge.imatinib.tdm
-    for source in tdm.sampling_sources:
-        cited.setdefault(source, "trough sampling")
     names = _names(interaction, knowledge)
     draft_ref = interaction.imatinib.reference if interaction.imatinib_is_draft else None
     removal = facts.plan.removal_of(draft_ref)
@@ -542,17 +518,18 @@ def moderate_inducer_card(
         dose_line = facts.plan.dose_elsewhere(draft_ref, MODERATE_TOPIC) or (
             "The moderate inducer itself calls for no dose change.")
         trough_line = trough_elsewhere or (
-            f"Consider a trough level on or after {draw_on[0].isoformat()} ({draw_on[1]}): {target_text} "
-            f"{tdm.sampling}")
+            f"Consider a trough level: {target_text} Draw it on or after {draw_on[0].isoformat()}: "
+            f"{_decisive(draw_on[1])}.")
     orders_trough = not (removal or trough_elsewhere)
     detail = "\n\n".join(filter(None, [
         _where(interaction),
-        section("**What happens**", "\n".join(effects)),
         section("**What to do**", f"Imatinib exposure may fall. {dose_line} {trough_line}"),
-        _alternatives_section(interaction, knowledge, cited),
+        _alternatives_section(interaction, knowledge),
         level.text if level else None,
-        section("**Evidence**", evidence_lines(knowledge, cited)),
-        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED),
+        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
+        evidence_pointer(MODERATE_TOPIC),
+        footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
+               legend=False),
     ]))
     return Card(
         summary=fit_summary(f"Imatinib + {names}: moderate CYP3A4 inducer may lower imatinib exposure"),
@@ -569,13 +546,12 @@ def moderate_inducer_card(
     )
 
 
-def _alternatives_section(interaction: InducerInteraction, knowledge: Knowledge, cited: dict[str, str]) -> str | None:
-    """The alternatives a source names, for cards whose steps do not already name them; None when no source does."""
+def _alternatives_section(interaction: InducerInteraction, knowledge: Knowledge) -> str | None:
+    """The alternatives a source names, for cards whose steps do not already name them; None when no source does.
+    What each source says of them is on the topic's evidence page."""
     if not any(knowledge.alternatives_for.get(i) for i in interaction.inducer_names):
         return None
-    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge)
-    for source, supports in alternatives.cited:
-        cited.setdefault(source, supports)
+    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge, brief=True)
     return section("**Alternatives**", "\n".join(f"- {item}" for item in alternatives.items))
 
 

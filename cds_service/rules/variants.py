@@ -25,7 +25,7 @@ from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, esca
 from cds_service.rules.common import (
     agent_names,
     card_source,
-    evidence_lines,
+    evidence_pointer,
     finding_source,
     fit_summary,
     footer,
@@ -226,8 +226,8 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
         f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
         section("**Variants on record**", "\n".join(_meaning_lines(item, facts, knowledge))),
         section("**What to do**", _what_to_do(item, knowledge)),
-        section("**Evidence**", evidence_lines(knowledge, cited)),
-        footer(knowledge, facts, [item.use], CONSULTED),
+        evidence_pointer(f"tki-variant-{item.concern}"),
+        footer(knowledge, facts, [item.use], CONSULTED, legend=False),
     ])
     return Card(
         summary=_summary(item, knowledge),
@@ -341,8 +341,8 @@ def unclear_gene_card(item: UnclearGene, facts: PatientFacts, knowledge: Knowled
         "**What to do**\n\nThe service does not guess whose variant this is. Check the laboratory report (or ask the "
         f"laboratory) which gene carries {escape_markdown(names)} before deciding on {drug}; once the result "
         "names its gene, the mutation table applies.",
-        "**Evidence**\n\n" + evidence_lines(knowledge, cited),
-        footer(knowledge, facts, [item.use], CONSULTED),
+        evidence_pointer("tki-variant-gene-unclear"),
+        footer(knowledge, facts, [item.use], CONSULTED, legend=False),
     ]
     return Card(
         summary=fit_summary(f"{names} on record without its gene: check which gene before {drug}"),

@@ -99,6 +99,33 @@ def _percent(fraction: float) -> str:
     return f"{round(fraction * 100)} %"
 
 
+def _alternative_items(knowledge: Knowledge, management: str) -> list[Item]:
+    """What each source says of the alternatives to the inducers of one management kind, and who decides."""
+    wanted = {i for i, inducer in knowledge.inducers.items() if inducer.management == management}
+    items = []
+    for alternatives in knowledge.interactions.alternatives.values():
+        covered = [i for i in alternatives.for_ if i in wanted]
+        if not covered:
+            continue
+        names = ", ".join(knowledge.ingredients[i].name for i in covered)
+        for option in alternatives.options:
+            items.append(_item(knowledge, f"{option.name}, for {names} ({alternatives.indication})", option.text,
+                               option.status, option.sources))
+        items.append(_item(knowledge, f"Who decides, for {names}", alternatives.to_decide, alternatives.status,
+                           alternatives.sources))
+    return items
+
+
+def _pk_items(knowledge: Knowledge) -> list[Item]:
+    """The population PK model's clearance factor per inducer, and how it was derived."""
+    items = []
+    for factor in knowledge.pk.inducers.values():
+        who = agent_names(knowledge, factor.members) if factor.members else "any other strong inducer (borrowed)"
+        items.append(_item(knowledge, f"Clearance x{factor.clearance_factor:g}: {who}", factor.derivation,
+                           factor.status, factor.sources))
+    return items
+
+
 def _dosing_items(knowledge: Knowledge) -> list[Item]:
     dosing = knowledge.imatinib.dosing
     unconfirmed = dosing.unconfirmed_max_daily_mg_with_inducer
@@ -138,12 +165,15 @@ def _strong_inducer(knowledge: Knowledge) -> Topic:
     return Topic(
         "imatinib-strong-cyp3a4-inducer", "Imatinib with a strong CYP3A4 inducer",
         "When imatinib meets a strong CYP3A4 inducer (one of them ordered now), the service shows a warning "
-        "(critical when the last trough level is below target) that says to avoid the combination, suggests an "
+        "(critical when the last trough level is below target) that says to avoid the combination and names the "
+        "alternatives a source gives, shows the troughs the population PK model predicts with the inducer, suggests an "
         f"update of the imatinib draft to at least {_percent(dosing.inducer_increase_fraction)} more in whole tablets, "
         f"never above {dosing.max_daily_mg_with_inducer} mg/day, and a trough-level order with the target for the "
         "patient's indication.",
         (Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase"))),
+         Section("Alternatives a source names", tuple(_alternative_items(knowledge, "dose-increase"))),
          Section("The dose", tuple(_dosing_items(knowledge))),
+         Section("Predicted exposure: the population PK model's inducer factors", tuple(_pk_items(knowledge))),
          Section("The trough level", tuple(_tdm_items(knowledge)))),
     )
 
@@ -153,7 +183,8 @@ def _st_johns_wort(knowledge: Knowledge) -> Topic:
         "imatinib-st-johns-wort", "Imatinib with St John's wort",
         "St John's wort is never necessary, so the card says to stop it (the imatinib product information names it "
         "among the inducers to avoid) and suggests removing a draft order for it; it never raises the imatinib dose.",
-        (Section("St John's wort", tuple(_inducer_items(knowledge, "stop"))),),
+        (Section("St John's wort", tuple(_inducer_items(knowledge, "stop"))),
+         Section("Instead of it", tuple(_alternative_items(knowledge, "stop")))),
     )
 
 
@@ -163,29 +194,45 @@ def _moderate_inducer(knowledge: Knowledge) -> Topic:
         "A moderate inducer gets an info card (a warning when the last trough level is below target) and a "
         "trough-level order; no dose change is suggested.",
         (Section("The inducers", tuple(_inducer_items(knowledge, "monitor"))),
+         Section("Alternatives a source names", tuple(_alternative_items(knowledge, "monitor"))),
          Section("The trough level", tuple(_tdm_items(knowledge)))),
     )
 
 
-def _strong_inhibitor(knowledge: Knowledge) -> Topic:
+_INHIBITOR_DOES = {
+    "strong": "When imatinib meets a strong CYP3A4 inhibitor, the service shows a warning with the one measured "
+              "figure, the toxicities to watch and the monitoring to do; it suggests no dose change, because no "
+              "source gives one.",
+    "moderate": "A moderate CYP3A4 inhibitor gets an info card quoting the one measured figure (a strong "
+                "inhibitor's) and no dose change.",
+}
+
+
+def _inhibitor(knowledge: Knowledge, strength: str) -> Topic:
     inhibition = knowledge.interactions.inhibition
     inhibitors = []
     for ingredient_id, inhibitor in knowledge.inhibitors.items():
-        if inhibitor.strength != "strong":
+        if inhibitor.strength != strength:
             continue
         sources = [c.source for c in inhibitor.classifications]
-        text = "Classified strong by " + "; ".join(knowledge.sources[c.source].short for c in inhibitor.classifications)
+        text = f"Classified {strength} by " + "; ".join(
+            knowledge.sources[c.source].short for c in inhibitor.classifications)
         status = _weakest(knowledge, sources)
         if inhibitor.effect:
             text += f". Measured with imatinib: {inhibitor.effect.text}"
             sources += inhibitor.effect.sources
             status = inhibitor.effect.status
         inhibitors.append(_item(knowledge, knowledge.ingredients[ingredient_id].name, text, status, sources))
+    measured = knowledge.inhibitors.get(inhibition.measured)
+    figure = ()
+    if strength != "strong" and measured is not None and measured.effect is not None:
+        figure = (_item(knowledge, f"The measured figure ({knowledge.ingredients[inhibition.measured].name})",
+                        measured.effect.text, measured.effect.status, measured.effect.sources),)
     return Topic(
-        "imatinib-strong-cyp3a4-inhibitor", "Imatinib with a strong CYP3A4 inhibitor",
-        "When imatinib meets a strong CYP3A4 inhibitor, the service shows a warning with the one measured figure, "
-        "the toxicities to watch and the monitoring to do; it suggests no dose change, because no source gives one.",
-        (Section("What to watch", (_sourced(knowledge, "Toxicities", inhibition.toxicities),
+        f"imatinib-{strength}-cyp3a4-inhibitor", f"Imatinib with a {strength} CYP3A4 inhibitor",
+        _INHIBITOR_DOES[strength],
+        (Section("What to watch", (*figure,
+                                   _sourced(knowledge, "Toxicities", inhibition.toxicities),
                                    _sourced(knowledge, "Monitoring", inhibition.monitoring),
                                    _sourced(knowledge, "Management", inhibition.management),
                                    _sourced(knowledge, "Grapefruit", inhibition.grapefruit))),
@@ -306,6 +353,40 @@ def _pd1_ibd(knowledge: Knowledge) -> Topic:
     )
 
 
+def _inducer_stopped(knowledge: Knowledge) -> Topic:
+    de = knowledge.interactions.de_induction
+    return Topic(
+        "imatinib-inducer-stopped", "Imatinib after a CYP3A4 inducer was stopped",
+        "When a strong inducer has stopped while the imatinib dose is still the one raised for it, exposure rises as "
+        "induction wears off: the card gives the dose before the inducer (from the history), the day to step back "
+        "to it, and a trough-level order; the step back is offered once it is due.",
+        (Section("Induction wearing off", (
+            _item(knowledge, "Back to baseline", f"CYP3A activity is back to baseline about {de.baseline_after_days} "
+                  "days after rifampicin is stopped.", de.baseline_status, de.baseline_sources),
+            _item(knowledge, "When to step back", f"Keep the adjusted dose about {de.keep_adjusted_days} days after "
+                  "stopping an inducer, then step back.", de.keep_adjusted_status, de.keep_adjusted_sources),
+            _item(knowledge, "How far back the record is read", f"An inducer that ended up to {de.lookback_days} days "
+                  "ago is looked for (twice the period above).", de.lookback_status, de.lookback_sources),
+            _item(knowledge, "The trough level", de.trough_note, de.trough_note_status, de.trough_note_sources),
+        )), Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase")))),
+    )
+
+
+def _duplicates(knowledge: Knowledge) -> Topic:
+    dup = knowledge.interactions.duplicates
+    return Topic(
+        "duplicate-bcr-abl1-inhibitors", "Two BCR-ABL1 inhibitors at once",
+        "Imatinib with another BCR-ABL1 inhibitor, one of them ordered now, is most often a switch half done: the "
+        "card asks, offers to remove the imatinib draft (or says to stop the active imatinib order), and says whether "
+        "the pairing is a studied combination (the combination strategies below).",
+        (Section("The other BCR-ABL1 inhibitors", (
+            _item(knowledge, dup.label, f"{agent_names(knowledge, dup.members)}: each {dup.direction}.", dup.status,
+                  dup.sources),)),
+         Section("Studied pairings", tuple(_strategy_items(knowledge, knowledge.combinations.strategies["dual-tki"]))
+                 if "dual-tki" in knowledge.combinations.strategies else ())),
+    )
+
+
 def _coverage(knowledge: Knowledge) -> Topic:
     return Topic(
         "imatinib-check-incomplete", "Imatinib check incomplete: data not available",
@@ -344,9 +425,12 @@ _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
     "imatinib-strong-cyp3a4-inducer": _strong_inducer,
     "imatinib-st-johns-wort": _st_johns_wort,
     "imatinib-moderate-cyp3a4-inducer": _moderate_inducer,
-    "imatinib-strong-cyp3a4-inhibitor": _strong_inhibitor,
+    "imatinib-strong-cyp3a4-inhibitor": lambda knowledge: _inhibitor(knowledge, "strong"),
+    "imatinib-moderate-cyp3a4-inhibitor": lambda knowledge: _inhibitor(knowledge, "moderate"),
     "pd-1-inhibitor-ibd": _pd1_ibd,
     "imatinib-check-incomplete": _coverage,
+    "imatinib-inducer-stopped": _inducer_stopped,
+    "duplicate-bcr-abl1-inhibitors": _duplicates,
 }
 
 

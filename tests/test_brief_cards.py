@@ -1,0 +1,72 @@
+"""Inducer and variant cards are brief: what to do, the patient's numbers and one line of why; the full evidence is on
+the topic's page, which every card links.
+
+Variant, St John's wort and moderate-inducer cards stay within about 1,200 characters of markdown. The strong-inducer
+card carries more of the patient's numbers (the dose, the trough date, the predicted and the measured troughs, the
+response) and the alternatives a source names with who decides: about 1,800 at most. Notes of data that could not be
+checked come on top: they are as many as the gaps."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cds_service.web.evidence import topic, topic_codes
+from tests.helpers import FIXTURES, bundle, cards_of, hook_request, resource
+
+BRIEF_TOPICS = re.compile(r"^(imatinib-(strong|moderate)-cyp3a4-inducer|imatinib-st-johns-wort|tki-variant-.+)$")
+MOST = 1200
+MOST_STRONG = 1800  # see above
+REQUESTS = sorted((FIXTURES / "requests").rglob("*.json"))
+RULES = Path(__file__).resolve().parent.parent / "cds_service" / "rules"
+
+
+def brief_length(detail: str) -> int:
+    """The detail's length without its notes of data that could not be checked."""
+    return len(re.sub(r"\n\n_Not checked:[^\n]*", "", detail))
+
+
+def _most(card: dict) -> int:
+    return MOST_STRONG if card["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer" else MOST
+
+
+def _brief_cards(call, body: dict) -> list[dict]:
+    response = call(body)
+    if response.status_code != 200:
+        return []
+    return [c for c in cards_of(response) if BRIEF_TOPICS.match(c["source"]["topic"]["code"])]
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: str(p.relative_to(FIXTURES / "requests")))
+def test_inducer_and_variant_cards_are_brief_and_link_their_evidence(call, path):
+    for card in _brief_cards(call, json.loads(path.read_text())):
+        detail = card["detail"]
+        assert brief_length(detail) <= _most(card), (card["summary"], brief_length(detail))
+        assert "**What to do**" in detail and "**Evidence**" not in detail
+        code = card["source"]["topic"]["code"]
+        assert any(link["url"].endswith(f"/evidence/{code}") for link in card["links"]), card["links"]
+
+
+def test_two_inducers_add_only_their_lines_of_why(call, knowledge):
+    body = hook_request("order-sign", [resource("imatinib-400-draft-r4.json")], prefetch={
+        "activeMedications": bundle(resource("rifampin-active-r4.json"), resource("carbamazepine-active-r4.json")),
+    })
+    [card] = _brief_cards(call, body)
+    for inducer in ("rifampin", "carbamazepine"):
+        assert knowledge.inducers[inducer].effect.text in card["detail"]
+    assert brief_length(card["detail"]) <= MOST_STRONG + 400  # one more line of why and its alternatives
+
+
+def _literal_topics() -> set[str]:
+    """Every topic code a rule writes as a literal, and the prefixes of those it builds."""
+    text = "\n".join(p.read_text() for p in RULES.glob("*.py"))
+    return set(re.findall(r'card_source\(\s*knowledge,\s*"([^"]+)"', text))
+
+
+def test_every_topic_a_rule_names_has_an_evidence_page(knowledge):
+    literals = _literal_topics()
+    assert "imatinib-strong-cyp3a4-inducer" in literals
+    for code in literals:
+        assert topic(code, knowledge) is not None, code
+        assert code in topic_codes(knowledge)
