@@ -387,6 +387,24 @@ def _duplicates(knowledge: Knowledge) -> Topic:
     )
 
 
+def _tdm(knowledge: Knowledge) -> Topic:
+    pk = knowledge.pk
+    model = _item(knowledge, f"Population PK model {pk.model_id} (version {pk.version})",
+                  "One-compartment model with first-order absorption; the level is fitted (MAP) against the dose "
+                  "history, so a sample drawn hours after a dose is not read as a trough.", pk.status, pk.sources)
+    failure = knowledge.response.failure
+    return Topic(
+        "imatinib-tdm", "Imatinib level below target (population PK)",
+        "When the latest imatinib level, fitted with the population PK model, gives an individual steady-state "
+        "trough below the target, the card says what the level means, gives the model's proposal with its predicted "
+        "trough and every candidate regimen, and the BCR-ABL1 response beside the exposure; a failure milestone "
+        "calls for changing the TKI rather than only raising the dose.",
+        (Section("The model", (model,)),
+         Section("The trough level", tuple(_tdm_items(knowledge))),
+         Section("The response", (_sourced(knowledge, "A failure milestone", failure),))),
+    )
+
+
 def _coverage(knowledge: Knowledge) -> Topic:
     return Topic(
         "imatinib-check-incomplete", "Imatinib check incomplete: data not available",
@@ -431,6 +449,7 @@ _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
     "imatinib-check-incomplete": _coverage,
     "imatinib-inducer-stopped": _inducer_stopped,
     "duplicate-bcr-abl1-inhibitors": _duplicates,
+    "imatinib-tdm": _tdm,
 }
 
 
