@@ -281,7 +281,7 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.engine = engine
-    install_openapi(app, tuple(HOOKS_BY_SERVICE_ID), settings.auth_required)
+    install_openapi(app, ALL_HOOKS, settings.auth_required)
     app.add_middleware(UnexpectedErrors)  # added first, so it runs inside CORS
     app.router.routes.extend(page_routes(knowledge, settings))  # /guide, /evidence, /dashboard, /static
     app.include_router(dosing_routes(knowledge, settings))  # POST /dosing/imatinib and the concentration-time page

@@ -2,7 +2,9 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.errors import BadRequest
 from cds_service.fhir import Resource, bundle_resources, local_reference
@@ -31,6 +33,34 @@ class Hook:
     title: str
     description: str
     read_context: Callable[[dict[str, Any]], HookContext]
+    # The context as `read_context` accepts it, for the OpenAPI document (tests hold the two to each other).
+    context_model: type[BaseModel] | None = None
+
+
+# --- the context shapes `read_context` accepts, as pydantic models the OpenAPI document is made from ------------
+# They say exactly what the readers below check and no more: `patientId` a string with a non-blank character, the
+# orders a Bundle (its entries read leniently, junk skipped), `userId`/`encounterId` read only when they are
+# strings, anything else in the context ignored.
+
+PatientId = Annotated[str, Field(pattern=r"\S", description="The patient's FHIR id (not blank).")]
+OptionalId = Annotated[Any, Field(description="Read when it is a non-empty string; ignored otherwise.")]
+
+
+class OrderBundle(BaseModel):
+    """A FHIR Bundle of the orders being written; entries that are not resources are skipped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]
+    entry: Any = None
+
+
+class ContextBase(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    patientId: PatientId
+    userId: OptionalId = None
+    encounterId: OptionalId = None
 
 
 def require_string(context: dict[str, Any], key: str) -> str:

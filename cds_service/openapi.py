@@ -6,6 +6,7 @@ can answer is listed with its body. The two POST routes are plain Starlette rout
 they are described by APIRoutes made for the document only. The fuzz tests hold the service to this document.
 """
 
+import copy
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.auth import client_for_call
+from cds_service.hook_context import Hook
 from cds_service.pk.dosing import DosingRequest
 from cds_service.protocol.cards import CardsResponse
 from cds_service.protocol.feedback import FeedbackRequest
@@ -108,10 +110,47 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 DISCOVERY = {"responses": {200: {"model": DiscoveryResponse, "description": "The services"}, **_errors(401, 503)}}
-SERVICE_CALL = {
-    "responses": {200: {"model": CardsResponse, "description": "Cards"}, **_errors(400, 401, 404, 412, 413, 415, 503)},
-    "openapi_extra": _json_body(HookRequest),
-}
+def _request_name(hook: Hook) -> str:
+    """`order-select` -> `OrderSelectRequest`: the schema of one service's request body."""
+    return "".join(part.capitalize() for part in hook.name.split("-")) + "Request"
+
+
+def _service_call(hook: Hook) -> dict[str, Any]:
+    body = _json_body(HookRequest)
+    for media in body["requestBody"]["content"].values():
+        media["schema"] = {"$ref": REF.format(model=_request_name(hook))}
+    return {
+        "responses": {200: {"model": CardsResponse, "description": "Cards"},
+                      **_errors(400, 401, 412, 413, 415, 503)},
+        "openapi_extra": body,
+    }
+
+
+def hook_request_schemas(hooks: tuple[Hook, ...]) -> dict[str, dict[str, Any]]:
+    """One request schema per service: the CDS Hooks request as `HookRequest` reads it, with `hook` fixed to the
+    service's hook and `context` typed as that hook's reader accepts it (`Hook.context_model`), so a generated
+    request can reach the rules. What the model's validator checks beyond its fields is said here too."""
+    base = HookRequest.model_json_schema(ref_template=REF, mode="validation")
+    schemas: dict[str, dict[str, Any]] = dict(base.pop("$defs", {}))
+    for hook in hooks:
+        request = copy.deepcopy(base)
+        properties = request["properties"]
+        properties["hook"] = {"type": "string", "const": hook.name, "title": "Hook"}
+        context = hook.context_model
+        if context is not None:
+            context_schema = context.model_json_schema(ref_template=REF, mode="validation")
+            schemas.update(context_schema.pop("$defs", {}))
+            schemas[context.__name__] = context_schema
+            properties["context"] = {"$ref": REF.format(model=context.__name__)}
+        properties["fhirServer"] = {"anyOf": [{"type": "string", "pattern": "^https?://"}, {"type": "null"}],
+                                    "title": "Fhirserver", "description": "An absolute http(s) URL."}
+        # fhirAuthorization only together with fhirServer (HookRequest's validator)
+        request["if"] = {"properties": {"fhirAuthorization": {"type": "object"}}, "required": ["fhirAuthorization"]}
+        request["then"] = {"properties": {"fhirServer": {"type": "string"}}, "required": ["fhirServer"]}
+        request["title"] = _request_name(hook)
+        schemas[_request_name(hook)] = request
+    return schemas
+
 FEEDBACK = {
     "responses": {200: {"model": FeedbackAcknowledgement, "description": "Stored"},
                   **_errors(400, 401, 404, 413, 415, 503)},
@@ -125,37 +164,50 @@ FEEDBACK_REPORT = {
 }
 
 
-def plain_post_routes(auth_required: bool) -> dict[str, APIRoute]:
-    """The service-call and feedback routes as FastAPI routes with the same path, parameters, authentication and
-    answers, by path: what the document says about the plain routes the app answers them with. Never mounted, so
-    they never answer a request; the names of these stand-in endpoints make the operation ids."""
+def plain_post_routes(hooks: tuple[Hook, ...], auth_required: bool) -> dict[str, list[APIRoute]]:
+    """The service-call and feedback routes as FastAPI routes with the same authentication and answers, by the
+    path of the plain route they stand for: what the document says about the routes the app answers with. The
+    service-call route is described once per service, at the service's own path, since each answers one hook
+    with its own context. Never mounted, so they never answer a request; their names make the operation ids."""
     router = APIRouter(dependencies=[Depends(client_for_call)] if auth_required else [])
 
-    async def call_service(service_id: str) -> None:  # described, never called
-        pass
+    for hook in hooks:
+        async def call_service() -> None:  # described, never called
+            pass
+
+        call_service.__name__ = "call_" + hook.service_id.replace("-", "_")
+        router.add_api_route(SERVICE_CALL_PATH.replace("{service_id}", hook.service_id), call_service,
+                             methods=["POST"], summary=hook.title, description=hook.description,
+                             **_service_call(hook))
 
     async def feedback(service_id: str) -> None:  # described, never called
         pass
 
-    router.add_api_route(SERVICE_CALL_PATH, call_service, methods=["POST"], summary="Call a CDS service",
-                         **SERVICE_CALL)
-    router.add_api_route(FEEDBACK_PATH, feedback, methods=["POST"], summary="Card feedback",
-                         **FEEDBACK)
-    return {route.path: route for route in router.routes if isinstance(route, APIRoute)}
+    router.add_api_route(FEEDBACK_PATH, feedback, methods=["POST"], summary="Card feedback", **FEEDBACK)
+    stand_ins: dict[str, list[APIRoute]] = {}
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            path = FEEDBACK_PATH if route.path == FEEDBACK_PATH else SERVICE_CALL_PATH
+            stand_ins.setdefault(path, []).append(route)
+    return stand_ins
 
 
-def install_openapi(app: FastAPI, service_ids: tuple[str, ...], auth_required: bool) -> None:
+def install_openapi(app: FastAPI, hooks: tuple[Hook, ...], auth_required: bool) -> None:
     """Make `app.openapi()` describe the plain POST routes in their place, include the request-body models the
     routes declare by reference, and name the services that exist as the only values of `{service_id}`."""
-    stand_ins = plain_post_routes(auth_required)
+    stand_ins = plain_post_routes(hooks, auth_required)
+    service_ids = [hook.service_id for hook in hooks]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            routes = sorted(  # paths in alphabetical order, whatever order the app matches them in
-                (route if isinstance(route, APIRoute) else stand_ins.get(getattr(route, "path", ""), route)
-                 for route in app.routes),
-                key=lambda route: getattr(route, "path", ""),
-            )
+            described = [
+                stand_in
+                for route in app.routes
+                for stand_in in (
+                    [route] if isinstance(route, APIRoute) else stand_ins.get(getattr(route, "path", ""), [route])
+                )
+            ]
+            routes = sorted(described, key=lambda route: getattr(route, "path", ""))  # alphabetical, not match order
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for operations in document.get("paths", {}).values():
@@ -165,10 +217,11 @@ def install_openapi(app: FastAPI, service_ids: tuple[str, ...], auth_required: b
                         responses.pop("422")  # validation errors are answered 400
                     for parameter in operation.get("parameters", []):
                         if parameter["name"] == "service_id":
-                            parameter["schema"] = {"type": "string", "enum": list(service_ids)}
+                            parameter["schema"] = {"type": "string", "enum": service_ids}
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
-            for model in (HookRequest, FeedbackRequest, DosingRequest):
+            schemas.update(hook_request_schemas(hooks))
+            for model in (FeedbackRequest, DosingRequest):
                 schema = model.model_json_schema(ref_template=REF, mode="validation")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema

@@ -5,7 +5,21 @@
 
 from typing import Any
 
-from cds_service.hook_context import Hook, HookContext, optional_string, require_orders, require_string
+from cds_service.hook_context import (
+    ContextBase,
+    Hook,
+    HookContext,
+    OrderBundle,
+    optional_string,
+    require_orders,
+    require_string,
+)
+
+
+class MedicationPrescribeContext(ContextBase):
+    """medication-prescribe's context: the drafts as a Bundle or (clients before March 2018) a plain array."""
+
+    medications: OrderBundle | list[Any]
 
 
 def read_context(context: dict[str, Any]) -> HookContext:
@@ -26,4 +40,5 @@ HOOK = Hook(
         "services. Same advice: imatinib with CYP3A4 inducers, and imatinib-relevant variants."
     ),
     read_context=read_context,
+    context_model=MedicationPrescribeContext,
 )

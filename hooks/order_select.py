@@ -2,8 +2,25 @@
 
 from typing import Any
 
+from pydantic import Field
+
 from cds_service.errors import BadRequest
-from cds_service.hook_context import Hook, HookContext, optional_string, require_orders, require_string
+from cds_service.hook_context import (
+    ContextBase,
+    Hook,
+    HookContext,
+    OrderBundle,
+    optional_string,
+    require_orders,
+    require_string,
+)
+
+
+class OrderSelectContext(ContextBase):
+    """order-select's context: the drafts, and which of them the clinician just selected."""
+
+    selections: list[str] = Field(description='References of the selected orders, such as "MedicationRequest/1".')
+    draftOrders: OrderBundle
 
 
 def read_context(context: dict[str, Any]) -> HookContext:
@@ -29,4 +46,5 @@ HOOK = Hook(
         "and flags BCR-ABL1, KIT and PDGFRA variants that make imatinib unlikely to work."
     ),
     read_context=read_context,
+    context_model=OrderSelectContext,
 )

@@ -2,7 +2,21 @@
 
 from typing import Any
 
-from cds_service.hook_context import Hook, HookContext, optional_string, require_orders, require_string
+from cds_service.hook_context import (
+    ContextBase,
+    Hook,
+    HookContext,
+    OrderBundle,
+    optional_string,
+    require_orders,
+    require_string,
+)
+
+
+class OrderSignContext(ContextBase):
+    """order-sign's context: every order about to be signed."""
+
+    draftOrders: OrderBundle
 
 
 def read_context(context: dict[str, Any]) -> HookContext:
@@ -23,4 +37,5 @@ HOOK = Hook(
         "trough level) and against the patient's BCR-ABL1, KIT and PDGFRA variants."
     ),
     read_context=read_context,
+    context_model=OrderSignContext,
 )

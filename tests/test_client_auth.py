@@ -360,6 +360,8 @@ def test_authentication_comes_before_everything_else_on_a_call(auth_client):
 def test_openapi_names_the_bearer_scheme_on_every_authenticated_operation(auth_client):
     document = auth_client.get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["CDS client JWT"]["scheme"] == "bearer"
-    for path, method in (("/cds-services", "get"), ("/cds-services/{service_id}", "post"),
+    for path, method in (("/cds-services", "get"), ("/cds-services/imatinib-order-select", "post"),
+                         ("/cds-services/imatinib-order-sign", "post"),
+                         ("/cds-services/imatinib-medication-prescribe", "post"),
                          ("/cds-services/{service_id}/feedback", "post")):
         assert document["paths"][path][method]["security"] == [{"CDS client JWT": []}], path

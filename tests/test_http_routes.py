@@ -44,15 +44,30 @@ def test_answers_of_both_post_routes_carry_cors_headers(client):
 
 
 def test_openapi_describes_both_post_routes_with_their_bodies_and_no_get(client):
-    paths = client.get("/openapi.json").json()["paths"]
-    call, feedback = paths["/cds-services/{service_id}"], paths["/cds-services/{service_id}/feedback"]
-    assert set(call) == set(feedback) == {"post"}
-    assert call["post"]["operationId"] == "call_service_cds_services__service_id__post"
+    """The service-call route is described once per service (each answers one hook, with its own context);
+    feedback once for all of them."""
+    document = client.get("/openapi.json").json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    assert "/cds-services/{service_id}" not in paths
+    feedback = paths["/cds-services/{service_id}/feedback"]
+    assert set(feedback) == {"post"}
     assert feedback["post"]["operationId"] == "feedback_cds_services__service_id__feedback_post"
-    for operation, model in ((call["post"], "HookRequest"), (feedback["post"], "FeedbackRequest")):
-        assert [p["name"] for p in operation["parameters"]] == ["service_id"]
-        assert "imatinib-order-select" in operation["parameters"][0]["schema"]["enum"]
+    assert [p["name"] for p in feedback["post"]["parameters"]] == ["service_id"]
+    assert "imatinib-order-select" in feedback["post"]["parameters"][0]["schema"]["enum"]
+    operations = [(feedback["post"], "FeedbackRequest")]
+    for service_id, name, context in (
+        ("imatinib-order-select", "OrderSelectRequest", "OrderSelectContext"),
+        ("imatinib-order-sign", "OrderSignRequest", "OrderSignContext"),
+        ("imatinib-medication-prescribe", "MedicationPrescribeRequest", "MedicationPrescribeContext"),
+    ):
+        call = paths[f"/cds-services/{service_id}"]
+        assert set(call) == {"post"}
+        snake = service_id.replace("-", "_")
+        assert call["post"]["operationId"] == f"call_{snake}_cds_services_{snake}_post"
+        assert {"200", "400", "412", "413", "415"} <= set(call["post"]["responses"])
+        assert schemas[name]["properties"]["context"] == {"$ref": f"#/components/schemas/{context}"}
+        operations.append((call["post"], name))
+    for operation, model in operations:
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert schema == {"$ref": f"#/components/schemas/{model}"}
         assert "security" not in operation  # authentication is off in these settings
-    assert {"200", "400", "404", "413", "415"} <= set(call["post"]["responses"])

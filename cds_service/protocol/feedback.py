@@ -17,6 +17,9 @@ def _without_nul(text: str) -> str:
     return text
 
 
+NO_NUL: dict[str, Any] = {"pattern": "^[^\u0000]*$"}  # `_without_nul`, as the OpenAPI document says it
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -37,11 +40,15 @@ class OverrideReason(_Lenient):
 
 
 class FeedbackEntry(_Lenient):
-    card: Annotated[str, Field(min_length=1, max_length=MAX_CARD_ID), AfterValidator(_without_nul)]
+    card: Annotated[
+        str, Field(min_length=1, max_length=MAX_CARD_ID, json_schema_extra=NO_NUL), AfterValidator(_without_nul)
+    ]
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: Annotated[str, Field(max_length=MAX_TIMESTAMP), AfterValidator(_without_nul)] | None = None
+    outcomeTimestamp: Annotated[
+        str, Field(max_length=MAX_TIMESTAMP, json_schema_extra=NO_NUL), AfterValidator(_without_nul)
+    ] | None = None
 
 
 class FeedbackRequest(_Lenient):
