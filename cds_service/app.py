@@ -335,10 +335,12 @@ def create_app(
     async def report(request: Request, since: str | None = None, service: str | None = None) -> Response:
         """Per card topic: cards shown, accepted, overridden by reason, acceptance rate per ISO week
         (`cds_service.store.reports`). `since`: a date (YYYY-MM-DD, UTC); `service`: one service id."""
-        try:
-            since_day = date.fromisoformat(since) if since is not None else None
-        except ValueError:
-            raise BadRequest(f"since must be a date as YYYY-MM-DD, not '{since[:40]}'.") from None
+        since_day = None
+        if since is not None:
+            try:
+                since_day = date.fromisoformat(since)
+            except ValueError:
+                raise BadRequest(f"since must be a date as YYYY-MM-DD, not '{since[:40]}'.") from None
         if service is not None and service not in HOOKS_BY_SERVICE_ID:
             raise BadRequest(f"service must be one of {', '.join(sorted(HOOKS_BY_SERVICE_ID))}.")
         await request.app.state.cards_shown.flush()  # this worker's cards shown so far are in the report

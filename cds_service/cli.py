@@ -13,9 +13,13 @@ from cds_service.knowledge import KnowledgeError, load_knowledge
 from cds_service.settings import get_settings, prepare_default_database, setting_problems, sqlite_file_problem
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import date
+
     from fastapi import FastAPI
 
     from cds_service.engine import Engine
+    from cds_service.store import FeedbackStore
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -181,7 +185,7 @@ async def _evaluate_with_client(engine, hook, request):
         return await engine.evaluate(hook, request, http)
 
 
-def _current_store():
+def _current_store() -> "FeedbackStore | None":
     """The store for a command that reads it: refused (None, after one line) unless its schema is current.
 
     A SQLite file that does not exist is not created, and a database without the feedback table is not "at an old
@@ -251,11 +255,11 @@ def _knowledge_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _day(option: str):
+def _day(option: str) -> "Callable[[str], date]":
     """An argparse type: a date as YYYY-MM-DD, the error naming the option."""
     from datetime import date
 
-    def parse(text: str) -> "date":
+    def parse(text: str) -> date:
         try:
             return date.fromisoformat(text)
         except ValueError:

@@ -109,7 +109,11 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     }}}
 
 
-DISCOVERY = {"responses": {200: {"model": DiscoveryResponse, "description": "The services"}, **_errors(401, 503)}}
+DISCOVERY: dict[str, Any] = {
+    "responses": {200: {"model": DiscoveryResponse, "description": "The services"}, **_errors(401, 503)},
+}
+
+
 def _request_name(hook: Hook) -> str:
     """`order-select` -> `OrderSelectRequest`: the schema of one service's request body."""
     return "".join(part.capitalize() for part in hook.name.split("-")) + "Request"
@@ -151,14 +155,15 @@ def hook_request_schemas(hooks: tuple[Hook, ...]) -> dict[str, dict[str, Any]]:
         schemas[_request_name(hook)] = request
     return schemas
 
-FEEDBACK = {
+
+FEEDBACK: dict[str, Any] = {
     "responses": {200: {"model": FeedbackAcknowledgement, "description": "Stored"},
                   **_errors(400, 401, 404, 413, 415, 503)},
     "openapi_extra": _json_body(FeedbackRequest),
 }
 
 
-FEEDBACK_REPORT = {
+FEEDBACK_REPORT: dict[str, Any] = {
     "responses": {200: {"model": FeedbackReport, "description": "The report (cds_service.store.reports)"},
                   **_errors(400, 401, 503)},
 }

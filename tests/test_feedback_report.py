@@ -18,6 +18,7 @@ from cds_service.store import FeedbackStore
 from cds_service.store.reports import feedback_report, iso_week
 from tests.helpers import SERVICE_FOR_HOOK, request_fixture
 from tests.jwt_helpers import sandbox_token, write_issuers
+from tests.test_metrics import moved, scrape
 
 INDUCER = "imatinib-strong-cyp3a4-inducer"
 THIS_WEEK = iso_week(datetime.now(UTC))
@@ -179,11 +180,15 @@ def test_a_full_queue_drops_cards_shown_and_counts_them(report_settings, knowled
     with TestClient(create_app(report_settings, knowledge)) as client:
         recorder = client.app.state.cards_shown
         recorder.capacity = 1  # a tiny queue, as if the database lagged
+        before = scrape(client)
         card = show(client, "order-select-imatinib-cml-t315i.json")  # two cards: one queued, one dropped
         assert len(card) == 2
         assert recorder.dropped == 1
         report = client.get("/feedback/report").json()
+        after = scrape(client)
     assert sum(t["shown"] for t in report["topics"]) == 1
+    assert moved(before, after, "cds_cards_shown_dropped_total") == 1
+    assert moved(before, after, "cds_cards_shown_recorded_total") == 1
 
 
 def test_comments_are_cleared_after_the_set_days_and_purge_deletes_before_a_day(report_settings, knowledge):

@@ -75,6 +75,24 @@ def test_fhir_fetches_are_counted_by_prefetch_key_and_outcome(respx_mock, client
         == len(respx_mock.calls) - 1  # every other request the server got, each counted once
 
 
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_a_fetch_cut_off_by_the_time_budget_counts_as_a_timeout(respx_mock, client):
+    import asyncio
+
+    async def slow(_request):
+        await asyncio.sleep(5)
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+
+    respx_mock.route(url__startswith="http://testserver").pass_through()
+    mock_searches(respx_mock)
+    respx_mock.get(f"{FHIR}/MedicationRequest", params={"status": "active,on-hold"}).mock(side_effect=slow)
+    before = scrape(client)
+    client.post("/cds-services/imatinib-order-sign", json=request_fixture("order-sign-no-prefetch.json"))
+    after = scrape(client)
+    assert moved(before, after, "cds_fhir_fetches_total", prefetch_key="activeMedications", outcome="timeout") == 1
+    assert moved(before, after, "cds_fhir_fetches_total", prefetch_key="activeMedications", outcome="ok") == 0
+
+
 def test_jwt_rejections_are_counted_by_reason(settings, knowledge, tmp_path):
     secured = settings.model_copy(update={"auth_required": True, "trusted_issuers_file": str(write_issuers(tmp_path))})
     url = f"http://testserver/cds-services/{SELECT}"
@@ -135,3 +153,34 @@ def test_with_two_workers_any_scrape_counts_the_calls_both_answered(tmp_path):
     for after in scrapes:  # whichever worker answered the scrape
         assert moved({}, after, "cds_hook_calls_total", service=SELECT, status="200") == sent
         assert moved({}, after, "cds_cards_total", topic=INDUCER, indicator="warning") == sent
+
+
+def refusal_messages() -> list[str]:
+    """Every message auth/verify.py can refuse a token with, formatted parts replaced by `X`."""
+    import ast
+    from pathlib import Path
+
+    import cds_service.auth.verify as verify
+
+    def text(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else "X" for v in node.values)
+        return None
+
+    tree = ast.parse(Path(verify.__file__).read_text())
+    messages = [text(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "AuthenticationFailed" and node.args]
+    invalid_claim = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_invalid_claim")
+    messages += [text(n.value) for n in ast.walk(invalid_claim) if isinstance(n, ast.Return) and n.value]
+    return [m for m in messages if m]
+
+
+def test_every_refusal_the_verifier_can_give_has_a_reason_label():
+    """A new refusal message without a label would count as `other`: the table in metrics.py must name it."""
+    from cds_service.metrics import rejection_reason
+
+    messages = refusal_messages()
+    assert len(messages) > 20
+    assert [m for m in messages if rejection_reason(m) == "other"] == []

@@ -7,6 +7,7 @@ unique key either succeeds (first use) or conflicts (replay), atomically, in SQL
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,7 +22,7 @@ PRUNE_EVERY_SECONDS = 60.0
 class ReplayGuard:
     """Over the store's engine, whose schema start-up migrated (the table is `store.schema.seen_client_tokens`)."""
 
-    def __init__(self, engine: Engine, clock=time.time):
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time):
         self._engine = engine
         self._clock = clock
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert

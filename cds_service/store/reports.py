@@ -117,13 +117,13 @@ def feedback_report(engine: Engine, *, since: date | None = None, service_id: st
         if last is not None:
             _count_shown(topics, last)
 
-        last = None
-        for row in connection.execute(unmatched_feedback):
-            if last is not None and last.card_uuid != row.card_uuid:
-                _count_unmatched(topics, last)
-            last = row
-        if last is not None:
-            _count_unmatched(topics, last)
+        previous: Any = None
+        for entry in connection.execute(unmatched_feedback):
+            if previous is not None and previous.card_uuid != entry.card_uuid:
+                _count_unmatched(topics, previous)
+            previous = entry
+        if previous is not None:
+            _count_unmatched(topics, previous)
 
     ordered = sorted(topics.items(), key=lambda item: (-item[1].total.shown, item[0]))
     return {
