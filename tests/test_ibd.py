@@ -146,3 +146,17 @@ def test_a_resolved_cml_is_still_not_an_indication(call):
             "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}}),
     })
     assert not [c for c in cards_of(call(body)) if c["source"]["topic"]["code"].startswith("decision-guide")]
+
+
+@pytest.mark.parametrize(("version", "dates"), [
+    ("R4", {"recordedDate": "2024-05-06"}), ("STU3", {"assertedDate": "2024-05-06"}),
+    ("DSTU2", {"dateRecorded": "2024-05-06"}),
+])
+def test_the_guide_names_a_cancer_without_onset_by_its_recorded_date(call, version, dates):
+    blast = condition({"system": SNOMED, "code": "413656006", "display": "Blast phase chronic myeloid leukemia"},
+                      version=version, dates=dates)
+    body = hook_request("order-select", [resource("imatinib-400-draft-r4.json")], prefetch={
+        "conditions": bundle(blast),
+    })
+    [guide] = [c for c in cards_of(call(body)) if c["source"]["topic"]["code"].startswith("decision-guide")]
+    assert "- Cancer: chronic myeloid leukaemia, blast phase (on record since 2024-05-06)." in guide["detail"]

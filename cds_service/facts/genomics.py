@@ -8,6 +8,7 @@ as a variant. Each finding says which Observation it came from, its date, and ho
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -467,7 +468,8 @@ def _from_text(
 
 
 def _gene_for(
-    at: int, mentions: list[tuple[int, str]], carried: tuple[int, str | None], allowed: Any, boundary: int,
+    at: int, mentions: list[tuple[int, str]], carried: tuple[int, str | None], allowed: Callable[[int, str, int], bool],
+    boundary: int,
     title: _Title,
 ) -> str | None:
     """The gene a change at `at` belongs to: named nearest before it in its clause, else after it in the clause,

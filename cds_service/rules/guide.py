@@ -302,7 +302,8 @@ def matched_trials(inputs: GuideInputs, row: GuideRow, knowledge: Knowledge) -> 
 def _record_lines(inputs: GuideInputs, facts: PatientFacts, knowledge: Knowledge) -> list[str]:
     diagnosis = inputs.diagnosis
     phase = f", {diagnosis.group.phase} phase" if diagnosis.group.phase else ""
-    onset = f" (onset {diagnosis.onset[:10]})" if diagnosis.onset else ""
+    onset = (f" (onset {diagnosis.onset[:10]})" if diagnosis.onset
+             else f" (on record since {diagnosis.recorded[:10]})" if diagnosis.recorded else "")
     lines = [f"- Cancer: {diagnosis.group.label}{phase}{onset}."]
     if inputs.variants:
         for finding, _ in inputs.variants:
