@@ -68,3 +68,13 @@ def test_the_page_draws_and_redraws_with_the_apis_trough(pages):
     page.wait_for_selector("body[data-drawn='400/12']")
     assert int(page.text_content("#alternative-trough")) > 1500
     assert pages.outside == []
+
+
+def test_the_tdm_card_links_its_evidence_page_which_shows_the_model(call, client):
+    card = next(c for c in cards_of(call(hook_request("order-select", [resource(DRAFTS["R4"])],
+                                                      prefetch=prefetch(level(640)))))
+                if c["source"]["topic"]["code"] == "imatinib-tdm")
+    [link] = [k for k in card["links"] if k["label"] == "Full evidence for this card"]
+    page = client.get(urlsplit(link["url"]).path)
+    assert page.status_code == 200
+    assert "ch.tucuxi.imatinib.gotta2012" in page.text

@@ -155,8 +155,10 @@ def inducer_card(response) -> dict:
     return found[0]
 
 
-def test_the_inducer_card_shows_the_a_priori_troughs_with_the_inducer_factor(call):
-    response = call(hook_request("order-sign", [resource(DRAFTS["R4"])],
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "medication-prescribe"])
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+def test_the_inducer_card_shows_the_a_priori_troughs_with_the_inducer_factor(call, hook, version):
+    response = call(hook_request(hook, [resource(DRAFTS[version])],
                                  prefetch=prefetch(active=(rifampin_since("2026-11-01"),))))
     card = inducer_card(response)
     assert "clearance x3.8 for rifampin" in card["detail"]
