@@ -95,6 +95,7 @@ def test_a_change_without_its_gene_under_a_panel_is_not_guessed_and_says_so(call
     assert card["summary"] == "D842V exon 18 on record without its gene: check which gene before imatinib"
     assert "the result does not say which one carries it" in card["detail"]
     assert "- If it is PDGFRA D842V exon 18: PDGFRA D842V (exon 18) is imatinib-resistant" in card["detail"]
+    assert "Not expected to work against it: imatinib. Preferred: avapritinib (status V2)." in card["detail"]
     assert "- If it is KIT D842V exon 18: A secondary KIT exon 18 mutation" in card["detail"]
     assert "The service does not guess whose variant this is" in card["detail"]
     assert not card.get("suggestions")  # nothing is removed on a guess

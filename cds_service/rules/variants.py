@@ -318,8 +318,10 @@ def _unclear_lines(change: UnattributedChange, readings: tuple[PossibleReading, 
         avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
         if avoid:
             text += f" Not expected to work against it: {agent_names(knowledge, avoid)}."
-        if meaning.prefer:
-            text += f" Named: {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
+        if meaning.prefer and meaning.prefer_status == "derived":
+            text += f" TKIs the NCCN table lists no concern for: {agent_names(knowledge, meaning.prefer)}."
+        elif meaning.prefer:
+            text += f" Preferred: {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
         lines.append(text)
     return lines
 
