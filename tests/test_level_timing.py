@@ -197,3 +197,16 @@ def test_an_interrupted_course_restarts_the_29_days(call):
     history = copy.deepcopy(resource("imatinib-history-2025-r4.json"))  # completed in 2025: not taken now
     card = rifampin_card_with(call, medicationHistory=bundle(history))
     assert trough_day(card) == days(29)
+
+
+def test_established_therapy_and_induction_can_be_sampled_today(call):
+    active = resource("imatinib-400-active-r4.json")
+    active["authoredOn"] = "2024-01-01"
+    dexamethasone = resource("dexamethasone-oral-active-r4.json")
+    dexamethasone["authoredOn"] = "2025-01-01"
+    body = hook_request("order-sign", [resource(IMATINIB_DRAFT)],
+                        prefetch={"activeMedications": bundle(active, dexamethasone)})
+    card = next(c for c in cards_of(call(body)) if "moderate CYP3A4" in c["summary"])
+    assert trough_day(card) == days(0)
+    assert (f"on or after {days(0)}: any day now: 29 days of uninterrupted therapy from 2024-01-01, the earliest "
+            "imatinib order on record (ARUP) and about 14 days after the inducer started") in card["detail"]

@@ -128,7 +128,7 @@ def trough_date(
                         "pharmacology, not confirmed)"))
     day = max(d for d, _ in reasons)
     if day <= today:
-        return today, "now: " + "; ".join(why for _, why in reasons) + " have passed"
+        return today, "any day now: " + " and ".join(why for _, why in reasons) + " are past"
     decisive = [why for d, why in reasons if d == day]
     others = [why for d, why in reasons if d != day]
     text = " and ".join(decisive)
