@@ -120,3 +120,14 @@ def test_evaluate_a_missing_file_says_so_without_a_traceback(tmp_path):
     refused_in_one_line(result, "missing.json", "No such file")
     result = run(["evaluate", str(tmp_path)], {}, tmp_path)
     refused_in_one_line(result, str(tmp_path), "directory")
+
+
+def test_every_numeric_setting_has_a_lower_bound_so_nonsense_is_refused():
+    """A setting added later without a bound would take `-5` or `0` silently: this names it."""
+    from annotated_types import Ge, Gt
+
+    from cds_service.settings import Settings
+
+    unbounded = [name for name, field in Settings.model_fields.items()
+                 if field.annotation in (int, float) and not any(isinstance(m, Ge | Gt) for m in field.metadata)]
+    assert unbounded == []
