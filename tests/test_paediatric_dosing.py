@@ -172,3 +172,22 @@ def test_an_adult_of_unknown_age_keeps_the_adult_dose(call):
     card = carbamazepine_card(call, imatinib_draft(value=400, unit="mg"), None, weight(50), height(160))
     assert "Child patient" not in card["detail"]
     assert daily_mg(updated_order(card), {}) == 600
+
+
+@pytest.mark.parametrize(
+    ("hook", "draft", "inducer", "key"),
+    [
+        ("order-sign", "imatinib-400-draft-r4.json", "rifampin-active-r4.json", "activeMedications"),
+        ("order-select", "imatinib-400-draft-stu3.json", "rifampin-active-stu3.json", "activeMedications"),
+        ("medication-prescribe", "imatinib-400-draft-dstu2.json", "rifampin-active-dstu2.json",
+         "activeMedicationOrders"),
+    ],
+)
+def test_the_childs_limit_holds_in_every_fhir_version(call, hook, draft, inducer, key):
+    # 400 mg/day for a 12-year-old of 50 kg and 160 cm: +50 % would be 600, the BSA limit is 500.
+    prefetch = {key: bundle(resource(inducer)), "vitalSigns": bundle(weight(50), height(160)),
+                "patient": patient(born(12))}
+    cards = cards_of(call(hook_request(hook, [resource(draft)], prefetch=prefetch)))
+    card = next(c for c in cards if "strong CYP3A4" in c["summary"])
+    assert "at most **500 mg/day**" in card["detail"]
+    assert [s["label"] for s in increases(card)] == ["Increase imatinib to 500 mg/day"]
