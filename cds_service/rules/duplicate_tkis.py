@@ -94,9 +94,10 @@ def duplicate_card(duplicate: DuplicateTkis, facts: PatientFacts, knowledge: Kno
         else:
             strategy = knowledge.combinations.strategies[strategy_id]
             inputs = guide_inputs(facts, knowledge)  # the evidence that fits this patient, as on the combination card
-            found = strategy_evidence(strategy_id, inputs.scenario, knowledge) if inputs else None
-            level = (f"evidence for this patient: {FITTING_EVIDENCE_LEVELS[found.level]}" if found and found.level
-                     else "no evidence that fits this patient" if found else "evidence not matched: no indication")
+            evidence = strategy_evidence(strategy_id, inputs.scenario, knowledge) if inputs else None
+            level = (f"evidence for this patient: {FITTING_EVIDENCE_LEVELS[evidence.level]}"
+                     if evidence and evidence.level
+                     else "no evidence that fits this patient" if evidence else "evidence not matched: no indication")
             combination_lines.append(
                 f"- Imatinib + {name}: the combination \u201c{strategy.label}\u201d ({level}); its evidence and "
                 "monitoring plan are on the combination card."
