@@ -33,9 +33,11 @@ lock:
 run: $(VENV)/.installed
 	$(BIN)/cds-service serve
 
+# Lint, the type checker in strict mode (pyproject.toml [tool.mypy]), then the tests with their coverage report.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/mypy
+	$(BIN)/pytest --cov --cov-report=term
 
 # The service beside a bare FastAPI echo under wrk (installed from Debian if missing), then the in-process cost.
 bench: $(VENV)/.installed

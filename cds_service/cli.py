@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from cds_service.engine import Engine
+    from cds_service.hook_context import Hook
+    from cds_service.protocol.cards import CardsResponse
+    from cds_service.protocol.request import HookRequest
     from cds_service.store import FeedbackStore
 
 
@@ -178,7 +181,7 @@ def _dosing(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
-async def _evaluate_with_client(engine, hook, request):
+async def _evaluate_with_client(engine: "Engine", hook: "Hook", request: "HookRequest") -> "CardsResponse":
     import httpx
 
     async with httpx.AsyncClient(timeout=engine.settings.fhir_timeout_seconds) as http:
@@ -391,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _within(low: int, high: int):
+def _within(low: int, high: int) -> "Callable[[str], int]":
     """An argparse type: a whole number from `low` to `high`, as the matching setting requires."""
 
     def number(text: str) -> int:
@@ -416,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, SettingsError) as exc:
         print(f"cds-service: {setting_problems(exc)}", file=sys.stderr)
         return 2
-    return args.func(args)
+    status: int = args.func(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ def bundle_resources(value: Any) -> list[Resource]:
     """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":
         return [
-            resource for entry in listed(value.get("entry"))
-            if isinstance(entry, dict) and _is_resource(resource := entry.get("resource"))
+            entry["resource"] for entry in listed(value.get("entry"))
+            if isinstance(entry, dict) and _is_resource(entry.get("resource"))
         ]
     if isinstance(value, list):
         return [item for item in value if _is_resource(item)]
@@ -49,8 +49,8 @@ def next_link(bundle: Any) -> str | None:
     if not isinstance(bundle, dict):
         return None
     for link in listed(bundle.get("link")):
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(url := link.get("url"), str):
+            return url
     return None
 
 
@@ -143,8 +143,8 @@ def has_coding(concept: Any, system: str, code: str) -> bool:
 
 def first_code(concept: Any, system: str) -> str | None:
     for c in codings(concept):
-        if c.get("system") == system and isinstance(c.get("code"), str):
-            return c["code"]
+        if c.get("system") == system and isinstance(code := c.get("code"), str):
+            return code
     return None
 
 
@@ -159,4 +159,5 @@ def local_reference(resource: Resource) -> str | None:
 def copy_resource(resource: Resource) -> Resource:
     """A deep copy of parsed JSON. A round trip through orjson is several times faster than `copy.deepcopy`, which
     pays for generality (cycles, custom types) that JSON never has."""
-    return orjson.loads(orjson.dumps(resource))
+    copied: Resource = orjson.loads(orjson.dumps(resource))
+    return copied

@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 from types import TracebackType
+from typing import Any
 
 import orjson
 
@@ -80,7 +81,7 @@ def configure_logging(level: str = "info") -> None:
     # JsonFormatter writes none of a record's caller, thread, process or task fields, and filling them in is most
     # of what creating a record costs on every request: switch them off (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False  # Python 3.12+; harmless before
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined,unused-ignore]  # Python 3.12+; harmless before
     logging._srcfile = None  # no caller lookup (file, line, function) per record
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -92,7 +93,7 @@ def configure_logging(level: str = "info") -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def uvicorn_log_config(level: str = "info") -> dict:
+def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     """uvicorn's own loggers (startup, access lines) in the same JSON-lines format."""
     return {
         "version": 1,

@@ -119,8 +119,9 @@ async def get_capped(
     http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int, timeout: float | None = None
 ) -> tuple[int, bytes]:
     """GET `url`: the status, and for a 200 the body, read only up to `max_bytes` so no answer can exhaust memory."""
-    options = {"timeout": timeout} if timeout is not None else {}
-    async with http.stream("GET", url, headers=headers, **options) as response:
+    async with http.stream(
+        "GET", url, headers=headers, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
+    ) as response:
         if response.status_code != 200:
             return response.status_code, b""
         body = await collect_capped(response.aiter_bytes(), response.headers.get("content-length"), max_bytes)

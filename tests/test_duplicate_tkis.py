@@ -37,8 +37,8 @@ def test_dasatinib_ordered_while_imatinib_is_active_asks_and_says_to_stop_the_im
     assert "combination-dual-tki" in topics(cards)
     assert "its evidence and monitoring plan are on the combination card" in card["detail"]
     # What was found names the two medicines (a studied pairing once printed the evidence object here instead).
-    assert card["detail"].startswith("Found: imatinib 400 MG Oral Tablet \\[Gleevec\\] (an active order); dasatinib 100 MG "
-                                     "Oral Tablet (being ordered now).")
+    assert card["detail"].startswith("Found: imatinib 400 MG Oral Tablet \\[Gleevec\\] (an active order); "
+                                     "dasatinib 100 MG Oral Tablet (being ordered now).")
 
 
 @pytest.mark.parametrize(("version", "hook"), [("R4", "order-sign"), ("STU3", "order-select"),

@@ -89,7 +89,8 @@ class KeySets:
         assert url is not None  # a TrustedIssuer has jwks or jwks_url
         cached = self._cache.get(url)
         age = self._clock() - cached.fetched_at if cached else None
-        if age is None or age > self._ttl or (kid not in cached.keys and age > self._refetch_interval):
+        if cached is None or age is None or age > self._ttl or (kid not in cached.keys
+                                                                 and age > self._refetch_interval):
             cached = await self._refresh(url, cached)
         return cached.keys.get(kid)
 

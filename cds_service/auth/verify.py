@@ -62,7 +62,8 @@ def _json_type(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), "a number")
+    names: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return names.get(type(value), "a number")
 
 
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -141,7 +142,8 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationFailed("The JWT header has no kid naming the signing key.")
-        issuer = self._issuers.get(unverified.get("iss")) if isinstance(unverified.get("iss"), str) else None
+        claimed_iss = unverified.get("iss")
+        issuer = self._issuers.get(claimed_iss) if isinstance(claimed_iss, str) else None
         if issuer is None:
             raise AuthenticationFailed("The JWT's iss is not a trusted issuer of this service.")
         jku = header.get("jku")
@@ -181,7 +183,9 @@ class TokenVerifier:
             leeway=self._leeway,
             iss={"essential": True, "value": iss},
             aud={"essential": True, "value": audience},
-            **{claim: {"essential": True} for claim in ("exp", "iat", "jti")},
+            exp={"essential": True},
+            iat={"essential": True},
+            jti={"essential": True},
         )
         try:
             registry.validate(claims)

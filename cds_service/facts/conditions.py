@@ -51,8 +51,8 @@ def _status_code(value: object) -> str | None:
     if isinstance(value, str):  # DSTU2 / STU3: a code
         return value
     for coding in codings(value):  # R4: a CodeableConcept
-        if isinstance(coding.get("code"), str):
-            return coding["code"]
+        if isinstance(code := coding.get("code"), str):
+            return code
     return None
 
 

@@ -71,8 +71,8 @@ def order_fhir_version(order: Resource) -> FhirVersion:
 
 def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
     for rate in listed(dosage.get("doseAndRate")):
-        if isinstance(rate, dict) and isinstance(rate.get("doseQuantity"), dict):
-            return rate["doseQuantity"]
+        if isinstance(rate, dict) and isinstance(quantity := rate.get("doseQuantity"), dict):
+            return quantity
     quantity = dosage.get("doseQuantity")
     return quantity if isinstance(quantity, dict) else None
 
@@ -101,7 +101,7 @@ def administrations_per_day(timing: Any) -> float | None:
         return None
     # DSTU2 spells it `periodUnits`, STU3 and later `periodUnit`.
     unit = (repeat.get("periodUnit") or repeat.get("periodUnits")) if isinstance(repeat, dict) else None
-    if isinstance(unit, str) and unit in _PERIOD_PER_DAY:
+    if isinstance(repeat, dict) and isinstance(unit, str) and unit in _PERIOD_PER_DAY:
         frequency = repeat.get("frequency", 1)
         period = repeat.get("period", 1)
         if isinstance(frequency, int | float) and isinstance(period, int | float) and frequency > 0 and period > 0:

@@ -28,7 +28,7 @@ _TO_NG_ML = {
 
 
 # LOINC 103609-4 names the sample by its time after the dose ("--24 hours post dose").
-_CODED_HOURS_AFTER_DOSE = {("http://loinc.org", "103609-4"): 24.0}
+_CODED_HOURS_AFTER_DOSE: dict[tuple[object, object], float] = {("http://loinc.org", "103609-4"): 24.0}
 _HOURS_AFTER = re.compile(
     r"\b(\d+(?:\.\d+)?)\s*(?:h|hr|hrs|hours?)\s*(?:post|after)[- ]?(?:the\s+)?(?:last\s+)?"
     r"(?:dose|dosing|administration|intake)",

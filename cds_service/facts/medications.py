@@ -125,8 +125,8 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
     if isinstance(concept, dict):
         return concept
     r5 = resource.get("medication")
-    if isinstance(r5, dict) and isinstance(r5.get("concept"), dict):
-        return r5["concept"]
+    if isinstance(r5, dict) and isinstance(r5_concept := r5.get("concept"), dict):
+        return r5_concept
     reference = resource.get("medicationReference") or (r5.get("reference") if isinstance(r5, dict) else None)
     ref = reference.get("reference") if isinstance(reference, dict) else None
     if not isinstance(ref, str):
@@ -139,7 +139,8 @@ def medication_concept(resource: Resource, medications: dict[str, Resource]) -> 
     else:
         target = medications.get(ref) or medications.get("Medication/" + ref.rsplit("/", 1)[-1])
     if target is None:
-        return {"text": reference["display"]} if isinstance(reference.get("display"), str) else None
+        display = reference.get("display") if isinstance(reference, dict) else None
+        return {"text": display} if isinstance(display, str) else None
     code = target.get("code")
     return code if isinstance(code, dict) else None
 

@@ -118,7 +118,8 @@ def patient_profile(
     weight = _latest(results, {(c.system, c.code) for c in paediatric.weight_codes}, _TO_KG)
     height = _latest(results, {(c.system, c.code) for c in paediatric.height_codes}, _TO_CM)
     gender = patient.get("gender") if patient else None
-    sex = gender if gender in ("male", "female") else "unknown"
+    sex: Literal["male", "female", "unknown"] = "male" if gender == "male" else "female" if gender == "female" \
+        else "unknown"
     return PatientProfile(birth, youngest, oldest, weight, height, sex)
 
 

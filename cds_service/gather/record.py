@@ -124,7 +124,7 @@ async def gather_record(
             record.medication_resources[ref] = resource
     wanted = _medication_references(record, context.draft_orders)
     if wanted and (client := lazy.get()) is not None:
-        reads = {ref: _read_one(client, ref) for ref in sorted(wanted)}
+        reads: dict[str, Awaitable[list[Resource]]] = {ref: _read_one(client, ref) for ref in sorted(wanted)}
         fetched: dict[str, list[Resource]] = {}
         record.unresolved_medications.update(await _run_all(reads, fetched, deadline - loop.time(), "Medication"))
         if record.unresolved_medications:

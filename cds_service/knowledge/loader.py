@@ -3,7 +3,7 @@
 import csv
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -215,8 +215,8 @@ class Knowledge:
         self.inhibitors = interactions.inhibitors
         # The alternatives a source names for each inducer, by inducer id.
         self.alternatives_for: dict[str, tuple[str, ...]] = {}
-        for set_id, alternatives in interactions.alternatives.items():
-            for inducer in alternatives.for_:
+        for set_id, alternative_set in interactions.alternatives.items():
+            for inducer in alternative_set.for_:
                 self.alternatives_for[inducer] = (*self.alternatives_for.get(inducer, ()), set_id)
         self.bcr_abl1_inhibitors: frozenset[str] = frozenset(interactions.duplicates.members)
         self.pk = pk
@@ -453,10 +453,11 @@ def _check_combinations(knowledge: Knowledge) -> None:
         where = f"combinations.toml: [strategies.{strategy_id}]"
         _cite_check(knowledge, [*strategy.sources, *strategy.claim_sources], where)
         _ingredients_check(knowledge, strategy.agents, where)
-        for name, known, kind in (
-            *((c, combos.classes, "class") for c in strategy.classes),
-            *((m, combos.monitoring, "monitoring note") for m in strategy.monitoring),
-        ):
+        known_ids: tuple[tuple[str, Collection[str], str], ...] = (
+            *((c, combos.classes.keys(), "class") for c in strategy.classes),
+            *((m, combos.monitoring.keys(), "monitoring note") for m in strategy.monitoring),
+        )
+        for name, known, kind in known_ids:
             if name not in known:
                 raise KnowledgeError(f"{where}: unknown {kind} '{name}'")
     for index, row in enumerate(combos.guide):
@@ -474,12 +475,12 @@ def _check_combinations(knowledge: Knowledge) -> None:
             if strategy_id not in combos.strategies:
                 raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")
     _cite_check(knowledge, combos.line_of_therapy.sources, "combinations.toml: [line_of_therapy]")
-    note = combos.ibd_with_pd1
-    _cite_check(knowledge, note.sources, "combinations.toml: [ibd_with_pd1]")
-    if note.class_ not in combos.classes:
-        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown class '{note.class_}'")
-    if note.condition not in {group.id for group in knowledge.conditions}:
-        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown condition '{note.condition}'")
+    safety = combos.ibd_with_pd1
+    _cite_check(knowledge, safety.sources, "combinations.toml: [ibd_with_pd1]")
+    if safety.class_ not in combos.classes:
+        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown class '{safety.class_}'")
+    if safety.condition not in {group.id for group in knowledge.conditions}:
+        raise KnowledgeError(f"combinations.toml: [ibd_with_pd1]: unknown condition '{safety.condition}'")
 
 
 def _cited_ids(value: Any, where: str) -> Iterable[tuple[list[str], str]]:

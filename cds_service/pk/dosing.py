@@ -3,7 +3,7 @@ the dosing API, the command line and the cards share. Pure: no HTTP, no clock.""
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,7 +112,7 @@ class DosingAnswer(BaseModel):
     assumptions: list[str]
     alternative: AlternativeOut | None = Field(None, description="Only when the request asks for one")
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         """The answer as sent: `alternative` only when it was asked for."""
         body = self.model_dump(mode="json")
         if body["alternative"] is None:
@@ -272,21 +272,25 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
         notes.append("Every candidate's trough is above the target window: the current regimen is kept.")
     elif proposal.reason == "no-candidate":
         notes.append("The current daily dose is above every regimen the proposal chooses among: it is kept.")
-    alternative = None
+    alternative: AlternativeOut | None = None
     if request.alternative is not None:
         tried = request.alternative
-        alternative = {"dose_mg": tried.dose_mg, "interval_hours": tried.interval_hours,
-                       "trough_ng_per_ml": _round(steady_state_trough(tried.dose_mg, tried.interval_hours, cl, v,
-                                                                      model.ka, model.bioavailability))}
+        alternative = AlternativeOut(
+            dose_mg=tried.dose_mg, interval_hours=tried.interval_hours,
+            trough_ng_per_ml=_round(steady_state_trough(tried.dose_mg, tried.interval_hours, cl, v, model.ka,
+                                                        model.bioavailability)),
+        )
     return DosingAnswer(
         alternative=alternative,
         a_priori=prior,
         a_posteriori=posterior,
         target_ng_per_ml=target,
-        proposal={"dose_mg": proposal.dose_mg, "interval_hours": proposal.interval_hours,
-                  "trough_ng_per_ml": _round(proposal.trough_ng_per_ml), "in_target_window": proposal.in_target_window},
-        candidates=[{"dose_mg": c.dose_mg, "interval_hours": c.interval_hours,
-                     "trough_ng_per_ml": _round(c.trough_ng_per_ml), "score": _round(c.score, 3)} for c in candidates],
+        proposal=ProposalOut(dose_mg=proposal.dose_mg, interval_hours=proposal.interval_hours,
+                             trough_ng_per_ml=_round(proposal.trough_ng_per_ml),
+                             in_target_window=proposal.in_target_window),
+        candidates=[CandidateOut(dose_mg=c.dose_mg, interval_hours=c.interval_hours,
+                                 trough_ng_per_ml=_round(c.trough_ng_per_ml), score=_round(c.score, 3))
+                    for c in candidates],
         assumptions=notes,
     )
 

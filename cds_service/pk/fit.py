@@ -121,6 +121,7 @@ def _local(objective: _Objective, eta: np.ndarray) -> tuple[float, np.ndarray, n
     """Value, analytic gradient, and the Hessian by forward differences of that gradient, in one batch."""
     h = _HESSIAN_STEP
     values, grads = objective(np.array([eta, eta + np.array([h, 0.0]), eta + np.array([0.0, h])]))
+    assert grads is not None  # asked for with the values
     hessian = (grads[1:] - grads[0]) / h
     return float(values[0]), grads[0], 0.5 * (hessian + hessian.T)
 

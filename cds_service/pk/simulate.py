@@ -21,7 +21,8 @@ def concentrations(
         shape = (np.exp(-ke * dt) - np.exp(-ka * dt)) * (ka / (ka - ke))
     else:
         shape = ka * dt * np.exp(-ke * dt)
-    return (amounts * shape * given).sum(axis=1) / v
+    summed: np.ndarray = (amounts * shape * given).sum(axis=1) / v
+    return summed
 
 
 def steady_state(times_in_interval_h: np.ndarray, dose_mg: float, tau_h: float, cl: float, v: float, ka: float,

@@ -11,7 +11,7 @@ medication-prescribe; not again at order-sign), only when imatinib itself is bei
 has something to add (a new start without a mutation, or a patient on track, gets no guide card).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cds_service.facts import PatientFacts
@@ -106,11 +106,11 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
     response = None
     if diagnosis.id == "cml":
         response = assess_response(facts.bcr_abl1_results, therapy.imatinib_start, knowledge)
-    mutations = frozenset(meaning.category for _, meaning in variants) or frozenset({"none"})
+    mutations: frozenset[str] = frozenset(meaning.category for _, meaning in variants) or frozenset({"none"})
     return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations)
 
 
-def _fits(stated: list[str] | None, patient: Iterable[str | None]) -> bool:
+def _fits(stated: Sequence[str] | None, patient: Iterable[str | None]) -> bool:
     """A field left out of a row matches anyone; a stated one needs one of the patient's values."""
     return stated is None or any(value in stated for value in patient)
 

@@ -68,7 +68,9 @@ class Form:
     priors: tuple[PriorChoice, ...]
 
     def values(self, question: str) -> tuple[str, ...]:
-        choices = {"cancer": self.cancers, "stage": self.stages, "mutation": self.mutations, "prior": self.priors}
+        choices: dict[str, tuple[Choice, ...] | tuple[PriorChoice, ...]] = {
+            "cancer": self.cancers, "stage": self.stages, "mutation": self.mutations, "prior": self.priors,
+        }
         return tuple(c.value for c in choices[question])
 
 

@@ -97,8 +97,8 @@ def trough_target(facts: PatientFacts, knowledge: Knowledge) -> tuple[TroughTarg
     """The target for the patient's indication, and a sentence saying which it is and why."""
     diagnosis = facts.indication()
     targets = knowledge.trough_targets
-    if diagnosis is not None:
-        target = targets[diagnosis.id]
+    if diagnosis is not None and diagnosis.id in ("cml", "gist"):
+        target = targets["gist" if diagnosis.id == "gist" else "cml"]
         return target, f"Target trough for {diagnosis.group.label}: at least {target.min_ng_ml:g} ng/mL."
     return None, (
         f"The indication is not in the record: target trough at least {targets['cml'].min_ng_ml:g} ng/mL for CML, "

@@ -72,7 +72,8 @@ def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> tu
     inhibition = knowledge.interactions.inhibition
     measured = knowledge.inhibitors[inhibition.measured]
     measured_name = knowledge.ingredients[inhibition.measured].name
-    lines, cited = [], {}
+    lines: list[str] = []
+    cited: dict[str, str] = {}
     for name in interaction.names:
         inhibitor = knowledge.inhibitors[name]
         label = knowledge.ingredients[name].name

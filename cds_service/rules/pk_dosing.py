@@ -79,7 +79,7 @@ def _place_level(level: ImatinibLevel, interval_h: int) -> tuple[float, str] | s
                                "administration time or sample timing for it")
 
 
-_MEMO: list[tuple[PatientFacts, tuple, "ModelDosing | NoModel"]] = []
+_MEMO: list[tuple[PatientFacts, tuple[object, ...], "ModelDosing | NoModel"]] = []
 _MEMO_SIZE = 16
 
 
@@ -133,29 +133,30 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     if level is not None and level.drawn is None:
         notes.append("The latest level has no draw time: it is not fitted.")
         level = None
-    if level is not None and level_from is not None and level.drawn.at < level_from.at:
-        notes.append(f"The latest level ({level.drawn.shown()}) was drawn before the inducer started: it is not "
+    drawn = level.drawn if level is not None else None
+    if level is not None and drawn is not None and level_from is not None and drawn.at < level_from.at:
+        notes.append(f"The latest level ({drawn.shown()}) was drawn before the inducer started: it is not "
                      "fitted; the numbers are the model's a priori prediction with the inducer.")
         level = None
-    if level is not None and start is not None and level.drawn.at <= start.at:
-        notes.append(f"The latest level ({level.drawn.shown()}) predates the current order ({start.shown()}): it "
+    if level is not None and drawn is not None and start is not None and drawn.at <= start.at:
+        notes.append(f"The latest level ({drawn.shown()}) predates the current order ({start.shown()}): it "
                      "is not fitted.")
         level = None
-    if level is not None:
+    if level is not None and drawn is not None:
         placed = _place_level(level, interval)
         if isinstance(placed, str):
             notes.append(placed[0].upper() + placed[1:] + ".")
             level = None
         else:
             hours, level_reading = placed
-            last_dose = level.drawn.at - timedelta(hours=hours)
+            last_dose = drawn.at - timedelta(hours=hours)
             if start is None:
                 doses_given = STEADY_STATE_DAYS * 24 // interval
                 notes.append("The start of the current regimen is not recorded: it is taken to be at steady state.")
             else:
                 doses_given = max(1, int((last_dose - start.at).total_seconds() // (interval * 3600)) + 1)
             first_dose = last_dose - timedelta(hours=(doses_given - 1) * interval)
-            levels.append(LevelIn(time=level.drawn.at, value=level.ng_ml, unit="ng/mL"))
+            levels.append(LevelIn(time=drawn.at, value=level.ng_ml, unit="ng/mL"))
     if first_dose is None:
         first_dose = start.at if start else datetime.combine(facts.today, time(), UTC)
     request = DosingRequest(

@@ -5,7 +5,7 @@ renewal is a new draft, and without the history every one of them would be offer
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
@@ -41,7 +41,7 @@ def standard_daily_mg(facts: PatientFacts, knowledge: Knowledge) -> tuple[float,
     dosing = {d.indication: d for d in knowledge.imatinib.dosing.indications}
     diagnosis = facts.indication()
     if diagnosis is not None:
-        key = "gist" if diagnosis.id == "gist" else (
+        key: Literal["cml-chronic", "cml-advanced", "gist"] = "gist" if diagnosis.id == "gist" else (
             "cml-advanced" if diagnosis.group.phase in ("accelerated", "blast") else "cml-chronic")
         return float(dosing[key].standard_daily_mg), f"the standard dose for {diagnosis.group.label}"
     lowest = min(d.standard_daily_mg for d in dosing.values())

@@ -85,7 +85,7 @@ def exposure_text(model: ModelDosing, knowledge: Knowledge) -> str:
     current = regimen_text(dose.per_administration_mg, model.request.regimen.interval_hours)
     proposal = answer.proposal
     lines = []
-    if model.level is not None and answer.a_posteriori is not None:
+    if model.level is not None and model.level.drawn is not None and answer.a_posteriori is not None:
         lines.append(
             f"Latest level **{model.level.ng_ml:g} ng/mL** on {model.level.drawn.shown()}, {model.level_reading}. "
             f"Fitted with the population model (MAP), the patient's steady-state trough on {current} is "
@@ -107,13 +107,14 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     draft, taken = _imatinib_in_play(facts)
     if draft is not None and facts.plan.removal_of(draft.reference):
         draft = None  # one plan: another card removes the draft, so no dose is written into it (nor a card for it)
-    if (draft is None and taken is None) or not facts.imatinib_levels or _inducer_involved(facts, knowledge):
+    imatinib = draft or taken
+    if imatinib is None or not facts.imatinib_levels or _inducer_involved(facts, knowledge):
         return []
-    use = regimen_use(facts, draft or taken)
+    use = regimen_use(facts, imatinib)
     model = model_dosing(facts, knowledge, use)
     if isinstance(model, NoModel):
         low = facts.imatinib_levels[0].ng_ml < _target(facts, knowledge).min_ng_ml
-        return [_no_model_card(model, facts, knowledge, draft or taken)] if model.outside_domain and low else []
+        return [_no_model_card(model, facts, knowledge, imatinib)] if model.outside_domain and low else []
     if model.level is None or model.answer.a_posteriori is None:
         return []
     if model.trough >= model.answer.target_ng_per_ml:
@@ -192,7 +193,8 @@ def _no_model_card(model: NoModel, facts: PatientFacts, knowledge: Knowledge, us
 def tdm_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
     """The model request behind the TDM card (the same, remembered, fit): what its page link draws."""
     draft, taken = _imatinib_in_play(facts)
-    if draft is None and taken is None:
+    imatinib = draft or taken
+    if imatinib is None:
         return None
-    model = model_dosing(facts, knowledge, regimen_use(facts, draft or taken))
+    model = model_dosing(facts, knowledge, regimen_use(facts, imatinib))
     return model.request if isinstance(model, ModelDosing) else None

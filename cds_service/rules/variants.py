@@ -155,8 +155,8 @@ def _imatinib_in_table(meaning: VariantMeaning, finding: VariantFinding, knowled
         return (f"Imatinib itself is not an option against {escape_markdown(finding.short or finding.name)}: the NCCN "
                 f"table names it among the TKIs that do not work (status {table.status}).")
     named = [knowledge.variants_by_id[i] for i in table.imatinib_named_for]
-    against = ", ".join(parse_protein_change(v.protein).short for v in named if v.protein and parse_protein_change(
-        v.protein))
+    changes = [parse_protein_change(v.protein) for v in named if v.protein]
+    against = ", ".join(change.short for change in changes if change is not None)
     listed = meaning.protein is not None
     return (
         f"The NCCN table lists mutations to avoid for {agent_names(knowledge, table.tkis)} and names imatinib only "
@@ -212,9 +212,8 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
     for source in knowledge.genomics.reading.sources:
         cited.setdefault(source, "how variant results are read")
     critical = any(c.concern == "avoid" and c.meaning.critical for c in item.concerns)
-    indicator: Indicator = "critical" if critical else {"avoid": "warning", "caution": "warning", "note": "info"}[
-        item.concern
-    ]
+    by_concern: dict[str, Indicator] = {"avoid": "warning", "caution": "warning", "note": "info"}
+    indicator: Indicator = "critical" if critical else by_concern[item.concern]
     suggestions = []
     if item.is_draft and item.use.reference and item.concern != "note":
         suggestions.append(Suggestion(

@@ -9,6 +9,7 @@ page also gives as tables (for screen readers and for copying).
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from datetime import date
 from secrets import compare_digest
 from typing import Any
@@ -83,7 +84,7 @@ def chart_data(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def dashboard_page(request: Request, settings: Settings, render: Any) -> HTMLResponse:
+async def dashboard_page(request: Request, settings: Settings, render: Callable[..., HTMLResponse]) -> HTMLResponse:
     if not committee_member(request, settings):
         response = render("error.html", 401, title="The committee's dashboard needs its password",
                           message="Sign in with the dashboard's user name and password (CDS_DASHBOARD_USER and "

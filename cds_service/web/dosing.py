@@ -3,6 +3,7 @@ authenticated like the hook calls, answered by the same computation the cards an
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -29,7 +30,7 @@ ERRORS = {
 }
 
 
-def answer(body: bytes, knowledge: Knowledge) -> tuple[int, dict]:
+def answer(body: bytes, knowledge: Knowledge) -> tuple[int, dict[str, Any]]:
     """(status, JSON) for a dosing request: the answer, or an OperationOutcome naming the field."""
     try:
         result = evaluate(parse_request(body), knowledge)
@@ -123,12 +124,13 @@ def request_from_query(query: dict[str, list[str]]) -> DosingRequest:
     times, values, units = query.get("lt", []), query.get("lv", []), query.get("lu", [])
     if len(times) != len(values):
         raise DosingInputError("lt", "every level needs a time (lt) and a value (lv)")
-    body = {
+    levels: list[dict[str, Any]] = []
+    body: dict[str, Any] = {
         "covariates": {k: v for k, v in (("weight_kg", number("w")), ("age_years", number("age")),
                                          ("sex", one("sex")), ("indication", one("ind"))) if v is not None},
         "regimen": {"dose_mg": number("dose"), "interval_hours": int(number("tau") or 0),
                     "first_dose": EPOCH.isoformat(), "doses_given": int(number("n") or 1)},
-        "levels": [],
+        "levels": levels,
     }
     for index, (hours, value) in enumerate(zip(times, values, strict=True)):
         try:
@@ -136,7 +138,7 @@ def request_from_query(query: dict[str, list[str]]) -> DosingRequest:
             amount = float(value)
         except (ValueError, OverflowError):
             raise DosingInputError(f"lt/lv[{index}]", "a level time or value is not a number") from None
-        body["levels"].append({"time": at.isoformat(), "value": amount,
+        levels.append({"time": at.isoformat(), "value": amount,
                                "unit": units[index] if index < len(units) else "ng/mL"})
     if one("inducer"):
         body["inducer"] = one("inducer")

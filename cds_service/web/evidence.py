@@ -85,6 +85,7 @@ def _inducer_item(knowledge: Knowledge, ingredient_id: str, inducer: Inducer) ->
     if inducer.conflict:
         text += f" Sources differ: {inducer.conflict}"
     sources = [c.source for c in inducer.classifications]
+    status: str
     if inducer.effect:
         text += f" Measured with imatinib: {inducer.effect.text}"
         sources += inducer.effect.sources
@@ -224,7 +225,7 @@ def _inhibitor(knowledge: Knowledge, strength: str) -> Topic:
             status = inhibitor.effect.status
         inhibitors.append(_item(knowledge, knowledge.ingredients[ingredient_id].name, text, status, sources))
     measured = knowledge.inhibitors.get(inhibition.measured)
-    figure = ()
+    figure: tuple[Item, ...] = ()
     if strength != "strong" and measured is not None and measured.effect is not None:
         figure = (_item(knowledge, f"The measured figure ({knowledge.ingredients[inhibition.measured].name})",
                         measured.effect.text, measured.effect.status, measured.effect.sources),)

@@ -69,7 +69,7 @@ def _unused_questions(cancer: str, knowledge: Knowledge) -> list[str]:
     entries = [*(r for r in knowledge.combinations.guide if r.cancer == cancer),
                *(t for t in knowledge.combinations.trials if t.cancer == cancer)]
     unused = []
-    if all(e.phases is None for e in entries):
+    if all(getattr(e, "phases", None) is None for e in entries):
         unused.append("disease stage")
     if all(r.responses is None for r in knowledge.combinations.guide if r.cancer == cancer):
         unused.append("the response to imatinib")
