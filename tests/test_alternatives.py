@@ -27,8 +27,7 @@ def test_an_enzyme_inducing_antiepileptic_names_levetiracetam_and_lamotrigine_wi
     step = card["detail"].split("**What to do**")[1].split("\n2. ")[0]
     assert "**levetiracetam** (status V2)" in step
     assert "**lamotrigine** (status V2)" in step
-    assert "Which antiepileptic suits the seizure type, and how to change over from the current one, is for the " \
-           "prescriber with neurology" in step
+    assert "The choice and the changeover are for the prescriber with neurology" in step
     assert "no source in the knowledge base names an alternative" not in step
     # What each source says of them, and the sources in full, are on the evidence page the card links.
     assert any(link["url"].endswith(f"/evidence/{STRONG}") for link in card["links"])

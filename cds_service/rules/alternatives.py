@@ -49,7 +49,8 @@ def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge, brief: boo
         any_named = any_named or bool(alternatives.options)
         line = f"For {covered} ({alternatives.indication}): "
         line += f"{options}. " if options else ""
-        line += f"{alternatives.to_decide} (status {alternatives.status})"
+        # A brief card states each option's status; the set's own status is on the evidence page.
+        line += alternatives.to_decide if brief else f"{alternatives.to_decide} (status {alternatives.status})"
         items.append(line)
         for option in alternatives.options:
             for source in option.sources:

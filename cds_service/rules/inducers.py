@@ -280,7 +280,7 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
     how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
         " (no imatinib figure for it: rifampin's)" if borrowed else "")  # its derivation: the evidence page
     current = regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)
-    text = (f"**Predicted exposure** (population PK model, a priori, clearance {how}): trough "
+    text = (f"**Predicted trough** (population PK model, a priori, clearance {how}): "
             f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on {current}")
     if plan is not None:
         model = population_model(knowledge.pk)
@@ -289,8 +289,8 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
                                      model.bioavailability)
         per_day = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
         text += f", {trough:.0f} ng/mL on {per_day}"
-    text += (f"; target at least {answer.target_ng_per_ml:g} ng/mL. Only a level measured during the co-therapy "
-             "can tell this patient's exposure.")
+    text += (f", against at least {answer.target_ng_per_ml:g} ng/mL. Only a level during the co-therapy shows "
+             "this patient's exposure.")
     started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
     since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
     fitted = None

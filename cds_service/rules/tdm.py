@@ -54,7 +54,7 @@ def response_lines(facts: PatientFacts, knowledge: Knowledge) -> tuple[str | Non
     therapy = therapy_history(facts.medications, facts.history,
                               knowledge.class_members.get("second-generation-tki", frozenset()))
     response = assess_response(facts.bcr_abl1_results, therapy.imatinib_start, knowledge)
-    text = f"**Response beside exposure**: {response.describe()}"
+    text = f"**Response**: {response.describe()}"
     if response.category == "failure":
         failure = knowledge.response.failure
         text += (f" A failure milestone: ELN 2020 calls for changing the TKI (and testing for BCR-ABL1 kinase-domain "
