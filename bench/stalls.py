@@ -52,7 +52,8 @@ class Probes:
     """What the worker records: (start, end) pairs in perf_counter seconds, plus CPU times where they matter."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[float, float, float, float]] = []  # first byte, app start, app end, CPU
+        # first byte, app start, app end, CPU, connection (the same number for every request of one connection)
+        self.requests: list[tuple[float, float, float, float, int]] = []
         self.stages: dict[str, list[float]] = {"parse": [], "evaluate": [], "log line": []}
         self.beats: list[tuple[float, float]] = []  # (wall, main-thread CPU)
         self.collections: list[tuple[float, float, int]] = []
@@ -140,6 +141,7 @@ def _install(probes: Probes) -> None:
     def on_headers_complete(self: Any) -> None:
         headers_complete(self)
         self.scope["probe.first_byte"] = self._probe_first_byte
+        self.scope["probe.connection"] = id(self)
 
     protocol.on_message_begin = on_message_begin  # type: ignore[method-assign]
     protocol.on_headers_complete = on_headers_complete  # type: ignore[method-assign]
@@ -168,7 +170,7 @@ def probed_app(probes: Probes) -> Any:
         begun, cpu = time.perf_counter(), time.thread_time()
         await inner(scope, receive, send)
         probes.requests.append((scope.get("probe.first_byte", begun), begun, time.perf_counter(),
-                                time.thread_time() - cpu))
+                                time.thread_time() - cpu, scope.get("probe.connection", 0)))
 
     return app
 
@@ -238,9 +240,24 @@ def _spread(values: list[float], scale: float = 1000.0) -> str:
             f"  max {ordered[-1] * scale:.2f}")
 
 
+def unanswered_gaps(requests: list[Any]) -> list[float]:
+    """Per connection, from the app's end for one request to the first parsed byte of the next: wrk's turnaround
+    (microseconds when its CPU is free) plus the time the next request lay unread in the server's socket."""
+    by_connection: dict[int, list[Any]] = {}
+    for request in requests:
+        by_connection.setdefault(request[4], []).append(request)
+    gaps = []
+    for served in by_connection.values():
+        served.sort()
+        gaps += [after[0] - before[2] for before, after in itertools.pairwise(served)]
+    return gaps
+
+
 def report(data: dict[str, Any], out: Any = print, longest: int = 10) -> None:
     requests = data["requests"]
     out(f"server, {len(requests)} requests, ms: first byte to app end {_spread([r[2] - r[0] for r in requests])}")
+    out(f"  previous answer to next request's first byte, per connection (unread in the socket) "
+        f"{_spread(unanswered_gaps(requests))}")
     out(f"  waiting (first byte to app start) {_spread([r[1] - r[0] for r in requests])}")
     out(f"  CPU per request {_spread([r[3] for r in requests])}")
     for stage, values in data["stages"].items():

@@ -259,7 +259,7 @@ def test_the_pk_bench_times_what_it_says():
 def _probe_data(**recorded):
     """Probe records as the instrumented worker dumps them: three requests, a heartbeat every 10 ms then one gap."""
     data = {
-        "requests": [(0.000, 0.001, 0.002, 0.001), (0.010, 0.011, 0.012, 0.001), (0.020, 0.021, 0.250, 0.001)],
+        "requests": [(0.000, 0.001, 0.002, 0.001, 1), (0.010, 0.011, 0.012, 0.001, 2), (0.020, 0.021, 0.250, 0.001, 1)],
         "stages": {"parse": [0.0001] * 3, "evaluate": [0.0004] * 3, "log line": [0.00005] * 3},
         "beats": [(0.0, 0.0), (0.010, 0.009), (0.020, 0.018), (0.260, 0.030)],  # 240 ms, 12 ms of it on CPU
         "collections": [], "log_writes": [], "batches": [],
@@ -291,3 +291,12 @@ def test_the_stall_report_names_the_longest_iteration_first_and_only_counts_the_
     longest = lines[lines.index(next(line for line in lines if line.startswith("the "))) + 1].split()
     assert longest[1:4] == ["240.0", "12.0", "1"]  # wall ms, main-thread CPU ms, requests started
     assert "CPU per request p50 1.00" in " ".join(lines)
+
+
+def test_a_request_left_unread_in_its_socket_shows_as_the_gap_after_the_previous_answer_on_its_connection():
+    from bench.stalls import unanswered_gaps
+
+    # connection 1: answered at 2 ms, next request parsed at 302 ms; connection 2: answered at 12 ms, next at 13 ms
+    requests = [(0.000, 0.001, 0.002, 0.001, 1), (0.010, 0.011, 0.012, 0.001, 2),
+                (0.302, 0.303, 0.304, 0.001, 1), (0.013, 0.014, 0.015, 0.001, 2)]
+    assert sorted(round(gap, 3) for gap in unanswered_gaps(requests)) == [0.001, 0.3]
