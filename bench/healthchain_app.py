@@ -2,10 +2,10 @@
 
 This is what a hospital could run instead of this service with HealthChain as shipped: `HealthChainAPI` with its
 defaults (event system, CORS), a `CDSHooksService` whose handler gets the request parsed into HealthChain's own
-`CDSRequest` model and answers one card, served like `cds-service serve` (uvicorn, one worker, uvloop + httptools,
-the same JSON-lines log format at `info`). It runs in its own virtual environment (bench/.peer-venv, made by
-`bench.run`), because HealthChain pins an older FastAPI than the service's; `cds_service.logs` is imported from the
-source tree for the log format and needs nothing beyond orjson.
+`CDSRequest` model and answers one card, served like `cds-service serve` (uvicorn, one worker, the service's event
+loop, which `bench.run` passes, httptools, the same JSON-lines log format at `info`). It runs in its own virtual
+environment (bench/.peer-venv, made by `bench.run`), because HealthChain pins an older FastAPI than the service's;
+`cds_service.logs` is imported from the source tree for the log format and needs nothing beyond orjson.
 """
 
 import argparse
@@ -42,6 +42,8 @@ def healthchain_app() -> HealthChainAPI:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    uvicorn.run("bench.healthchain_app:healthchain_app", factory=True, host="127.0.0.1",
-                port=parser.parse_args().port, workers=1, loop="uvloop", http="httptools", log_level="info",
-                log_config=uvicorn_log_config("info"), proxy_headers=True)
+    parser.add_argument("--loop", default="asyncio", help="the event loop the service is served with")
+    args = parser.parse_args()
+    uvicorn.run("bench.healthchain_app:healthchain_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
+                loop=args.loop, http="httptools", log_level="info", log_config=uvicorn_log_config("info"),
+                proxy_headers=True)

@@ -1,11 +1,11 @@
 """`make bench`: the service beside a bare FastAPI echo and a peer (HealthChain), under wrk, then the in-process cost.
 
-Every server runs the same way (uvicorn, one worker, uvloop + httptools, JSON logging at info, a free loopback port)
-and gets the same request bytes. Every response must be a 200 (wrk counts statuses above 399, and the first answer
-of each server is checked by content before the load, the service's by its number of cards), so a broken service
-cannot look fast. Rounds of the servers are interleaved, so a disturbance of the machine hits all of them alike;
-each round's p50, p99 and max are kept, because a stall shows in one round's max, not in the best round. The
-servers are stopped on the way out.
+Every server runs the same way (uvicorn, one worker, the service's event loop and httptools, JSON logging at info,
+a free loopback port) and gets the same request bytes. Every response must be a 200 (wrk counts statuses above
+399, and the first answer of each server is checked by content before the load, the service's by its number of
+cards), so a broken service cannot look fast. Rounds of the servers are interleaved, so a disturbance of the
+machine hits all of them alike; each round's p50, p99 and max are kept, because a stall shows in one round's max,
+not in the best round. The servers are stopped on the way out.
 """
 
 import argparse
@@ -31,6 +31,7 @@ import orjson
 
 from bench.inprocess import Timing, time_sizes, time_stages
 from bench.pk import report as pk_report
+from cds_service.cli import uvicorn_options
 from hooks import HOOKS_BY_SERVICE_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     out(f"bench {started:%Y-%m-%d %H:%M:%S} UTC; {os.cpu_count()} CPUs; load average {_load()} at start")
     peer_python_path, no_peer = (None, "left out (--no-peer)") if args.no_peer else peer_python()
-    out(f"servers: uvicorn, 1 worker, uvloop + httptools, info logging; wrk 1 thread; "
+    loop = uvicorn_options()["loop"]
+    out(f"servers: uvicorn, 1 worker, {loop} loop + httptools, info logging; wrk 1 thread; "
         f"{'server on CPU 0, wrk on CPU 1' if pin else 'not pinned'}; per cell at {STALL_CONNECTIONS} connections "
         f"{args.rounds} interleaved rounds of {args.duration} s (at fewer: {args.latency_rounds}); tables show each "
         f"server's best round, the stall table every round; {planned_seconds(args, peer_python_path is not None)} s "
@@ -462,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             "recorded": ([sys.executable, "-m", "bench.recorded_answer_app"], env, "/healthz"),
         }
         if peer_python_path is not None:
-            commands["HealthChain"] = ([str(peer_python_path), "-m", "bench.healthchain_app"],
+            commands["HealthChain"] = ([str(peer_python_path), "-m", "bench.healthchain_app", "--loop", loop],
                                        {**env, "PYTHONPATH": str(ROOT)}, "/health")
         with _all_running(commands, scratch, server_cpu) as servers:
             targets = {scenario: _targets(servers, scenario) for scenario in SCENARIOS}

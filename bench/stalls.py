@@ -10,6 +10,8 @@ and prints:
   was ready), and for the longest ones what the main thread did meanwhile: its own CPU time (so "off CPU" is the
   rest: another thread, a blocking call, or the machine giving the CPU to someone else), the requests run, and any
   collection, log write over 2 ms or cards-shown batch that overlapped it;
+- when the connections wrk opened were accepted (uvloop took a burst one per loop iteration, which is why the
+  service is served on asyncio's loop);
 - what else ran on the two CPUs over the load (other processes, steal) and the server's context switches.
 
 A stall of the service shows as long iterations with the main thread on CPU (work: which stage grew) or off it (a
@@ -59,6 +61,7 @@ class Probes:
         self.collections: list[tuple[float, float, int]] = []
         self.log_writes: list[tuple[float, float]] = []  # only the slow ones
         self.batches: list[tuple[float, float, int, float]] = []  # cards shown: start, end, rows, thread CPU
+        self.connections: list[float] = []  # when uvicorn's protocol got each new connection
 
     def dump(self, path: Path) -> None:
         path.write_bytes(orjson.dumps(self.__dict__))
@@ -132,7 +135,11 @@ def _install(probes: Probes) -> None:
     from uvicorn.protocols.http import httptools_impl
 
     protocol = httptools_impl.HttpToolsProtocol
-    begin, headers_complete = protocol.on_message_begin, protocol.on_headers_complete
+    begin, headers_complete, made = protocol.on_message_begin, protocol.on_headers_complete, protocol.connection_made
+
+    def connection_made(self: Any, transport: Any) -> None:
+        probes.connections.append(clock())
+        made(self, transport)
 
     def on_message_begin(self: Any) -> None:
         self._probe_first_byte = clock()
@@ -143,6 +150,7 @@ def _install(probes: Probes) -> None:
         self.scope["probe.first_byte"] = self._probe_first_byte
         self.scope["probe.connection"] = id(self)
 
+    protocol.connection_made = connection_made  # type: ignore[method-assign]
     protocol.on_message_begin = on_message_begin  # type: ignore[method-assign]
     protocol.on_headers_complete = on_headers_complete  # type: ignore[method-assign]
 
@@ -253,8 +261,20 @@ def unanswered_gaps(requests: list[Any]) -> list[float]:
     return gaps
 
 
+def accept_spread(connections: list[float], since: float) -> str:
+    """When the connections wrk opened at `since` were taken by the server: all at once, or one per iteration."""
+    taken = sorted(t for t in connections if t >= since)
+    if not taken:
+        return "none"
+    return (f"{len(taken)}, the first {1000 * (taken[0] - since):.1f} ms and the last {1000 * (taken[-1] - since):.1f}"
+            " ms after wrk started")
+
+
 def report(data: dict[str, Any], out: Any = print, longest: int = 10) -> None:
     requests = data["requests"]
+    if "wrk_started" in data:
+        out(f"connections accepted: {accept_spread(data['connections'], data['wrk_started'])} (wrk opens them all at "
+            "once; their first requests wait until they are accepted)")
     out(f"server, {len(requests)} requests, ms: first byte to app end {_spread([r[2] - r[0] for r in requests])}")
     out(f"  previous answer to next request's first byte, per connection (unread in the socket) "
         f"{_spread(unanswered_gaps(requests))}")
@@ -333,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*command[:2], "-d2s", *command[2:]], capture_output=True, check=True, **pin)  # warm-up
             busy = (busy_seconds(0), busy_seconds(1))
             switches = _context_switches(server.pid)
+            wrk_started = time.perf_counter()  # CLOCK_MONOTONIC, the clock the server's probes use too
             result = subprocess.run([*command[:2], f"-d{args.seconds}s", *command[2:]], capture_output=True,
                                     text=True, check=True, **pin)
             busy = (busy_seconds(0) - busy[0], busy_seconds(1) - busy[1])
@@ -343,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=30)
         figures = json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith("{")))
         data = orjson.loads(dump.read_bytes())
+        data["wrk_started"] = wrk_started
     print(f"wrk, {args.body} at {args.connections} connections for {args.seconds} s after a 2 s warm-up: "
           f"{figures['requests'] / args.seconds:,.0f} req/s, p50 {figures['p50_us'] / 1000:.1f} ms, "
           f"p99 {figures['p99_us'] / 1000:.1f} ms, max {figures['max_us'] / 1000:.1f} ms")
@@ -366,6 +388,7 @@ def during_load(data: dict[str, Any], seconds: float) -> dict[str, Any]:
         "collections": [c for c in data["collections"] if c[1] >= start],
         "log_writes": [w for w in data["log_writes"] if w[1] >= start],
         "batches": [b for b in data["batches"] if b[1] >= start],
+        **{key: data[key] for key in ("connections", "wrk_started") if key in data},
     }
 
 

@@ -32,7 +32,11 @@ def uvicorn_options() -> dict[str, Any]:
     settings = get_settings()
     level = settings.log_level
     return {
-        "loop": "uvloop",
+        # asyncio's own loop, not uvloop: under load uvloop accepted a burst of new connections one per event-loop
+        # iteration, so the 32nd of 32 connections opened together waited some 31 iterations (0.2-1.3 s) before its
+        # first request was read; asyncio's loop accepts them all at once, at the same CPU per request
+        # (`python -m bench.stalls` shows when each connection was accepted; README, "Speed").
+        "loop": "asyncio",
         # httptools, with the request line, headers and time to send a request bounded (uvicorn bounds none)
         "http": "cds_service.http_limits:BoundedHttpToolsProtocol",
         "ws": "none",

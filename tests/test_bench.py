@@ -300,3 +300,23 @@ def test_a_request_left_unread_in_its_socket_shows_as_the_gap_after_the_previous
     requests = [(0.000, 0.001, 0.002, 0.001, 1), (0.010, 0.011, 0.012, 0.001, 2),
                 (0.302, 0.303, 0.304, 0.001, 1), (0.013, 0.014, 0.015, 0.001, 2)]
     assert sorted(round(gap, 3) for gap in unanswered_gaps(requests)) == [0.001, 0.3]
+
+
+def test_the_stall_report_says_how_long_the_connections_wrk_opened_together_took_to_be_accepted():
+    from bench.stalls import accept_spread, during_load, report
+
+    one_per_iteration = [10.0 + 0.001 * k * k for k in range(32)]  # each iteration longer by one more connection
+    spread = accept_spread(one_per_iteration, since=10.0)
+    assert spread == "32, the first 0.0 ms and the last 961.0 ms after wrk started"
+    assert accept_spread([9.0, 10.0005, 10.0006], since=10.0).startswith("2, the first 0.5 ms")  # warm-up's left out
+    lines: list[str] = []
+    report(during_load({**_probe_data(), "connections": [0.0004, 0.0009], "wrk_started": 0.0}, 0.25), lines.append)
+    assert lines[0].startswith("connections accepted: 2, the first 0.4 ms and the last 0.9 ms after wrk started")
+
+
+def test_workers_are_served_on_asyncios_loop_which_accepts_a_burst_of_connections_at_once():
+    """uvloop took new connections one per loop iteration under load: the last of 32 waited 0.2-1.3 s (issue 16's
+    stalls). This pins the choice; `python -m bench.stalls` shows the accept times if it is ever reconsidered."""
+    from cds_service.cli import uvicorn_options
+
+    assert uvicorn_options()["loop"] == "asyncio"
