@@ -47,6 +47,10 @@ def increases(card: dict) -> list[dict]:
         ({"comment": "post dose"}, "a post-dose sample (read from its comment)"),  # STU3
         # "trough" in one place and "2 h post-dose" in another: the evidence that it is not a trough wins.
         ({"note": [{"text": "trough"}, {"text": "2 h post-dose"}]}, "2 h after a dose (read from its note)"),
+        # Free wording, as a ward writes it: words between "after" and the dose, minutes, "tablet".
+        ({"note": [{"text": "Sample drawn 2 h after the morning dose"}]}, "2 h after a dose (read from its note)"),
+        ({"note": [{"text": "taken 90 min after her imatinib tablet"}]}, "1.5 h after a dose (read from its note)"),
+        ({"comments": "drawn after this morning's dose"}, "a post-dose sample (read from its comment)"),
     ],
 )
 def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(call, changes, timing):
@@ -71,6 +75,8 @@ def test_a_high_post_dose_sample_does_not_hold_back_the_dose_increase(call):
         ({"code": {"coding": [{"system": "http://loinc.org", "code": "103609-4"}]}},
          "24 h after a dose, read from its code"),
         ({"note": [{"text": "23 h post dose"}]}, "23 h after a dose, read from its note"),
+        # Days after a dose change is when a trough is due: not a post-dose sample.
+        ({"note": [{"text": "Trough, drawn 10 days after the dose increase"}]}, "a trough, read from its note"),
     ],
 )
 def test_a_sample_recorded_as_a_trough_is_compared_and_says_where_that_was_read(call, changes, how):

@@ -29,15 +29,15 @@ _TO_NG_ML = {
 
 # LOINC 103609-4 names the sample by its time after the dose ("--24 hours post dose").
 _CODED_HOURS_AFTER_DOSE: dict[tuple[object, object], float] = {("http://loinc.org", "103609-4"): 24.0}
-_HOURS_AFTER = re.compile(
-    r"\b(\d+(?:\.\d+)?)\s*(?:h|hr|hrs|hours?)\s*(?:post|after)[- ]?(?:the\s+)?(?:last\s+)?"
-    r"(?:dose|dosing|administration|intake)",
-    re.IGNORECASE,
-)
+# "the dose", "the morning dose", "her last imatinib dose", "this morning's tablet": up to three words between
+# "after" and the dose; never "after the dose change" (a trough is drawn days after a dose change).
+_DOSE_AFTER = (r"(?:post|after)[- ]?(?:[\w']+\s+){0,3}?(?:dose|dosing|administration|intake|tablet)s?\b"
+               r"(?!\s*(?:change|increase|reduction|adjust|escalat|modif|titrat))")
+_HOURS_AFTER = re.compile(rf"\b(\d+(?:\.\d+)?)\s*(h|hr|hrs|hours?|min|mins|minutes)\s*{_DOSE_AFTER}", re.IGNORECASE)
 _NOT_TROUGH_WORDS = {
     "peak": re.compile(r"\bpeak\b|\bc\s?max\b", re.IGNORECASE),
     "random": re.compile(r"\brandom\b", re.IGNORECASE),
-    "post-dose": re.compile(r"\bpost[- ]?dose\b|\bafter (?:the )?dose\b", re.IGNORECASE),
+    "post-dose": re.compile(rf"\bpost[- ]?dose\b|\b{_DOSE_AFTER}", re.IGNORECASE),
 }
 _TROUGH_WORDS = re.compile(
     r"\btrough\b|\bpre[- ]?dose\b|\bbefore (?:the )?(?:next )?dose\b|\bc\s?min\b|\bc0\b", re.IGNORECASE
@@ -115,7 +115,7 @@ def sample_timing(observation: Resource) -> SampleTiming:
     for where, text in _texts(observation):
         match = _HOURS_AFTER.search(text)
         if match:
-            hours = float(match.group(1))
+            hours = float(match.group(1)) / (60 if match.group(2).lower().startswith("min") else 1)
             return SampleTiming("unknown", f"{hours:g} h after a dose", where, hours)
         for word, pattern in _NOT_TROUGH_WORDS.items():
             if pattern.search(text):
