@@ -68,11 +68,13 @@ def test_rifampin_stopped_5_days_ago_with_imatinib_raised_to_600_steps_back_in_9
     assert "400 mg/day is the dose before rifampin." in card["detail"]
     assert "back to baseline about 8 days after rifampin is stopped (status V2)" in card["detail"]
     assert "doi 10.1007/s13318-023-00833-9" in card["detail"]
-    # Not yet: no dose change offered today, only the trough, dated for the step-back day.
+    # Not yet: no dose change offered today, only the trough, dated 8 days after the step back (ARUP: at least 8
+    # days after a dose change), so it measures the dose stepped back to.
     assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
     trough = trough_resource(card)
     assert trough["resourceType"] == "ServiceRequest"
-    assert trough["occurrenceDateTime"] == step_back
+    assert trough["occurrenceDateTime"] == (today() + timedelta(days=9 + 8)).isoformat()
+    assert f"at least 8 days after the step back on {step_back} (ARUP)" in card["detail"]
 
 
 def test_rifampin_stopped_30_days_ago_offers_the_step_back_now(call):

@@ -231,8 +231,10 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
             f"1. Keep {current_mg:g} mg/day until **{finding.step_back_on.isoformat()}** (in {remaining} days, "
             f"{facts_de.keep_adjusted_days} days after {name} stopped), then step back to **{before_mg:g} mg/day**."
         )
-        draw_on = finding.step_back_on
-        draw_why = f"{facts_de.keep_adjusted_days} days after {name} stopped, when its induction is gone"
+        # The level is for the dose stepped back to: drawn once that dose has run as long as ARUP asks.
+        draw_on = finding.step_back_on + timedelta(days=facts_de.trough_after_dose_change_days)
+        draw_why = (f"at least {facts_de.trough_after_dose_change_days} days after the step back on "
+                    f"{finding.step_back_on.isoformat()} (ARUP), when {name}'s induction is gone")
     # One plan across the cards: an imatinib draft another card removes gets no step back and no trough here, and a
     # trough another card orders is not ordered twice.
     current_use = finding.current.use
