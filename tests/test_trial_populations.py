@@ -160,3 +160,23 @@ def test_the_guide_page_for_e255k_on_imatinib_does_not_borrow_the_asciminib_tria
     page = html.unescape(client.get("/guide?cancer=cml&stage=chronic&mutation=abl1-e255k&prior=imatinib").text)
     assert "clinicaltrials.gov/study/NCT03578367" not in page
     assert "Not counted: NCT03578367" in page
+
+
+def asciminib_draft() -> dict:
+    draft = resource("dasatinib-draft-r4.json")
+    draft["id"] = "asciminib-draft"
+    draft["medicationCodeableConcept"] = {"text": "asciminib 40 MG Oral Tablet"}
+    return draft
+
+
+def test_a_trial_of_one_partner_lends_nothing_to_another_partner_of_the_same_strategy(call):
+    """NCT03578367 added asciminib to imatinib: its population fits this patient, but dasatinib is not what it gave."""
+    card = combination_card(call, resource("dasatinib-draft-r4.json"), conditions=(CML,), history=(ON_IMATINIB,),
+                            imatinib="active")
+    assert "No evidence in the knowledge base fits this patient." in card["detail"]
+    assert "NCT03578367" not in card["detail"]
+
+
+def test_the_asciminib_trial_still_counts_for_asciminib_added_to_imatinib(call):
+    card = combination_card(call, asciminib_draft(), conditions=(CML,), history=(ON_IMATINIB,), imatinib="active")
+    assert f"{ASCIMINIB_TRIAL}: this patient fits" in card["detail"]

@@ -471,6 +471,7 @@ def _check_combinations(knowledge: Knowledge) -> None:
     for trial in combos.trials:
         where = f"combinations.toml: trials ({trial.nct})"
         _cite_check(knowledge, [*trial.sources, *trial.population_sources], where)
+        _ingredients_check(knowledge, trial.agents or [], where)
         for strategy_id in trial.strategies:
             if strategy_id not in combos.strategies:
                 raise KnowledgeError(f"{where}: unknown strategy '{strategy_id}'")

@@ -413,6 +413,9 @@ class CuratedTrial(_Entry):
     population_sources: list[str] = Field(min_length=1)
     population_status: Status
     strategies: list[str] = Field(min_length=1)
+    # The partner agents the trial gave with imatinib, when it studied only some of its strategies' agents
+    # (NCT03578367 added asciminib, not dasatinib): its evidence is for those pairings only.
+    agents: list[str] | None = None
     sources: list[str] = Field(min_length=1)
     status: Status
 

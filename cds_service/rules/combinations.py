@@ -29,6 +29,7 @@ from cds_service.rules.guide import (
     guide_inputs,
     monitoring_notes,
     strategy_evidence,
+    studied_with,
 )
 
 # The data these cards read: named on the card when it could not be had.
@@ -83,13 +84,15 @@ def _monitoring_lines(
     return lines, cited
 
 
-def combination_evidence(strategy_id: str, facts: PatientFacts, knowledge: Knowledge) -> tuple[str, dict[str, str]]:
+def combination_evidence(
+    strategy_id: str, facts: PatientFacts, knowledge: Knowledge, partners: frozenset[str] | None = None
+) -> tuple[str, dict[str, str]]:
     """The evidence for the pairing that fits this patient (a trial of another population lends none), and what it
     cites. With no indication on record no population can be matched: the trials are named with whom they enrolled."""
     strategy = knowledge.combinations.strategies[strategy_id]
     cited: dict[str, str] = {}
     inputs = guide_inputs(facts, knowledge)
-    trials = [t for t in knowledge.combinations.trials if strategy_id in t.strategies]
+    trials = [t for t in knowledge.combinations.trials if strategy_id in t.strategies and studied_with(t, partners)]
     if inputs is None:
         lines = ["The record names no indication, so no trial's population can be matched to this patient."]
         lines += [f"- {t.nct} enrolled {t.population} (status {t.population_status})." for t in trials]
@@ -101,7 +104,7 @@ def combination_evidence(strategy_id: str, facts: PatientFacts, knowledge: Knowl
             for source in strategy.claim_sources:
                 cited.setdefault(source, "the review's claim")
         return "\n\n".join(lines), cited
-    found = strategy_evidence(strategy_id, inputs.scenario, knowledge)
+    found = strategy_evidence(strategy_id, inputs.scenario, knowledge, partners)
     if found.level is None:
         text = "No evidence in the knowledge base fits this patient."
     else:
@@ -130,7 +133,8 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
     strategy = knowledge.combinations.strategies[combination.strategy_id]
     names = agent_names(knowledge, combination.agents)
     monitoring, cited = _monitoring_lines(combination.strategy_id, facts, knowledge)
-    evidence, evidence_cited = combination_evidence(combination.strategy_id, facts, knowledge)
+    evidence, evidence_cited = combination_evidence(combination.strategy_id, facts, knowledge,
+                                                    frozenset(combination.agents))
     for source, supports in evidence_cited.items():
         cited.setdefault(source, supports)
     found = "; ".join(

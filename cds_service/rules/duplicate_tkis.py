@@ -94,7 +94,8 @@ def duplicate_card(duplicate: DuplicateTkis, facts: PatientFacts, knowledge: Kno
         else:
             strategy = knowledge.combinations.strategies[strategy_id]
             inputs = guide_inputs(facts, knowledge)  # the evidence that fits this patient, as on the combination card
-            evidence = strategy_evidence(strategy_id, inputs.scenario, knowledge) if inputs else None
+            evidence = (strategy_evidence(strategy_id, inputs.scenario, knowledge, frozenset({agent}))
+                        if inputs else None)
             level = (f"evidence for this patient: {FITTING_EVIDENCE_LEVELS[evidence.level]}"
                      if evidence and evidence.level
                      else "no evidence that fits this patient" if evidence else "evidence not matched: no indication")

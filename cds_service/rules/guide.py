@@ -224,9 +224,14 @@ class StrategyEvidence:
         return "review-only" if self.claim_applies else None
 
 
-def strategy_evidence(strategy_id: str, scenario: Scenario, knowledge: Knowledge) -> StrategyEvidence:
+def strategy_evidence(
+    strategy_id: str, scenario: Scenario, knowledge: Knowledge, partners: frozenset[str] | None = None
+) -> StrategyEvidence:
+    """The strategy's evidence for this scenario; with `partners` (the agents actually paired with imatinib), only
+    trials that gave one of them: a trial of another agent of the same strategy lends no evidence."""
     strategy = knowledge.combinations.strategies[strategy_id]
-    fits = [trial_fit(t, scenario, knowledge) for t in knowledge.combinations.trials if strategy_id in t.strategies]
+    fits = [trial_fit(t, scenario, knowledge) for t in knowledge.combinations.trials
+            if strategy_id in t.strategies and studied_with(t, partners)]
     claim_applies = bool(strategy.claim) and (
         scenario.cancer in strategy.claim_cancers
         and _fits(strategy.claim_phases, [scenario.phase])
@@ -236,6 +241,11 @@ def strategy_evidence(strategy_id: str, scenario: Scenario, knowledge: Knowledge
         strategy_id, strategy, tuple(f.trial for f in fits if f.fits), tuple(f for f in fits if not f.fits),
         claim_applies,
     )
+
+
+def studied_with(trial: CuratedTrial, partners: frozenset[str] | None) -> bool:
+    """Whether the trial gave one of `partners` with imatinib (None: the pairing is not known, any trial counts)."""
+    return partners is None or trial.agents is None or bool(set(trial.agents) & partners)
 
 
 def scenario_trials(scenario: Scenario, row: GuideRow, knowledge: Knowledge) -> list[CuratedTrial]:
