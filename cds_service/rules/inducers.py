@@ -195,18 +195,7 @@ def dose_advice(
     )
     if isinstance(plan, str):
         return DoseAdvice(f"{current} No dose increase: {plan}; rely on the trough level.{note}")
-    description, suggestion, not_written = plan.describe(), None, ""
-    if interaction.imatinib_is_draft:
-        written = dose_update(interaction.imatinib, dose, plan)
-        if isinstance(written, str):
-            not_written = f" (The order itself cannot be updated: {written}.)"
-        elif interaction.imatinib.reference:
-            description = written.description
-            suggestion = Suggestion(
-                label=f"Increase imatinib to {plan.new_daily_mg} mg/day",
-                actions=[Action(type="update", description=f"Change the imatinib dose to {description}",
-                                resource=written.resource)],
-            )
+    description, suggestion, not_written = _written_update(interaction, dose, plan)
     text = (
         f"{current} If the inducer cannot be avoided, increase it by at least "
         f"{dosing.inducer_increase_fraction:.0%}: **{description}**.{not_written}{note}"
