@@ -78,3 +78,18 @@ def test_a_guide_row_page_links_its_trials_and_the_guide(client, knowledge):
     page = client.get("/evidence/decision-guide-gist-secondary-kit").text
     assert 'href="/guide?cancer=gist"' in page
     assert 'href="https://clinicaltrials.gov/study/NCT01991379"' in page
+
+
+def test_what_the_brief_inducer_card_leaves_out_is_on_its_page(client, knowledge):
+    """The card's line of why is the finding in brief, a child's card names the limit and not its sources, a failure
+    milestone names ELN 2020 and its status only: the page has each in full, with its sources."""
+    page = _text(client.get("/evidence/imatinib-strong-cyp3a4-inducer"))
+    paediatric = knowledge.imatinib.paediatric
+    assert f"{paediatric.dose_mg_per_m2:g} mg/m²/day by body-surface area" in page
+    for source in (*paediatric.sources, *paediatric.bsa_sources):
+        assert knowledge.sources[source].citation in page
+    assert paediatric.inducer_note in page
+    failure = knowledge.response.failure
+    assert failure.text in page
+    for source in failure.sources:
+        assert knowledge.sources[source].citation in page

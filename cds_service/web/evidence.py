@@ -161,6 +161,23 @@ def _tdm_items(knowledge: Knowledge) -> list[Item]:
     return items
 
 
+def _paediatric_items(knowledge: Knowledge) -> list[Item]:
+    """A child's limit, and why an inducer's increase stays inside it (what a child's card says briefly)."""
+    paediatric = knowledge.imatinib.paediatric
+    return [
+        _item(knowledge, "The dose in children", f"Under {paediatric.adult_from_years}: "
+              f"{paediatric.dose_mg_per_m2:g} mg/m²/day by body-surface area, never above "
+              f"{paediatric.max_daily_mg} mg/day, in whole tablets.", paediatric.status, paediatric.sources),
+        _item(knowledge, "Body-surface area", "Mosteller: the square root of height (cm) x weight (kg) / 3600, "
+              "in m².", paediatric.bsa_status, paediatric.bsa_sources),
+        _item(knowledge, "How recent the weight and height must be", f"A weight of the last "
+              f"{paediatric.max_weight_age_days} days and a height of the last {paediatric.max_height_age_days} "
+              "days (children grow); without them no dose is computed. Service policy, not from a source.",
+              paediatric.freshness_status, paediatric.freshness_sources),
+        Item("With an inducer", f"{paediatric.inducer_note} Any increase stays within the child's limit.", "U", ()),
+    ]
+
+
 def _strong_inducer(knowledge: Knowledge) -> Topic:
     dosing = knowledge.imatinib.dosing
     return Topic(
@@ -174,8 +191,10 @@ def _strong_inducer(knowledge: Knowledge) -> Topic:
         (Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase"))),
          Section("Alternatives a source names", tuple(_alternative_items(knowledge, "dose-increase"))),
          Section("The dose", tuple(_dosing_items(knowledge))),
+         Section("Children", tuple(_paediatric_items(knowledge))),
          Section("Predicted exposure: the population PK model's inducer factors", tuple(_pk_items(knowledge))),
-         Section("The trough level", tuple(_tdm_items(knowledge)))),
+         Section("The trough level", tuple(_tdm_items(knowledge))),
+         Section("The response (CML)", (_sourced(knowledge, "A failure milestone", knowledge.response.failure),))),
     )
 
 
