@@ -1,10 +1,10 @@
 """Inducer and variant cards are brief: what to do, the patient's numbers and one line of why; the full evidence is on
 the topic's page, which every card links.
 
-Variant, St John's wort and moderate-inducer cards stay within about 1,200 characters of markdown. The strong-inducer
-card carries more of the patient's numbers (the dose, the trough date, the predicted and the measured troughs, the
-response) and the alternatives a source names with who decides: about 1,700 at most. Notes of data that could not be
-checked come on top: they are as many as the gaps."""
+Every such card of the fixtures stays within about 1,200 characters of markdown. A card with more to explain says
+it on top of that, each within a stated allowance: a child's limit and its body-surface area, a dose capped at the
+highest dose the service suggests, each further inducer's line of why and its alternatives. Notes of data that could
+not be checked come on top too: they are as many as the gaps."""
 
 import json
 import re
@@ -14,10 +14,11 @@ import pytest
 
 from cds_service.web.evidence import topic, topic_codes
 from tests.helpers import FIXTURES, bundle, cards_of, hook_request, resource
+from tests.test_inducers import imatinib_draft
+from tests.test_paediatric_dosing import born, height, patient, weight
 
 BRIEF_TOPICS = re.compile(r"^(imatinib-(strong|moderate)-cyp3a4-inducer|imatinib-st-johns-wort|tki-variant-.+)$")
 MOST = 1200
-MOST_STRONG = 1700  # see above
 REQUESTS = sorted((FIXTURES / "requests").rglob("*.json"))
 RULES = Path(__file__).resolve().parent.parent / "cds_service" / "rules"
 
@@ -25,10 +26,6 @@ RULES = Path(__file__).resolve().parent.parent / "cds_service" / "rules"
 def brief_length(detail: str) -> int:
     """The detail's length without its notes of data that could not be checked."""
     return len(re.sub(r"\n\n_Not checked:[^\n]*", "", detail))
-
-
-def _most(card: dict) -> int:
-    return MOST_STRONG if card["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer" else MOST
 
 
 def _brief_cards(call, body: dict) -> list[dict]:
@@ -42,7 +39,7 @@ def _brief_cards(call, body: dict) -> list[dict]:
 def test_inducer_and_variant_cards_are_brief_and_link_their_evidence(call, path):
     for card in _brief_cards(call, json.loads(path.read_text())):
         detail = card["detail"]
-        assert brief_length(detail) <= _most(card), (card["summary"], brief_length(detail))
+        assert brief_length(detail) <= MOST, (card["summary"], brief_length(detail))
         assert "**What to do**" in detail and "**Evidence**" not in detail
         code = card["source"]["topic"]["code"]
         assert any(link["url"].endswith(f"/evidence/{code}") for link in card["links"]), card["links"]
@@ -54,8 +51,8 @@ def test_two_inducers_add_only_their_lines_of_why(call, knowledge):
     })
     [card] = _brief_cards(call, body)
     for inducer in ("rifampin", "carbamazepine"):
-        assert knowledge.inducers[inducer].effect.text in card["detail"]
-    assert brief_length(card["detail"]) <= MOST_STRONG + 400  # one more line of why and its alternatives
+        assert knowledge.inducers[inducer].effect.brief in card["detail"]
+    assert brief_length(card["detail"]) <= MOST + 400  # one more line of why and its alternatives
 
 
 def _literal_topics() -> set[str]:
@@ -72,3 +69,25 @@ def test_every_topic_a_rule_names_has_an_evidence_page(knowledge):
     for code in literals:
         assert topic(code, knowledge) is not None, code
         assert code in topic_codes(knowledge)
+
+
+def _strong_card(call, draft: dict, prefetch: dict) -> dict:
+    [card] = [c for c in cards_of(call(hook_request("order-sign", [draft], prefetch=prefetch)))
+              if c["source"]["topic"]["code"] == "imatinib-strong-cyp3a4-inducer"]
+    return card
+
+
+def test_a_childs_card_adds_only_the_childs_limit(call):
+    draft = imatinib_draft(value=400, unit="mg")
+    prefetch = {"activeMedications": bundle(resource("carbamazepine-active-r4.json")), "patient": patient(born(12)),
+                "vitalSigns": bundle(weight(60), height(170))}
+    card = _strong_card(call, draft, prefetch)
+    assert "Child patient, 12 years old" in card["detail"] and "**500 mg/day**" in card["detail"]
+    assert brief_length(card["detail"]) <= MOST + 350  # the rule, the BSA with its weight and height, the limit
+
+
+def test_a_capped_increase_adds_only_why_it_is_capped(call):
+    card = _strong_card(call, imatinib_draft(value=600, unit="mg"),
+                        {"activeMedications": bundle(resource("rifampin-active-r4.json"))})
+    assert "Capped at 800 mg/day" in card["detail"]
+    assert brief_length(card["detail"]) <= MOST + 200

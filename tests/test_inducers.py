@@ -329,7 +329,7 @@ def test_800_mg_a_day_is_written_as_400_mg_twice_daily(call):
     dosage = updated_order(card)["dosageInstruction"][0]
     assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
     assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 400
-    assert "capped" in card["detail"]
+    assert "Capped at 800 mg/day" in card["detail"]
 
 
 def test_tablet_count_the_product_cannot_make_is_written_in_mg_keeping_the_product(call):

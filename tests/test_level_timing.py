@@ -93,8 +93,8 @@ def test_a_24_hour_sample_is_not_a_trough_for_a_twice_daily_schedule(call):
 
 def test_a_level_without_timing_says_it_was_read_as_a_trough(call):
     card = rifampin_card_with(call, level(640))
-    assert ("below the 1000 ng/mL target (read as a trough: the record does not say when it was drawn relative to "
-            "the last dose)") in card["detail"]
+    assert ("below the 1000 ng/mL target (read as a trough: its time after the dose is not "
+            "recorded)") in card["detail"]
 
 
 def administration(at: str, ident: str = "adm-1") -> dict:
@@ -162,7 +162,8 @@ def days(n: int) -> str:
 def test_a_new_imatinib_start_is_sampled_after_29_days_of_therapy(call):
     card = rifampin_card_with(call, )
     assert trough_day(card) == days(29)
-    assert f"Draw it on or after {days(29)}: 29 days of uninterrupted therapy from today's new start" in card["detail"]
+    assert (f"Check a trough level on or after {days(29)}: 29 days of uninterrupted therapy from today's new "
+            "start") in card["detail"]
 
 
 def test_a_dose_change_on_established_therapy_is_sampled_8_days_later(call):

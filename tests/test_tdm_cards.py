@@ -192,3 +192,14 @@ def test_a_level_before_the_inducer_started_leaves_the_label_dose(call):
     card = inducer_card(response)
     assert "The level measured during the co-therapy" not in card["detail"]
     assert suggestion(card, "Increase imatinib to 600 mg/day")
+
+
+def test_the_inducer_card_says_a_failure_milestone_calls_for_another_tki_briefly(call):
+    """Beside the inducer's dose step, a failure milestone says to change the TKI, with ELN 2020 and its status; the
+    source's own words are on the evidence page (the card stays brief)."""
+    labs = (level(640), resource("bcr-abl1-is-failure-r4.json"))
+    card = inducer_card(call(hook_request("order-sign", [resource(DRAFTS["R4"])], prefetch=prefetch(
+        *labs, active=(rifampin_since("2026-11-01"),), history=(resource("imatinib-history-2025-r4.json"),)))))
+    response = next(line for line in card["detail"].split("\n\n") if line.startswith("**Response**"))
+    assert "**failure**" in response
+    assert "ELN 2020 calls for changing the TKI" in response and response.endswith("(status V2).")

@@ -44,6 +44,7 @@ class Classification(_Entry):
 
 class Effect(_Entry):
     text: str
+    brief: str | None = None  # the same finding in fewer words, for a brief card (`text` is on the evidence page)
     sources: list[str] = Field(min_length=1)
     status: Status
 

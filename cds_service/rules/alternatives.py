@@ -40,7 +40,12 @@ def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge, brief: boo
     for set_id in sets:
         alternatives = knowledge.interactions.alternatives[set_id]
         covered = ", ".join(knowledge.ingredients[i].name for i in inducers if i in alternatives.for_)
-        if brief:
+        if brief and len({o.status for o in alternatives.options}) == 1 and not any(
+                _inducing(knowledge, o.agent) for o in alternatives.options):
+            # One status for all: "**a** or **b** (status V2)".
+            options = " or ".join(f"**{o.name}**" for o in alternatives.options) + (
+                f" (status {alternatives.options[0].status})")
+        elif brief:
             options = "; ".join(f"**{o.name}**{_inducing(knowledge, o.agent)} (status {o.status})"
                                 for o in alternatives.options)
         else:

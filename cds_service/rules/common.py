@@ -48,10 +48,10 @@ def section(heading: str, *blocks: str) -> str:
     return "\n\n".join((heading, *blocks))
 
 
-def evidence_pointer(topic_code: str) -> str:
+def evidence_pointer() -> str:
     """Where a brief card's evidence is: every source, its status and what it says are on the topic's page, which
     the card links (its detail stays short enough to read at the order; a pharmacist follows the link)."""
-    return f"_Every source, what it says and its status: the evidence link (/evidence/{topic_code})._"
+    return "_Every source and its status: the evidence link._"
 
 
 def evidence_lines(knowledge: Knowledge, cited: dict[str, str]) -> str:

@@ -21,7 +21,7 @@ from cds_service.knowledge.models import TroughTarget
 from cds_service.pk.dosing import DosingRequest
 from cds_service.pk.model import population_model
 from cds_service.pk.simulate import steady_state_trough
-from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
+from cds_service.protocol.cards import Action, Card, Indicator, Suggestion
 from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
     card_source,
@@ -167,7 +167,7 @@ def dose_advice(
     child = paediatric_limit(facts, knowledge)
     if isinstance(child, str):
         return DoseAdvice(f"No dose suggestion: {child}.")
-    prefix = f"{child.text} {knowledge.imatinib.paediatric.inducer_note} " if child else ""
+    prefix = f"{child.text} " if child else ""
     dose, problem, note = _read_dose(interaction, facts, knowledge)
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
@@ -189,28 +189,26 @@ def dose_advice(
     if child and dose.daily_mg > child.max_daily_mg:
         return DoseAdvice(f"{current} No dose increase: it is above this child's paediatric maximum of "
                           f"{child.max_daily_mg} mg/day: check the dose.{note}")
+    child_note = f" {knowledge.imatinib.paediatric.inducer_note}" if child else ""
     plan = plan_dose_increase(
         dose, dosing, ceiling=child.max_daily_mg if child else None,
         ceiling_name="paediatric maximum for this child" if child else "maximum",
     )
     if isinstance(plan, str):
-        return DoseAdvice(f"{current} No dose increase: {plan}; rely on the trough level.{note}")
+        return DoseAdvice(f"{current} No dose increase: {plan}; rely on the trough level.{note}{child_note}")
     description, suggestion, not_written = _written_update(interaction, dose, plan)
-    text = (
-        f"{current} If the inducer cannot be avoided, increase it by at least "
-        f"{dosing.inducer_increase_fraction:.0%}: **{description}**.{not_written}{note}"
-    )
-    if plan.capped and child:
-        text += (f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {child.max_daily_mg} mg/day, the "
-                 "paediatric maximum for this child: the increase is capped there, so the trough level matters all "
+    if child:  # the adult +50 % only inside the child's limit, and the card says why
+        capped = " (capped at this child's maximum)" if plan.capped else ""
+        text = (f"{current} If the inducer cannot be avoided, increase it within that limit: **{description}**"
+                f"{capped}.{not_written}{note}{child_note}")
+    else:
+        text = (f"{current} If the inducer cannot be avoided, increase it by at least "
+                f"{dosing.inducer_increase_fraction:.0%}: **{description}**.{not_written}{note}")
+    if plan.capped and not child:
+        unconfirmed = dosing.unconfirmed_max_daily_mg_with_inducer
+        text += (f" Capped at {dosing.max_daily_mg_with_inducer} mg/day, the highest dose this service suggests "
+                 f"({unconfirmed.text}: not confirmed, status {unconfirmed.status}); the trough level matters all "
                  "the more.")
-    elif plan.capped:
-        text += (
-            f" A {dosing.inducer_increase_fraction:.0%} increase would exceed {dosing.max_daily_mg_with_inducer} "
-            f"mg/day, the highest dose this service suggests (higher doses with inducers, "
-            f"{dosing.unconfirmed_max_daily_mg_with_inducer.text}, are not confirmed): the increase is capped, so "
-            "the trough level matters all the more."
-        )
     return DoseAdvice(text, suggestion, changes_dose=suggestion is not None, plan=plan)
 
 
@@ -256,38 +254,40 @@ def _model_dose_advice(interaction: InducerInteraction, knowledge: Knowledge, do
 
 def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge,
                         plan: DoseIncrease | None) -> tuple[str | None, ModelDosing | None]:
-    """The a priori predicted troughs at the current and the suggested dose with the inducer's clearance factor,
-    and the model fitted to a level measured during the co-therapy (None without one)."""
+    """The model fitted to a level measured during the co-therapy (None without one), and otherwise one sentence of
+    the a priori predicted troughs with the inducer's clearance factor, at the current and the suggested dose (the
+    factor's derivation is on the evidence page). With a fit, the fitted trough is the card's number instead."""
     inducer = max(interaction.inducer_names,
                   key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
     use = regimen_use(facts, interaction.imatinib)
+    started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
+    since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
+    if since is not None:
+        found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
+        if isinstance(found, ModelDosing) and found.level is not None:
+            return None, found
     prior = model_dosing(facts, knowledge, use, inducer=inducer, with_level=False)
+    if isinstance(prior, NoModel) and prior.outside_domain:
+        domain = knowledge.pk.domain.age_years
+        return (f"No predicted trough: the population PK model is validated for adults aged {domain.min:g} to "
+                f"{domain.max:g} years."), None
     if isinstance(prior, NoModel):
         return prior.reason, None
     answer = prior.answer
     factor, borrowed = knowledge.pk_inducer_factor(inducer)
     how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
-        " (no imatinib figure for it: rifampin's)" if borrowed else "")  # its derivation: the evidence page
-    current = regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)
-    text = (f"**Predicted trough** (population PK model, a priori, clearance {how}): "
-            f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on {current}")
+        ", rifampin's figure" if borrowed else "")  # its derivation: the evidence page
+    text = (f"Predicted trough (population PK model, a priori, clearance {how}): "
+            f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on "
+            f"{regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)}")
     if plan is not None:
         model = population_model(knowledge.pk)
         trough = steady_state_trough(plan.per_administration_mg, 24 // plan.administrations_per_day,
                                      answer.a_priori.clearance_l_per_h, answer.a_priori.volume_l, model.ka,
                                      model.bioavailability)
-        per_day = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
-        text += f", {trough:.0f} ng/mL on {per_day}"
-    text += (f", against at least {answer.target_ng_per_ml:g} ng/mL. Only a level during the co-therapy shows "
-             "this patient's exposure.")
-    started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
-    since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
-    fitted = None
-    if since is not None:
-        found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
-        if isinstance(found, ModelDosing) and found.level is not None:
-            fitted = found
-    return text, fitted
+        suggested = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
+        text += f", {trough:.0f} ng/mL on {suggested}"
+    return text + ".", None
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
@@ -296,13 +296,14 @@ def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
 
 @lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
 def why_lines(names: tuple[str, ...], knowledge: Knowledge) -> tuple[str, ...]:
-    """One line of why per inducer: its measured effect on imatinib (the classifications are on the evidence page)."""
+    """One line of why per inducer: its measured effect on imatinib, briefly (the full finding and the classifications
+    are on the evidence page)."""
     lines = []
     for name in names:
         inducer = knowledge.inducers[name]
         line = f"- **{knowledge.ingredients[name].name}** ({inducer.strength} CYP3A inducer): "
         if inducer.effect:
-            line += f"{inducer.effect.text} (status {inducer.effect.status})"
+            line += f"{inducer.effect.brief or inducer.effect.text} (status {inducer.effect.status})"
         else:
             line += "no imatinib-specific measurement; the class effect is expected."
         if inducer.conflict:
@@ -311,12 +312,27 @@ def why_lines(names: tuple[str, ...], knowledge: Knowledge) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _where(interaction: InducerInteraction) -> str:
-    imatinib = interaction.imatinib
-    parts = [f"imatinib ({escape_markdown(imatinib.display)}, {origin_phrase(imatinib)})"]
-    for use, _ in interaction.inducers:
-        parts.append(f"{escape_markdown(use.display)} ({origin_phrase(use)})")
-    return "Found: " + "; ".join(parts) + "."
+def _sentence(text: str) -> str:
+    """A finding as the start of a sentence, without its full stop (a status follows)."""
+    return (text[:1].upper() + text[1:]).removesuffix(".")
+
+
+def why_section(names: tuple[str, ...], knowledge: Knowledge) -> str:
+    """"**Why**" and the inducer's line of why on one line; a list when there are several."""
+    lines = why_lines(names, knowledge)
+    effect = knowledge.inducers[names[0]].effect
+    if len(names) == 1 and effect is not None:  # the summary names the inducer and its strength
+        return f"**Why**: {_sentence(effect.brief or effect.text)} (status {effect.status})."
+    return section("**Why**", "\n".join(lines))
+
+
+def _where(interaction: InducerInteraction, knowledge: Knowledge) -> str:
+    """What was found, by ingredient and where it is in the record (the products are in the orders themselves)."""
+    def named(use: MedicationUse, ingredient: str) -> str:
+        return f"{knowledge.ingredients[ingredient].name} ({origin_phrase(use)})"
+
+    return "Found: " + "; ".join(
+        [named(interaction.imatinib, "imatinib"), *(named(u, i) for u, i in interaction.inducers)]) + "."
 
 
 def _trough_day(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge,
@@ -412,23 +428,23 @@ def strong_inducer_card(
     elif trough_elsewhere:
         trough_step = f"3. {trough_elsewhere}"
     else:
-        trough_step = (f"3. Check a trough level: {target_text} Draw it on or after {draw_on[0].isoformat()}: "
-                       f"{_decisive(draw_on[1])}.")
+        trough_step = (f"3. Check a trough level on or after {draw_on[0].isoformat()}: {_decisive(draw_on[1])}. "
+                       f"{target_text}")
 
     names = _names(interaction, knowledge)
     alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge, brief=True)  # sources: evidence page
+    dose_step = f"2. {dose.text}" + (f" {exposure}" if exposure else "")
     detail = "\n\n".join(filter(None, [
-        _where(interaction),
+        _where(interaction, knowledge),
         "**What to do**\n\n"
-        f"1. Avoid the combination: prefer an alternative to {names} without CYP3A4 induction.\n"
+        f"1. Avoid the combination: prefer an alternative to {names}.\n"
         f"{nested(alternatives.items)}\n"
-        f"2. {dose.text}\n"
+        f"{dose_step}\n"
         f"{trough_step}",
-        exposure,
         level.text if level else None,
-        response_lines(facts, knowledge)[0],
-        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
-        evidence_pointer(STRONG_TOPIC),
+        response_lines(facts, knowledge, brief=True)[0],
+        why_section(tuple(interaction.inducer_names), knowledge),
+        evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
     ]))
@@ -460,11 +476,11 @@ def st_johns_wort_card(
     if recorded:
         steps.append("2. Ask the patient to stop it and record it as stopped.")
     detail = "\n\n".join(filter(None, [
-        _where(interaction),
+        _where(interaction, knowledge),
         section("**What to do**", "\n".join(steps)),
         _alternatives_section(interaction, knowledge),
-        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
-        evidence_pointer("imatinib-st-johns-wort"),
+        why_section(tuple(interaction.inducer_names), knowledge),
+        evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
     ]))
@@ -511,12 +527,12 @@ def moderate_inducer_card(
             f"{_decisive(draw_on[1])}.")
     orders_trough = not (removal or trough_elsewhere)
     detail = "\n\n".join(filter(None, [
-        _where(interaction),
+        _where(interaction, knowledge),
         section("**What to do**", f"Imatinib exposure may fall. {dose_line} {trough_line}"),
         _alternatives_section(interaction, knowledge),
         level.text if level else None,
-        section("**Why**", "\n".join(why_lines(tuple(interaction.inducer_names), knowledge))),
-        evidence_pointer(MODERATE_TOPIC),
+        why_section(tuple(interaction.inducer_names), knowledge),
+        evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
     ]))

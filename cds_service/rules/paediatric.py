@@ -22,12 +22,21 @@ class PaediatricLimit:
 def _who(facts: PatientFacts, knowledge: Knowledge) -> str:
     paediatric = knowledge.imatinib.paediatric
     profile = facts.profile
-    rule = (f"imatinib in children is dosed by body-surface area, {paediatric.dose_mg_per_m2:g} mg/m²/day, not above "
-            f"{paediatric.max_daily_mg} mg/day (status {paediatric.status})")
+    rule = (f"in children imatinib is dosed by body-surface area, {paediatric.dose_mg_per_m2:g} mg/m²/day, never "
+            f"above {paediatric.max_daily_mg} mg/day (status {paediatric.status})")
     if profile.youngest_age != profile.oldest_age:
-        return (f"The patient is {profile.age_text()}: the birth date is not precise enough to rule out an age "
-                f"under {paediatric.adult_from_years}, so the paediatric limits apply; {rule}.")
+        return (f"The patient is {profile.age_text()}: possibly under {paediatric.adult_from_years}, so the "
+                f"paediatric limits apply: {rule}.")
     return f"Child patient, {profile.age_text()}: {rule}."
+
+
+def _measured(bsa: BodySurfaceArea) -> str:
+    """The weight and height the BSA came from, with their dates (one date when both share it)."""
+    weight, height = bsa.weight, bsa.height
+    if weight.on is not None and height.on is not None and weight.on.shown() == height.on.shown():
+        return (f"{weight.shown('kg').removesuffix(f' on {weight.on.shown()}')}, "
+                f"{height.shown('cm').removesuffix(f' on {height.on.shown()}')}, on {weight.on.shown()}")
+    return f"{weight.shown('kg')}, {height.shown('cm')}"
 
 
 def paediatric_limit(facts: PatientFacts, knowledge: Knowledge) -> PaediatricLimit | str | None:
@@ -43,9 +52,8 @@ def paediatric_limit(facts: PatientFacts, knowledge: Knowledge) -> PaediatricLim
     by_bsa = paediatric.dose_mg_per_m2 * bsa.m2
     limit = min(paediatric.max_daily_mg, math.floor(round(by_bsa / step, 9)) * step)
     text = (
-        f"{who} BSA **{bsa.m2:.2f} m²** (Mosteller, from weight {bsa.weight.shown('kg')} and height "
-        f"{bsa.height.shown('cm')}): {paediatric.dose_mg_per_m2:g} mg/m² x {bsa.m2:.2f} m² = {by_bsa:.0f} mg/day, so "
-        f"at most **{limit} mg/day** in whole {step} mg tablets."
+        f"{who} BSA **{bsa.m2:.2f} m²** (Mosteller; {_measured(bsa)}): {paediatric.dose_mg_per_m2:g} mg/m² x "
+        f"{bsa.m2:.2f} m² = {by_bsa:.0f} mg/day, so at most **{limit} mg/day** in whole {step} mg tablets."
     )
     return PaediatricLimit(limit, bsa, text)
 

@@ -45,9 +45,10 @@ def _inducer_involved(facts: PatientFacts, knowledge: Knowledge) -> bool:
                for m in facts.medications)
 
 
-def response_lines(facts: PatientFacts, knowledge: Knowledge) -> tuple[str | None, ResponseAssessment | None]:
+def response_lines(facts: PatientFacts, knowledge: Knowledge, *, brief: bool = False,
+                   ) -> tuple[str | None, ResponseAssessment | None]:
     """The latest BCR-ABL1 IS result and its ELN 2020 milestone status (CML only); with a failure, what it calls
-    for instead of only a higher dose."""
+    for instead of only a higher dose (`brief`: without the source's own words, which the evidence page has)."""
     diagnosis = facts.indication()
     if diagnosis is None or diagnosis.id != "cml":
         return None, None
@@ -57,9 +58,10 @@ def response_lines(facts: PatientFacts, knowledge: Knowledge) -> tuple[str | Non
     text = f"**Response**: {response.describe()}"
     if response.category == "failure":
         failure = knowledge.response.failure
-        text += (f" A failure milestone: ELN 2020 calls for changing the TKI (and testing for BCR-ABL1 kinase-domain "
-                 f"mutations) rather than only raising the dose. {failure.text} ({knowledge.cite(failure.sources)}; "
-                 f"status {failure.status})")
+        text += (" A failure milestone: ELN 2020 calls for changing the TKI (and testing for BCR-ABL1 kinase-domain "
+                 "mutations) rather than only raising the dose" + (
+                     f" (status {failure.status})." if brief else
+                     f". {failure.text} ({knowledge.cite(failure.sources)}; status {failure.status})"))
     elif response.category in ("optimal", "warning"):
         text += " With this response the model's proposal stands."
     return text, response

@@ -225,7 +225,7 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
         f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
         section("**Variants on record**", "\n".join(_meaning_lines(item, facts, knowledge))),
         section("**What to do**", _what_to_do(item, knowledge)),
-        evidence_pointer(f"tki-variant-{item.concern}"),
+        evidence_pointer(),
         footer(knowledge, facts, [item.use], CONSULTED, legend=False),
     ])
     return Card(
@@ -342,7 +342,7 @@ def unclear_gene_card(item: UnclearGene, facts: PatientFacts, knowledge: Knowled
         "**What to do**\n\nThe service does not guess whose variant this is. Check the laboratory report (or ask the "
         f"laboratory) which gene carries {escape_markdown(names)} before deciding on {drug}; once the result "
         "names its gene, the mutation table applies.",
-        evidence_pointer("tki-variant-gene-unclear"),
+        evidence_pointer(),
         footer(knowledge, facts, [item.use], CONSULTED, legend=False),
     ]
     return Card(
