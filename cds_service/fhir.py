@@ -27,6 +27,14 @@ def one_or_many(value: Any) -> list[Any]:
     return [value] if isinstance(value, dict) else []
 
 
+def dosages(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """How a medicine is taken: an order's `dosageInstruction`, a MedicationStatement's `dosage` (one object in
+    DSTU2, an array later). A statement's dose is as much the patient's dose as an order's."""
+    if resource.get("resourceType") == "MedicationStatement":
+        return [d for d in one_or_many(resource.get("dosage")) if isinstance(d, dict)]
+    return [d for d in listed(resource.get("dosageInstruction")) if isinstance(d, dict)]
+
+
 def bundle_resources(value: Any) -> list[Resource]:
     """Resources of a Bundle, of a legacy plain array of resources, or a lone resource; junk is skipped."""
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":

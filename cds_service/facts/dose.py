@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cds_service.fhir import Resource, listed
+from cds_service.fhir import Resource, dosages, listed
 from cds_service.knowledge.models import DailyDoseRange
 
 _COUNT_UNITS = frozenset({
@@ -61,10 +61,10 @@ def order_fhir_version(order: Resource) -> FhirVersion:
     """DSTU2 has MedicationOrder; R4 nests the dose in doseAndRate; STU3 puts doseQuantity on the dosage."""
     if order.get("resourceType") == "MedicationOrder":
         return "DSTU2"
-    dosages = [d for d in listed(order.get("dosageInstruction")) if isinstance(d, dict)]
-    if any("doseAndRate" in d for d in dosages):
+    found = dosages(order)
+    if any("doseAndRate" in d for d in found):
         return "R4"
-    if any("doseQuantity" in d or "doseRange" in d for d in dosages):
+    if any("doseQuantity" in d or "doseRange" in d for d in found):
         return "STU3"
     return "STU3" if isinstance(order.get("category"), dict) and "intent" not in order else "R4"
 
@@ -73,7 +73,7 @@ def dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
     for rate in listed(dosage.get("doseAndRate")):
         if isinstance(rate, dict) and isinstance(quantity := rate.get("doseQuantity"), dict):
             return quantity
-    quantity = dosage.get("doseQuantity")
+    quantity = dosage.get("doseQuantity", dosage.get("quantityQuantity"))  # DSTU2 MedicationStatement: quantity[x]
     return quantity if isinstance(quantity, dict) else None
 
 
@@ -119,12 +119,13 @@ def strength_from_text(*texts: str | None) -> float | None:
 
 
 def read_dose(order: Resource, product_strength_mg: float | None) -> DoseReading:
-    dosages = [d for d in listed(order.get("dosageInstruction")) if isinstance(d, dict)]
-    if not dosages:
-        return DoseReading(None, "the order has no dosage instructions")
-    if len(dosages) > 1:
-        return DoseReading(None, "the order has more than one dosage instruction (a taper or split schedule)")
-    dosage = dosages[0]
+    found = dosages(order)
+    what = "record" if order.get("resourceType") == "MedicationStatement" else "order"
+    if not found:
+        return DoseReading(None, f"the {what} has no dosage instructions")
+    if len(found) > 1:
+        return DoseReading(None, f"the {what} has more than one dosage instruction (a taper or split schedule)")
+    dosage = found[0]
     quantity = dose_quantity(dosage)
     if quantity is None:
         return DoseReading(None, "the order gives no single dose quantity")

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Literal
 
 from cds_service.facts.medications import MedicationUse
-from cds_service.fhir import Resource, listed
+from cds_service.fhir import Resource, dosages
 
 Precision = Literal["year", "month", "day", "time"]
 
@@ -77,8 +77,8 @@ def _period(value: object) -> tuple[Instant | None, Instant | None]:
 
 def _bounds(resource: Resource) -> tuple[Instant | None, Instant | None]:
     """The dosage's Timing.repeat.boundsPeriod, the first one that gives a start or an end."""
-    for dosage in listed(resource.get("dosageInstruction")):
-        timing = dosage.get("timing") if isinstance(dosage, dict) else None
+    for dosage in dosages(resource):
+        timing = dosage.get("timing")
         repeat = timing.get("repeat") if isinstance(timing, dict) else None
         if isinstance(repeat, dict):
             start, end = _period(repeat.get("boundsPeriod"))
