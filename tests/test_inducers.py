@@ -7,6 +7,7 @@ import pytest
 
 from cds_service.fhir_validation import emitted_version, validation_problems
 from tests.helpers import bundle, cards_of, hook_request, request_fixture, resource, suggestion
+from tests.meds import order, statement
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 IMATINIB_DRAFT = "imatinib-400-draft-r4.json"
@@ -155,6 +156,40 @@ def test_inducer_ordered_for_a_patient_on_imatinib_offers_removal_or_a_trough(ca
     # The imatinib dose advice is in the text: 400 mg/day today, 600 mg/day with the inducer.
     assert "Current imatinib dose 400 mg/day" in card["detail"]
     assert "600 mg once daily" in card["detail"]
+    # No button can change the active imatinib order, so the text says where the change is made.
+    assert "The imatinib order is not the one being written: change its dose there." in card["detail"]
+
+
+def test_imatinib_recorded_as_taken_says_the_dose_is_changed_with_its_prescriber(call):
+    taken = statement("R4", "ima", "imatinib 400 mg tablet")
+    taken["dosage"] = [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                        "doseAndRate": [{"doseQuantity": {"value": 400, "unit": "mg"}}]}]
+    body = hook_request("order-sign", [resource("rifampin-draft-r4.json")], prefetch={
+        "medicationStatements": bundle(taken)})
+    card = only_card(call(body))
+    assert "Imatinib is not being ordered here: change its dose with its prescriber." in card["detail"]
+    assert not [s for s in card.get("suggestions") or [] if s["label"].startswith("Increase")]
+
+
+STATEMENT_DOSAGE = {  # 400 mg once daily as each version writes a MedicationStatement's dosage
+    "DSTU2": {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnits": "d"}},
+              "quantityQuantity": {"value": 400, "unit": "mg"}},
+    "STU3": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+              "doseQuantity": {"value": 400, "unit": "mg"}}],
+    "R4": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 400, "unit": "mg"}}]}],
+}
+
+
+@pytest.mark.parametrize("version", ["DSTU2", "STU3", "R4"])
+def test_the_dose_of_imatinib_recorded_as_taken_is_read_in_every_version(call, version):
+    taken = statement(version, "ima", "imatinib 400 mg tablet")
+    taken["dosage"] = STATEMENT_DOSAGE[version]
+    body = hook_request("order-sign", [order(version, "rif", "rifampin 300 mg capsule", status="draft", mg=600)],
+                        prefetch={"medicationStatements": bundle(taken)})
+    card = only_card(call(body))
+    assert "Current imatinib dose 400 mg/day" in card["detail"]
+    assert "**600 mg once daily" in card["detail"]
 
 
 def test_inducer_ordered_without_imatinib_anywhere_gives_no_card(call):

@@ -57,7 +57,8 @@ def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(call, ch
     card = rifampin_card_with(call, level(640, **changes))  # 640 against 1000: "below" would make the card critical
     assert f"Latest imatinib level: **640 ng/mL** on 2026-10-20, {timing}: a level" in card["detail"]
     assert "cannot be compared with the 1000 ng/mL trough target" in card["detail"]
-    assert "below the" not in card["detail"] and "at or above" not in card["detail"]
+    level_line = next(p for p in card["detail"].split("\n\n") if p.startswith("Latest imatinib level"))
+    assert "below the" not in level_line and "at or above" not in card["detail"]
     assert card["indicator"] == "warning"
     assert increases(card)  # the dose advice does not lean on it
 
@@ -93,7 +94,7 @@ def test_a_24_hour_sample_is_not_a_trough_for_a_twice_daily_schedule(call):
 
 def test_a_level_without_timing_says_it_was_read_as_a_trough(call):
     card = rifampin_card_with(call, level(640))
-    assert ("below the 1000 ng/mL target (read as a trough: its time after the dose is not "
+    assert ("below the 1000 ng/mL target (read as a trough: no time after the dose is "
             "recorded)") in card["detail"]
 
 

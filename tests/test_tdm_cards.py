@@ -3,6 +3,7 @@ FHIR version; a level timed by a MedicationAdministration; a child; response bes
 predicted troughs and, with a level during the co-therapy, the model's proposal as its dose."""
 
 import copy
+import re
 
 import pytest
 
@@ -203,3 +204,15 @@ def test_the_inducer_card_says_a_failure_milestone_calls_for_another_tki_briefly
     response = next(line for line in card["detail"].split("\n\n") if line.startswith("**Response**"))
     assert "**failure**" in response
     assert "ELN 2020 calls for changing the TKI" in response and response.endswith("(status V2).")
+
+
+def test_predicted_troughs_below_the_target_are_said_to_be_below_it(call):
+    """A suggested dose is never read as enough when the model's own prediction with the inducer falls short."""
+    card = inducer_card(call(hook_request("order-sign", [resource(DRAFTS["R4"])],
+                                          prefetch=prefetch(active=(rifampin_since("2026-11-01"),)))))
+
+    step = next(line for line in card["detail"].split("\n") if "Predicted trough" in line)
+    troughs = [float(x) for x in re.findall(r"(\d+) ng/mL on \d+ mg", step)]
+    target = float(re.search(r"at least (\d+) ng/mL", card["detail"]).group(1))
+    assert len(troughs) == 2 and all(t < target for t in troughs), (troughs, target)
+    assert step.rstrip().endswith("both below the target.")

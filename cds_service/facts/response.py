@@ -52,7 +52,7 @@ class ResponseAssessment:
 
     def describe(self) -> str:
         if self.latest is None:
-            return "No BCR-ABL1 IS result on record: response not judged."
+            return "No BCR-ABL1 IS result on record."
         text = self.latest.describe()
         if self.months_on_imatinib is None:
             return f"{text}; the start of imatinib is not in the record, so the milestones were not applied."

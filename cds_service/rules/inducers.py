@@ -216,7 +216,11 @@ def _written_update(interaction: InducerInteraction, dose: Dose, plan: DoseIncre
                     reason: str = "increased because of a CYP3A4 inducer") -> tuple[str, Suggestion | None, str]:
     """(the new dose described, the update of the draft when imatinib is being ordered, why it cannot be written)."""
     description, suggestion, problem = plan.describe(), None, ""
-    if interaction.imatinib_is_draft:
+    if not interaction.imatinib_is_draft:  # only a draft can be updated from the card
+        problem = (" The imatinib order is not the one being written: change its dose there."
+                   if interaction.imatinib.origin in ("order", "draft")
+                   else " Imatinib is not being ordered here: change its dose with its prescriber.")
+    else:
         written = dose_update(interaction.imatinib, dose, plan, reason)
         if isinstance(written, str):
             problem = f" (The order itself cannot be updated: {written}.)"
@@ -262,7 +266,8 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
     use = regimen_use(facts, interaction.imatinib)
     started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
     since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
-    if since is not None:
+    latest = facts.imatinib_levels[0].drawn if facts.imatinib_levels else None
+    if since is not None and latest is not None and latest.at >= since.at:  # else no level to fit: skip the model
         found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
         if isinstance(found, ModelDosing) and found.level is not None:
             return None, found
@@ -287,7 +292,13 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
                                      model.bioavailability)
         suggested = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
         text += f", {trough:.0f} ng/mL on {suggested}"
-    return text + ".", None
+    else:
+        trough = answer.a_priori.trough_ng_per_ml
+    target = answer.target_ng_per_ml
+    # Said in words, so that a suggested dose is never read as enough when the model says it is not.
+    shortfall = (f": {'both' if plan is not None else 'it is'} below the target" if trough < target
+                 else f", against at least {target:g} ng/mL")
+    return text + shortfall + ".", None
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:

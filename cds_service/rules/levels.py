@@ -63,7 +63,7 @@ def assess_level(
     verdict = "below" if below else "at or above"
     how = (
         f" ({timing.text}, read from {timing.read_from})" if timing.kind == "trough"
-        else " (read as a trough: its time after the dose is not recorded)"
+        else " (read as a trough: no time after the dose is recorded)"
     )
     text = f"{head}, {verdict} the {floor:g} ng/mL target{how}."
     above_watch = level.ng_ml > watch
