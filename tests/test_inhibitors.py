@@ -1,5 +1,7 @@
 """Imatinib with strong CYP3A4 inhibitors: both directions, the magnitude, the toxicities, no dose change, routes."""
 
+import html
+
 import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
@@ -52,7 +54,18 @@ def test_ketoconazole_gets_its_own_measured_figure(call):
     [card] = inhibitor_cards(call(body))
     assert "Measured with imatinib: Ketoconazole with a single 200 mg imatinib dose" in card["detail"]
     assert "No imatinib-specific figure" not in card["detail"]
-    assert "Dutreix C et al." in card["detail"]
+    # The study itself is cited on the topic's evidence page, which the card links.
+    assert any(link["url"].endswith("/evidence/imatinib-strong-cyp3a4-inhibitor") for link in card["links"])
+
+
+def test_the_inhibitor_page_cites_the_ketoconazole_study_and_every_note_the_card_gives(client, knowledge):
+    page = html.unescape(client.get("/evidence/imatinib-strong-cyp3a4-inhibitor").text)
+    assert "Dutreix C et al." in page
+    inhibition = knowledge.interactions.inhibition
+    for note in (inhibition.toxicities, inhibition.monitoring, inhibition.management, inhibition.grapefruit):
+        assert note.text in page
+        for source in note.sources:
+            assert knowledge.sources[source].citation in page
 
 
 def test_imatinib_ordered_for_a_patient_on_an_inhibitor_warns_without_touching_either_order(call):

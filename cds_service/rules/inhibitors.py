@@ -12,7 +12,15 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
-from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, origin_phrase, override, section
+from cds_service.rules.common import (
+    card_source,
+    evidence_pointer,
+    fit_summary,
+    footer,
+    origin_phrase,
+    override,
+    section,
+)
 
 # The optional prefetch keys these cards rely on: a card names the ones that could not be had.
 CONSULTED = ("medicationStatements",)
@@ -67,34 +75,28 @@ def _of_strength(
     return [InhibitorInteraction(current[0], ordered_now, strength)]
 
 
-def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> tuple[list[str], dict[str, str]]:
-    """Per inhibitor: its class and source, and the imatinib figure (its own, or the measured one's, said so)."""
+def _effect_lines(interaction: InhibitorInteraction, knowledge: Knowledge) -> list[str]:
+    """Per inhibitor: its class, and the imatinib figure (its own, or the measured one's, said so); the sources of
+    each are on the topic's evidence page."""
     inhibition = knowledge.interactions.inhibition
     measured = knowledge.inhibitors[inhibition.measured]
     measured_name = knowledge.ingredients[inhibition.measured].name
     lines: list[str] = []
-    cited: dict[str, str] = {}
     for name in interaction.names:
         inhibitor = knowledge.inhibitors[name]
         label = knowledge.ingredients[name].name
         classes = ", ".join(f"{c.class_} ({knowledge.sources[c.source].short})" for c in inhibitor.classifications)
         line = f"- **{label}**: a {inhibitor.strength} CYP3A inhibitor ({classes})."
-        for c in inhibitor.classifications:
-            cited.setdefault(c.source, "the inhibitor's class")
         if inhibitor.effect:
             line += f" Measured with imatinib: {inhibitor.effect.text} (status {inhibitor.effect.status})"
-            for source in inhibitor.effect.sources:
-                cited.setdefault(source, f"the effect of {label} on imatinib")
         elif measured.effect:
             line += (
                 f" No imatinib-specific figure for {label}; {measured_name}'s is: {measured.effect.text} "
                 f"(status {measured.effect.status})."
                 + (" A strong inhibitor may do as much or more." if inhibitor.strength == "strong" else "")
             )
-            for source in measured.effect.sources:
-                cited.setdefault(source, f"the effect of {measured_name} on imatinib")
         lines.append(line)
-    return lines, cited
+    return lines
 
 
 def _delete_suggestions(interaction: InhibitorInteraction) -> list[Suggestion]:
@@ -132,15 +134,7 @@ def _other_dose_advice(facts: PatientFacts, knowledge: Knowledge) -> str:
 
 def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowledge: Knowledge) -> Card:
     inhibition = knowledge.interactions.inhibition
-    effects, cited = _effect_lines(interaction, knowledge)
-    for note, supports in (
-        (inhibition.toxicities, "the toxicities to watch"),
-        (inhibition.monitoring, "blood counts and liver tests"),
-        (inhibition.management, "caution, and no dose change"),
-        (inhibition.grapefruit, "grapefruit"),
-    ):
-        for source in note.sources:
-            cited.setdefault(source, supports)
+    effects = _effect_lines(interaction, knowledge)
     names = " + ".join(knowledge.ingredients[n].name for n in interaction.names)
     strong = interaction.strength == "strong"
     other_dose_advice = _other_dose_advice(facts, knowledge)
@@ -158,8 +152,8 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
         "them together with caution and watch for the effects above.\n"
         f"2. {inhibition.management.text} (status {inhibition.management.status}){other_dose_advice}\n"
         f"3. {inhibition.grapefruit.text} (status {inhibition.grapefruit.status})",
-        section("**Evidence**", evidence_lines(knowledge, cited)),
-        footer(knowledge, facts, uses, CONSULTED),
+        evidence_pointer(),  # every source, what it says and its status: the topic's page, which the card links
+        footer(knowledge, facts, uses, CONSULTED, legend=False),
     ])
     summary = (f"Imatinib + {names}: strong CYP3A4 inhibition raises imatinib exposure" if strong
                else f"Imatinib + {names}: moderate CYP3A4 inhibitor may raise imatinib exposure")
