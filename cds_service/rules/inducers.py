@@ -256,35 +256,51 @@ def _model_dose_advice(interaction: InducerInteraction, knowledge: Knowledge, do
         suggestion, changes_dose=suggestion is not None, plan=plan)
 
 
-def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge,
-                        plan: DoseIncrease | None) -> tuple[str | None, ModelDosing | None]:
-    """The model fitted to a level measured during the co-therapy (None without one), and otherwise one sentence of
-    the a priori predicted troughs with the inducer's clearance factor, at the current and the suggested dose (the
-    factor's derivation is on the evidence page). With a fit, the fitted trough is the card's number instead."""
+@dataclass(frozen=True, slots=True)
+class InducerModel:
+    """The PK model for this interaction: fitted to a level measured during the co-therapy when there is one, else
+    a priori with the inducer's clearance factor (or why there is no model)."""
+
+    inducer: str  # the inducer whose clearance factor the model takes (the strongest)
+    model: ModelDosing | NoModel
+
+    @property
+    def fitted(self) -> ModelDosing | None:
+        return self.model if isinstance(self.model, ModelDosing) and self.model.level is not None else None
+
+
+def inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> InducerModel:
     inducer = max(interaction.inducer_names,
                   key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
     use = regimen_use(facts, interaction.imatinib)
     started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
     since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
     latest = facts.imatinib_levels[0].drawn if facts.imatinib_levels else None
-    if since is not None and latest is not None and latest.at >= since.at:  # else no level to fit: skip the model
+    if since is not None and latest is not None and latest.at >= since.at:  # else no level to fit: skip the fit
         found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
         if isinstance(found, ModelDosing) and found.level is not None:
-            return None, found
-    prior = model_dosing(facts, knowledge, use, inducer=inducer, with_level=False)
+            return InducerModel(inducer, found)
+    return InducerModel(inducer, model_dosing(facts, knowledge, use, inducer=inducer, with_level=False))
+
+
+def predicted_troughs(found: InducerModel, knowledge: Knowledge, plan: DoseIncrease | None) -> str:
+    """One sentence of the a priori predicted troughs with the inducer's clearance factor, at the current and the
+    suggested dose (the factor's derivation is on the evidence page), or why there are none."""
+    prior = found.model
     if isinstance(prior, NoModel) and prior.outside_domain:
         domain = knowledge.pk.domain.age_years
         return (f"No predicted trough: the population PK model is validated for adults aged {domain.min:g} to "
-                f"{domain.max:g} years."), None
+                f"{domain.max:g} years.")
     if isinstance(prior, NoModel):
-        return prior.reason, None
+        return prior.reason
     answer = prior.answer
-    factor, borrowed = knowledge.pk_inducer_factor(inducer)
-    how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[inducer].name}" + (
-        ", rifampin's figure" if borrowed else "")  # its derivation: the evidence page
+    factor, borrowed = knowledge.pk_inducer_factor(found.inducer)
+    how = f"x{factor.clearance_factor:g} for {knowledge.ingredients[found.inducer].name}" + (
+        ", rifampin's figure" if borrowed else "")
     text = (f"Predicted trough (population PK model, a priori, clearance {how}): "
             f"{answer.a_priori.trough_ng_per_ml:.0f} ng/mL on "
             f"{regimen_text(prior.dose.per_administration_mg, prior.request.regimen.interval_hours)}")
+    trough = answer.a_priori.trough_ng_per_ml
     if plan is not None:
         model = population_model(knowledge.pk)
         trough = steady_state_trough(plan.per_administration_mg, 24 // plan.administrations_per_day,
@@ -292,13 +308,11 @@ def model_exposure_line(interaction: InducerInteraction, facts: PatientFacts, kn
                                      model.bioavailability)
         suggested = regimen_text(plan.per_administration_mg, 24 // plan.administrations_per_day)
         text += f", {trough:.0f} ng/mL on {suggested}"
-    else:
-        trough = answer.a_priori.trough_ng_per_ml
     target = answer.target_ng_per_ml
     # Said in words, so that a suggested dose is never read as enough when the model says it is not.
     shortfall = (f": {'both' if plan is not None else 'it is'} below the target" if trough < target
                  else f", against at least {target:g} ng/mL")
-    return text + shortfall + ".", None
+    return text + shortfall + "."
 
 
 def _names(interaction: InducerInteraction, knowledge: Knowledge) -> str:
@@ -413,9 +427,9 @@ def strong_inducer_card(
     if removal or dose_elsewhere:
         dose = DoseAdvice(removal or dose_elsewhere or "")
     else:
-        _, fitted = model_exposure_line(interaction, facts, knowledge, None)
-        dose = dose_advice(interaction, facts, knowledge, level, fitted)
-        exposure, _ = model_exposure_line(interaction, facts, knowledge, dose.plan)
+        found = inducer_model(interaction, facts, knowledge)
+        dose = dose_advice(interaction, facts, knowledge, level, found.fitted)
+        exposure = None if found.fitted else predicted_troughs(found, knowledge, dose.plan)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
 
     orders_trough = not (removal or trough_elsewhere)
@@ -593,14 +607,7 @@ def inducer_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingReq
     """The model request behind the strong-inducer card's numbers (fitted to a level during the co-therapy when
     there is one, else a priori with the inducer's factor): what its page link draws."""
     for interaction in find_interactions(facts, knowledge):
-        if interaction.management != "dose-increase":
-            continue
-        _, fitted = model_exposure_line(interaction, facts, knowledge, None)
-        if fitted is not None:
-            return fitted.request
-        inducer = max(interaction.inducer_names,
-                      key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
-        prior = model_dosing(facts, knowledge, regimen_use(facts, interaction.imatinib), inducer=inducer,
-                             with_level=False)
-        return prior.request if isinstance(prior, ModelDosing) else None
+        if interaction.management == "dose-increase":
+            model = inducer_model(interaction, facts, knowledge).model
+            return model.request if isinstance(model, ModelDosing) else None
     return None
