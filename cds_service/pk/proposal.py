@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from cds_service.knowledge.models import PkModel
 from cds_service.pk.model import PopulationModel
-from cds_service.pk.simulate import steady_state_trough
+from cds_service.pk.simulate import steady_state_troughs
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +47,13 @@ def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float,
     spec = model.spec
     low, high = spec.proposal.window_low_fraction * target, spec.proposal.window_high_fraction * target
     current_daily = current_dose_mg * 24 / current_interval_h
-    candidates = []
-    for dose, tau in regimens(spec):
-        if dose * 24 / tau < current_daily - 1e-9:
-            continue
-        trough = steady_state_trough(dose, tau, cl, v, model.ka, model.bioavailability)
-        candidates.append(Candidate(dose, tau, trough, adjustment_score(trough, target, low, high)))
-    current_trough = steady_state_trough(current_dose_mg, current_interval_h, cl, v, model.ka,
-                                         model.bioavailability)
+    tried = [(dose, tau) for dose, tau in regimens(spec) if dose * 24 / tau >= current_daily - 1e-9]
+    # The current regimen's trough last, all in one pass.
+    *troughs, current_trough = steady_state_troughs([d for d, _ in tried] + [current_dose_mg],
+                                                    [t for _, t in tried] + [current_interval_h],
+                                                    cl, v, model.ka, model.bioavailability)
+    candidates = [Candidate(dose, tau, trough, adjustment_score(trough, target, low, high))
+                  for (dose, tau), trough in zip(tried, troughs, strict=True)]
 
     def keep_current(reason: str) -> Proposal:
         return Proposal(current_dose_mg, current_interval_h, current_trough, low <= current_trough <= high, reason)
