@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from cds_service.engine import Engine
 from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.facts.medications import identify, is_systemic
-from cds_service.fhir import codings, has_coding
+from cds_service.fhir import codings, has_code_in, has_coding
 from cds_service.knowledge import load_knowledge
 from cds_service.protocol.limits import JsonLimits, check_json_limits
 from cds_service.protocol.request import parse_hook_request
@@ -83,6 +83,18 @@ def test_codings_leave_out_non_string_fields_and_never_change_the_request():
     assert concept == sent
     assert has_coding(concept, "urn:s", "z")
     assert not has_coding({"coding": [{"system": "urn:s", "code": ["z"]}]}, "urn:s", "z")
+
+
+def test_a_code_set_matches_what_the_cleaned_codings_would_match():
+    codes = {("urn:s", "z"), ("urn:s", "5")}
+    concepts = [{"coding": [{"system": 5, "code": "z"}, {"system": "urn:s", "code": 5}]},
+                {"coding": [{"system": "urn:s", "code": ["z"]}, "junk", {"system": "urn:s"}]},
+                {"coding": [{"code": "z"}, {"system": "urn:s", "code": "z", "display": 1}]},
+                {"coding": {"system": "urn:s", "code": "z"}}, {"text": "z"}, None, "z"]
+    for concept in concepts:
+        cleaned = any((c.get("system"), c.get("code")) in codes for c in codings(concept))
+        assert has_code_in(concept, codes) is cleaned
+    assert has_code_in(concepts[2], codes)
 
 
 def test_names_and_routes_are_matched_by_each_knowledge_base_for_itself(tmp_path, knowledge):

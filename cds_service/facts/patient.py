@@ -12,7 +12,7 @@ from typing import Literal
 
 from cds_service.facts.labs import draw_time, is_result
 from cds_service.facts.timeline import Instant, parse_instant
-from cds_service.fhir import Resource, belongs_to, codings, local_reference
+from cds_service.fhir import Resource, belongs_to, has_code_in, local_reference
 from cds_service.knowledge.models import Paediatric
 
 # Factors to kg and to cm (definitions of the units; UCUM codes and the words clients write).
@@ -96,8 +96,7 @@ def _measurement(observation: Resource, factors: dict[str, float]) -> Measuremen
 def _latest(observations: list[Resource], codes: set[tuple[str, str]], factors: dict[str, float]) -> Measurement | None:
     found = [
         m for obs in observations
-        if any((c.get("system"), c.get("code")) in codes for c in codings(obs.get("code")))
-        and (m := _measurement(obs, factors)) is not None
+        if has_code_in(obs.get("code"), codes) and (m := _measurement(obs, factors)) is not None
     ]
     dated = [m for m in found if m.on is not None]
     if dated:
