@@ -77,12 +77,14 @@ def test_superposition_reaches_the_steady_state_formula(knowledge):
 
 @pytest.mark.parametrize("clearance_factor", [1.0, 3.8, "flip"])
 def test_the_troughs_of_many_regimens_are_each_regimens_own_to_the_bit(knowledge, clearance_factor):
-    """The proposal scores all its regimens in one pass: the same numbers as one regimen at a time."""
+    """The proposal scores all its regimens in one pass: the same numbers, to the bit, as the formula."""
     model, cl, v = typical(knowledge)
     cl = model.ka * v if clearance_factor == "flip" else cl * clearance_factor
     regimens = [(300, 24), (400, 24), (600, 24), (800, 24), (300, 12), (400, 12), (350.5, 12)]
     many = steady_state_troughs([d for d, _ in regimens], [t for _, t in regimens], cl, v, model.ka, 0.98)
-    assert many == [steady_state_trough(d, t, cl, v, model.ka, 0.98) for d, t in regimens]
+    formula = [float(steady_state(np.array([t]), d, t, cl, v, model.ka, 0.98)[0]) for d, t in regimens]
+    assert many == formula
+    assert [steady_state_trough(d, t, cl, v, model.ka, 0.98) for d, t in regimens] == formula
 
 
 @pytest.mark.parametrize(("doses", "more_than"), [(1, 1.2), (2, 1.05), (4, 1.005)])

@@ -44,24 +44,28 @@ def steady_state(times_in_interval_h: np.ndarray, dose_mg: float, tau_h: float, 
 
 def steady_state_trough(dose_mg: float, tau_h: float, cl: float, v: float, ka: float, f: float) -> float:
     """ug/L just before the next dose at steady state."""
-    return float(steady_state(np.array([tau_h]), dose_mg, tau_h, cl, v, ka, f)[0])
+    return steady_state_troughs((dose_mg,), (tau_h,), cl, v, ka, f)[0]
 
 
 def steady_state_troughs(doses_mg: Sequence[float], taus_h: Sequence[float], cl: float, v: float, ka: float,
                          f: float) -> list[float]:
-    """`steady_state_trough` of many regimens in one numpy pass: a proposal scores a dozen, and numpy's overhead
-    per call is most of the cost of one. Element by element the same operations as `steady_state`, so the same
+    """`steady_state` at t = tau for many regimens: a proposal scores a dozen, and numpy's overhead per call was
+    most of the cost of one. The exponentials come from one numpy call (numpy's exp, not math's: they differ in
+    the last bit on some CPUs), the rest is the same arithmetic in the same order on Python floats, so the same
     numbers to the last bit."""
     ke = cl / v
-    tau = np.array(taus_h, dtype=float)
-    amount = np.array(doses_mg, dtype=float) * 1000.0 * f / v
+    count = len(taus_h)
     if abs(ka - ke) > _FLIP_TOLERANCE * ka:
-        below_ke = np.array([1 - math.exp(-ke * t) for t in taus_h])
-        below_ka = np.array([1 - math.exp(-ka * t) for t in taus_h])
-        troughs = amount * ka / (ka - ke) * (np.exp(-ke * tau) / below_ke - np.exp(-ka * tau) / below_ka)
-    else:
-        k = ke
-        r = np.array([math.exp(-k * t) for t in taus_h])
-        troughs = amount * k * np.exp(-k * tau) * (tau / (1 - r) + tau * r / (1 - r) ** 2)
-    result: list[float] = troughs.tolist()
-    return result
+        exps = np.exp(np.array([-ke * t for t in taus_h] + [-ka * t for t in taus_h], dtype=float)).tolist()
+        return [
+            dose * 1000.0 * f / v * ka / (ka - ke)
+            * (exps[i] / (1 - math.exp(-ke * t)) - exps[count + i] / (1 - math.exp(-ka * t)))
+            for i, (dose, t) in enumerate(zip(doses_mg, taus_h, strict=True))
+        ]
+    k = ke
+    exps = np.exp(np.array([-k * t for t in taus_h], dtype=float)).tolist()
+    troughs = []
+    for i, (dose, t) in enumerate(zip(doses_mg, taus_h, strict=True)):
+        r = math.exp(-k * t)
+        troughs.append(dose * 1000.0 * f / v * k * exps[i] * (t / (1 - r) + t * r / (1 - r) ** 2))
+    return troughs
