@@ -121,3 +121,25 @@ def test_card_parts_built_once_cannot_be_changed_through_a_card(knowledge):
         source.label = "changed"
     with pytest.raises(ValidationError):
         override("code", "Display").display = "changed"
+
+
+def test_the_model_is_evaluated_once_per_call_for_one_request_and_again_for_the_next_call(knowledge, monkeypatch):
+    """The inducer card asks for the a-priori answer and for a level during the co-therapy (none here): the same
+    request, one evaluation per call; the memo is the call's, so a second call evaluates again."""
+    from cds_service.rules import pk_dosing
+
+    requests = []
+
+    def counted(request, kb):
+        requests.append(request)
+        return evaluate(request, kb)
+
+    evaluate = pk_dosing.evaluate
+    monkeypatch.setattr(pk_dosing, "evaluate", counted)
+    body = (FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes()
+    engine = Engine(knowledge, Settings())
+    first = asyncio.run(engine.evaluate(ORDER_SIGN, parse_hook_request(body), http=None))
+    assert len(requests) == 1
+    second = asyncio.run(engine.evaluate(ORDER_SIGN, parse_hook_request(body), http=None))
+    assert len(requests) == 2
+    assert [c.detail for c in first.cards] == [c.detail for c in second.cards]
