@@ -35,10 +35,21 @@ def adjustment_score(trough: float, best: float, low: float, high: float) -> flo
     return 1.0 - (math.log(trough) - math.log(best)) ** 2 / (0.5 * (math.log(high) - math.log(low))) ** 2
 
 
-def regimens(spec: PkModel) -> list[tuple[int, int]]:
-    """(dose mg, interval h) of every regimen the proposal may choose, in increasing daily dose."""
+def regimens(spec: PkModel) -> tuple[tuple[int, int], ...]:
+    """(dose mg, interval h) of every regimen the proposal may choose, in increasing daily dose; sorted once per
+    loaded knowledge base (keyed by the spec object, which is frozen), not once per proposal."""
+    seen = _REGIMENS.get(id(spec))
+    if seen is not None and seen[0] is spec:
+        return seen[1]
     found = [(d, 24) for d in spec.proposal.once_daily_mg] + [(d, 12) for d in spec.proposal.twice_daily_mg]
-    return sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1]))
+    ordered = tuple(sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1])))
+    if len(_REGIMENS) > 16:
+        _REGIMENS.clear()
+    _REGIMENS[id(spec)] = (spec, ordered)
+    return ordered
+
+
+_REGIMENS: dict[int, tuple[PkModel, tuple[tuple[int, int], ...]]] = {}
 
 
 def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float, current_interval_h: int,
