@@ -143,10 +143,13 @@ def concept_words(concept: Any) -> list[str]:
 def has_code_in(concept: Any, codes: set[tuple[str, str]] | frozenset[tuple[str, str]]) -> bool:
     """Whether a coding of `concept` is one of `codes` ((system, code) pairs): what
     `any((c.get("system"), c.get("code")) in codes for c in codings(concept))` says, without the cleaned copies."""
-    for coding in raw_codings(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if isinstance(system, str) and isinstance(code, str) and (system, code) in codes:
-            return True
+    if not isinstance(concept, dict) or not isinstance(found := concept.get("coding"), list):
+        return False
+    for coding in found:  # raw_codings, inlined: this runs for every result of the record
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str) and (system, code) in codes:
+                return True
     return False
 
 
