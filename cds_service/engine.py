@@ -11,7 +11,7 @@ from dataclasses import replace
 import httpx
 
 from cds_service.errors import RequiredDataUnavailable
-from cds_service.facts import extract_facts
+from cds_service.facts import PatientFacts, extract_facts
 from cds_service.facts.medications import identify, medication_concept
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
 from cds_service.fhir_validation import emitted_version, validation_problems
@@ -20,7 +20,7 @@ from cds_service.gather.trials import TrialRegistry
 from cds_service.hook_context import Hook, HookContext
 from cds_service.knowledge import Knowledge
 from cds_service.outbound import OutboundPolicy
-from cds_service.plan import planned_cards
+from cds_service.plan import CallPlan, planned_cards
 from cds_service.protocol.cards import INDICATOR_RANK, Card, CardsResponse
 from cds_service.protocol.request import HookRequest
 from cds_service.rules import Rule, default_rules
@@ -110,10 +110,7 @@ class Engine:
             # Within what is left of the call's budget: a slow registry never holds the cards back.
             remaining = self.settings.fhir_timeout_seconds - (time.monotonic() - started)
             facts = replace(facts, live_trials=await self.trials.search(query, http, remaining))
-        cards = planned_cards(
-            lambda plan: [card for rule in self.rules for card in rule(replace(facts, plan=plan), self.knowledge)],
-            self.knowledge.level_codes,
-        )
+        cards = planned_cards(lambda plan: self._run_rules(facts, plan), self.knowledge.level_codes)
         if (gaps := coverage_card(facts, self.knowledge, cards)) is not None:
             cards.append(gaps)
         if base_url:
@@ -122,6 +119,13 @@ class Engine:
             cards = [_without_invalid_suggestions(card) for card in cards]
         cards.sort(key=lambda card: INDICATOR_RANK[card.indicator], reverse=True)
         return CardsResponse(cards=cards)
+
+    def _run_rules(self, facts: PatientFacts, plan: CallPlan) -> list[Card]:
+        """Every rule's cards under `plan`. The rules share one facts object (a copy per rule cost more than some
+        rules), and the first pass gets the call's own: what a rule works out for it (the model's fit) is then
+        found again by the page links."""
+        planned = facts if plan is facts.plan else replace(facts, plan=plan)
+        return [card for rule in self.rules for card in rule(planned, self.knowledge)]
 
 
 def _without_invalid_suggestions(card: Card) -> Card:

@@ -101,7 +101,16 @@ def codings(concept: Any) -> list[dict[str, Any]]:
     """
     if not isinstance(concept, dict):
         return []
-    return [_string_fields_only(c) for c in listed(concept.get("coding")) if isinstance(c, dict)]
+    found = concept.get("coding")
+    if not isinstance(found, list):
+        return []
+    # The test `_string_fields_only` makes, inlined: a function call per coding was most of the cost.
+    return [
+        c if (isinstance(c.get("system", ""), str) and isinstance(c.get("code", ""), str)
+              and isinstance(c.get("display", ""), str) and isinstance(c.get("version", ""), str))
+        else _string_fields_only(c)
+        for c in found if isinstance(c, dict)
+    ]
 
 
 def _string_fields_only(coding: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +146,19 @@ def concept_words(concept: Any) -> list[str]:
         if isinstance(display, str) and display:
             words.append(display)
     return words
+
+
+def has_code_in(concept: Any, codes: set[tuple[str, str]] | frozenset[tuple[str, str]]) -> bool:
+    """Whether a coding of `concept` is one of `codes` ((system, code) pairs): what
+    `any((c.get("system"), c.get("code")) in codes for c in codings(concept))` says, without the cleaned copies."""
+    if not isinstance(concept, dict) or not isinstance(found := concept.get("coding"), list):
+        return False
+    for coding in found:  # raw_codings, inlined: this runs for every result of the record
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str) and (system, code) in codes:
+                return True
+    return False
 
 
 def has_coding(concept: Any, system: str, code: str) -> bool:

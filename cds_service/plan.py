@@ -128,17 +128,20 @@ def reconcile(cards: list[Card], level_codes: set[tuple[str, str]]) -> CallPlan:
     )
 
 
-def enforce(cards: list[Card], level_codes: set[tuple[str, str]]) -> list[Card]:
-    """Every action the plan gives to another card is dropped, with a line saying where it is."""
-    plan = reconcile(cards, level_codes)
+def enforce(cards: list[Card], level_codes: set[tuple[str, str]], plan: CallPlan | None = None) -> list[Card]:
+    """Every action the plan gives to another card is dropped, with a line saying where it is. `plan` is
+    `reconcile(cards, level_codes)` when the caller has it already."""
+    if plan is None:
+        plan = reconcile(cards, level_codes)
+    shown = _shown_order(cards)
     trough_owner = next(
-        (id(card) for card in _shown_order(cards)
+        (id(card) for card in shown
          if any(a.type == "create" and _is_trough_order(a.resource, level_codes)
                 for s in card.suggestions or () for a in s.actions)),
         None,
     )
     dose_owner: dict[str, int] = {}
-    for card in _shown_order(cards):
+    for card in shown:
         for suggestion in card.suggestions or ():
             for action in suggestion.actions:
                 ref = _reference(action.resource) if action.type == "update" else None
@@ -188,5 +191,6 @@ def planned_cards(
     plan = reconcile(cards, level_codes)
     if plan.conflicts:
         cards = run(plan)
-    return enforce(cards, level_codes)
+        plan = reconcile(cards, level_codes)
+    return enforce(cards, level_codes, plan)
 

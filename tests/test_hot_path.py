@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from cds_service.engine import Engine
 from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.facts.medications import identify, is_systemic
-from cds_service.fhir import codings, has_coding
+from cds_service.fhir import codings, has_code_in, has_coding
 from cds_service.knowledge import load_knowledge
 from cds_service.protocol.limits import JsonLimits, check_json_limits
 from cds_service.protocol.request import parse_hook_request
@@ -85,6 +85,18 @@ def test_codings_leave_out_non_string_fields_and_never_change_the_request():
     assert not has_coding({"coding": [{"system": "urn:s", "code": ["z"]}]}, "urn:s", "z")
 
 
+def test_a_code_set_matches_what_the_cleaned_codings_would_match():
+    codes = {("urn:s", "z"), ("urn:s", "5")}
+    concepts = [{"coding": [{"system": 5, "code": "z"}, {"system": "urn:s", "code": 5}]},
+                {"coding": [{"system": "urn:s", "code": ["z"]}, "junk", {"system": "urn:s"}]},
+                {"coding": [{"code": "z"}, {"system": "urn:s", "code": "z", "display": 1}]},
+                {"coding": {"system": "urn:s", "code": "z"}}, {"text": "z"}, None, "z"]
+    for concept in concepts:
+        cleaned = any((c.get("system"), c.get("code")) in codes for c in codings(concept))
+        assert has_code_in(concept, codes) is cleaned
+    assert has_code_in(concepts[2], codes)
+
+
 def test_names_and_routes_are_matched_by_each_knowledge_base_for_itself(tmp_path, knowledge):
     folder = copy_bundled(tmp_path)
     for file, old, new in (("ingredients.toml", 'brands = ["Rifadin",', 'brands = ["Testobrand", "Rifadin",'),
@@ -109,3 +121,25 @@ def test_card_parts_built_once_cannot_be_changed_through_a_card(knowledge):
         source.label = "changed"
     with pytest.raises(ValidationError):
         override("code", "Display").display = "changed"
+
+
+def test_the_model_is_evaluated_once_per_call_for_one_request_and_again_for_the_next_call(knowledge, monkeypatch):
+    """The inducer card asks for the a-priori answer and for a level during the co-therapy (none here): the same
+    request, one evaluation per call; the memo is the call's, so a second call evaluates again."""
+    from cds_service.rules import pk_dosing
+
+    requests = []
+
+    def counted(request, kb):
+        requests.append(request)
+        return evaluate(request, kb)
+
+    evaluate = pk_dosing.evaluate
+    monkeypatch.setattr(pk_dosing, "evaluate", counted)
+    body = (FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes()
+    engine = Engine(knowledge, Settings())
+    first = asyncio.run(engine.evaluate(ORDER_SIGN, parse_hook_request(body), http=None))
+    assert len(requests) == 1
+    second = asyncio.run(engine.evaluate(ORDER_SIGN, parse_hook_request(body), http=None))
+    assert len(requests) == 2
+    assert [c.detail for c in first.cards] == [c.detail for c in second.cards]

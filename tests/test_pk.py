@@ -10,7 +10,7 @@ from cds_service.pk.dosing import DosingInputError, DosingRequest, evaluate, to_
 from cds_service.pk.fit import _Objective, map_fit
 from cds_service.pk.model import Covariates, population_model
 from cds_service.pk.proposal import adjustment_score
-from cds_service.pk.simulate import concentrations, steady_state, steady_state_trough
+from cds_service.pk.simulate import concentrations, steady_state, steady_state_trough, steady_state_troughs
 
 WITHIN = 0.02  # the issue's tolerance against Tucuxi
 
@@ -73,6 +73,18 @@ def test_superposition_reaches_the_steady_state_formula(knowledge):
     # A day after the first dose the patient is far from steady state: superposition says so, the formula cannot.
     early = concentrations(np.array([24.0]), doses[:1], np.full(1, 400.0), cl, v, model.ka, 1.0)[0]
     assert early < 0.7 * steady_state_trough(400, 24, cl, v, model.ka, 1.0)
+
+
+@pytest.mark.parametrize("clearance_factor", [1.0, 3.8, "flip"])
+def test_the_troughs_of_many_regimens_are_each_regimens_own_to_the_bit(knowledge, clearance_factor):
+    """The proposal scores all its regimens in one pass: the same numbers, to the bit, as the formula."""
+    model, cl, v = typical(knowledge)
+    cl = model.ka * v if clearance_factor == "flip" else cl * clearance_factor
+    regimens = [(300, 24), (400, 24), (600, 24), (800, 24), (300, 12), (400, 12), (350.5, 12)]
+    many = steady_state_troughs([d for d, _ in regimens], [t for _, t in regimens], cl, v, model.ka, 0.98)
+    formula = [float(steady_state(np.array([t]), d, t, cl, v, model.ka, 0.98)[0]) for d, t in regimens]
+    assert many == formula
+    assert [steady_state_trough(d, t, cl, v, model.ka, 0.98) for d, t in regimens] == formula
 
 
 @pytest.mark.parametrize(("doses", "more_than"), [(1, 1.2), (2, 1.05), (4, 1.005)])

@@ -141,10 +141,13 @@ def extract_facts(
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
     # An active order or statement whose own end date has passed is no longer taken: it joins the history.
     day = today or datetime.now(UTC).date()
-    ended_orders = [replace(u, origin="history") for u in orders if ended_before(u, day)]
-    ended_statements = [replace(u, origin="history") for u in statements if ended_before(u, day)]
-    orders = [u for u in orders if not ended_before(u, day)]
-    statements = [u for u in statements if not ended_before(u, day)]
+    order_ended = [ended_before(u, day) for u in orders]
+    statement_ended = [ended_before(u, day) for u in statements]
+    ended_orders = [replace(u, origin="history") for u, ended in zip(orders, order_ended, strict=True) if ended]
+    ended_statements = [replace(u, origin="history")
+                        for u, ended in zip(statements, statement_ended, strict=True) if ended]
+    orders = [u for u, ended in zip(orders, order_ended, strict=True) if not ended]
+    statements = [u for u, ended in zip(statements, statement_ended, strict=True) if not ended]
     past_statements = _uses(record.get("stoppedMedicationStatements"), "history", context, record, knowledge,
                             frozenset({"MedicationStatement"}), keep_status=frozenset({"completed", "stopped"}),
                             drop_status=frozenset())

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.facts.timeline import Instant, parse_instant
-from cds_service.fhir import Resource, codings, concept_text, one_or_many
+from cds_service.fhir import Resource, codings, concept_text, has_code_in, one_or_many
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 
@@ -148,7 +148,7 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
     for obs in observations:
         if not is_result(obs):
             continue
-        if not any((c.get("system"), c.get("code")) in level_codes for c in codings(obs.get("code"))):
+        if not has_code_in(obs.get("code"), level_codes):
             continue
         quantity = obs.get("valueQuantity")
         if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):

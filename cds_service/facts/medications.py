@@ -1,6 +1,6 @@
 """Medications as facts: which ingredients, from which order or statement, active or not, systemic or not."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cds_service.facts.dose import (
@@ -61,6 +61,10 @@ class MedicationUse:
     systemic: bool
     under_decision: bool
     concept: dict[str, Any] | None
+    # The dose as read for a knowledge base, by its id: several rules and the facts ask, and the use lives for one
+    # call. Not an init field, so dataclasses.replace starts a copy with none.
+    _doses: dict[int, tuple[Knowledge, DoseReading]] = field(default_factory=dict, init=False, repr=False,
+                                                               compare=False)
 
     @property
     def fhir_version(self) -> FhirVersion:
@@ -76,6 +80,15 @@ class MedicationUse:
         return self.identity.display
 
     def dose(self, knowledge: Knowledge) -> DoseReading:
+        """The dose this use says, read once per knowledge base (a DoseReading is frozen)."""
+        seen = self._doses.get(id(knowledge))
+        if seen is not None and seen[0] is knowledge:
+            return seen[1]
+        reading = self._read_dose(knowledge)
+        self._doses[id(knowledge)] = (knowledge, reading)
+        return reading
+
+    def _read_dose(self, knowledge: Knowledge) -> DoseReading:
         product = knowledge.products.get(self.identity.rxnorm_code or "")
         strength = product.strength_mg if product else None
         if strength is None:

@@ -7,7 +7,7 @@ itself. One pass looks each result's codes up in the knowledge base's `result_ki
 from dataclasses import dataclass, field
 
 from cds_service.facts.labs import is_result
-from cds_service.fhir import Resource, belongs_to, local_reference, raw_codings
+from cds_service.fhir import Resource, belongs_to, local_reference
 from cds_service.knowledge.loader import Knowledge
 
 
@@ -51,8 +51,11 @@ _NONE: frozenset[str] = frozenset()
 
 def _kinds(concept: object, kinds_by_code: dict[tuple[str, str], frozenset[str]]) -> frozenset[str]:
     found = _NONE
-    for coding in raw_codings(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if isinstance(system, str) and isinstance(code, str):
-            found = found | kinds_by_code.get((system, code), _NONE)
+    if not isinstance(concept, dict) or not isinstance(codings := concept.get("coding"), list):
+        return found
+    for coding in codings:  # raw_codings, inlined: this runs for every result of the record
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                found = found | kinds_by_code.get((system, code), _NONE)
     return found

@@ -12,7 +12,7 @@ from typing import Literal
 
 from cds_service.facts.labs import draw_time, is_result
 from cds_service.facts.timeline import Instant, parse_instant
-from cds_service.fhir import Resource, belongs_to, codings, local_reference
+from cds_service.fhir import Resource, belongs_to, has_code_in, local_reference
 from cds_service.knowledge.models import Paediatric
 
 # Factors to kg and to cm (definitions of the units; UCUM codes and the words clients write).
@@ -93,12 +93,8 @@ def _measurement(observation: Resource, factors: dict[str, float]) -> Measuremen
     return Measurement(float(value) * factor, draw_time(observation), local_reference(observation), written)
 
 
-def _latest(observations: list[Resource], codes: set[tuple[str, str]], factors: dict[str, float]) -> Measurement | None:
-    found = [
-        m for obs in observations
-        if any((c.get("system"), c.get("code")) in codes for c in codings(obs.get("code")))
-        and (m := _measurement(obs, factors)) is not None
-    ]
+def _latest(found: list[Measurement]) -> Measurement | None:
+    """The latest dated measurement (the first of equals), else the first undated one."""
     dated = [m for m in found if m.on is not None]
     if dated:
         return max(dated, key=lambda m: m.on.at if m.on else 0)
@@ -111,16 +107,26 @@ def patient_profile(
     patient = next((p for p in patients if p.get("resourceType") == "Patient" and p.get("id") == patient_id), None)
     birth = parse_instant(patient.get("birthDate")) if patient else None
     youngest, oldest = _age_range(birth, today) if birth else (None, None)
-    results = [
-        o for o in observations
-        if o.get("resourceType") == "Observation" and belongs_to(o, patient_id) and is_result(o)
-    ]
-    weight = _latest(results, {(c.system, c.code) for c in paediatric.weight_codes}, _TO_KG)
-    height = _latest(results, {(c.system, c.code) for c in paediatric.height_codes}, _TO_CM)
+    weight_codes = {(c.system, c.code) for c in paediatric.weight_codes}
+    height_codes = {(c.system, c.code) for c in paediatric.height_codes}
+    either = weight_codes | height_codes
+    weights: list[Measurement] = []
+    heights: list[Measurement] = []
+    # One pass, and one code test for the many results that are neither a weight nor a height.
+    for o in observations:
+        if o.get("resourceType") != "Observation" or not belongs_to(o, patient_id) or not is_result(o):
+            continue
+        code = o.get("code")
+        if not has_code_in(code, either):
+            continue
+        if has_code_in(code, weight_codes) and (m := _measurement(o, _TO_KG)) is not None:
+            weights.append(m)
+        if has_code_in(code, height_codes) and (m := _measurement(o, _TO_CM)) is not None:
+            heights.append(m)
     gender = patient.get("gender") if patient else None
     sex: Literal["male", "female", "unknown"] = "male" if gender == "male" else "female" if gender == "female" \
         else "unknown"
-    return PatientProfile(birth, youngest, oldest, weight, height, sex)
+    return PatientProfile(birth, youngest, oldest, _latest(weights), _latest(heights), sex)
 
 
 @dataclass(frozen=True, slots=True)

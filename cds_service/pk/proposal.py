@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from cds_service.knowledge.models import PkModel
 from cds_service.pk.model import PopulationModel
-from cds_service.pk.simulate import steady_state_trough
+from cds_service.pk.simulate import steady_state_troughs
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +35,21 @@ def adjustment_score(trough: float, best: float, low: float, high: float) -> flo
     return 1.0 - (math.log(trough) - math.log(best)) ** 2 / (0.5 * (math.log(high) - math.log(low))) ** 2
 
 
-def regimens(spec: PkModel) -> list[tuple[int, int]]:
-    """(dose mg, interval h) of every regimen the proposal may choose, in increasing daily dose."""
+def regimens(spec: PkModel) -> tuple[tuple[int, int], ...]:
+    """(dose mg, interval h) of every regimen the proposal may choose, in increasing daily dose; sorted once per
+    loaded knowledge base (keyed by the spec object, which is frozen), not once per proposal."""
+    seen = _REGIMENS.get(id(spec))
+    if seen is not None and seen[0] is spec:
+        return seen[1]
     found = [(d, 24) for d in spec.proposal.once_daily_mg] + [(d, 12) for d in spec.proposal.twice_daily_mg]
-    return sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1]))
+    ordered = tuple(sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1])))
+    if len(_REGIMENS) > 16:
+        _REGIMENS.clear()
+    _REGIMENS[id(spec)] = (spec, ordered)
+    return ordered
+
+
+_REGIMENS: dict[int, tuple[PkModel, tuple[tuple[int, int], ...]]] = {}
 
 
 def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float, current_interval_h: int,
@@ -47,14 +58,13 @@ def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float,
     spec = model.spec
     low, high = spec.proposal.window_low_fraction * target, spec.proposal.window_high_fraction * target
     current_daily = current_dose_mg * 24 / current_interval_h
-    candidates = []
-    for dose, tau in regimens(spec):
-        if dose * 24 / tau < current_daily - 1e-9:
-            continue
-        trough = steady_state_trough(dose, tau, cl, v, model.ka, model.bioavailability)
-        candidates.append(Candidate(dose, tau, trough, adjustment_score(trough, target, low, high)))
-    current_trough = steady_state_trough(current_dose_mg, current_interval_h, cl, v, model.ka,
-                                         model.bioavailability)
+    tried = [(dose, tau) for dose, tau in regimens(spec) if dose * 24 / tau >= current_daily - 1e-9]
+    # The current regimen's trough last, all in one pass.
+    *troughs, current_trough = steady_state_troughs([d for d, _ in tried] + [current_dose_mg],
+                                                    [t for _, t in tried] + [current_interval_h],
+                                                    cl, v, model.ka, model.bioavailability)
+    candidates = [Candidate(dose, tau, trough, adjustment_score(trough, target, low, high))
+                  for (dose, tau), trough in zip(tried, troughs, strict=True)]
 
     def keep_current(reason: str) -> Proposal:
         return Proposal(current_dose_mg, current_interval_h, current_trough, low <= current_trough <= high, reason)

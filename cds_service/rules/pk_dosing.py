@@ -98,6 +98,22 @@ def model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse, 
     return result
 
 
+_ANSWERS: list[tuple[PatientFacts, Knowledge, DosingRequest, DosingAnswer]] = []
+
+
+def _answer(facts: PatientFacts, knowledge: Knowledge, request: DosingRequest) -> DosingAnswer:
+    """The model's answer to `request`, evaluated once per call's facts: two readings that come to the same request
+    (the inducer card's a-priori line, and its reading of a level during the co-therapy when there is none) share
+    one evaluation. Keyed on the facts object, so never shared between calls."""
+    for seen, seen_knowledge, seen_request, answer in _ANSWERS:
+        if seen is facts and seen_knowledge is knowledge and seen_request == request:
+            return answer
+    answer = evaluate(request, knowledge)
+    _ANSWERS.append((facts, knowledge, request, answer))
+    del _ANSWERS[:-_MEMO_SIZE]
+    return answer
+
+
 def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse, *, inducer: str | None,
                   level_from: Instant | None, with_level: bool) -> "ModelDosing | NoModel":
     domain = knowledge.pk.domain.age_years
@@ -167,7 +183,7 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
         inducer=inducer,
     )
     try:
-        answer = evaluate(request, knowledge)
+        answer = _answer(facts, knowledge, request)
     except DosingInputError as exc:
         return NoModel(f"No model-based dose: {exc.message}.", outside_domain=exc.field == "covariates.age_years")
     return ModelDosing(answer, request, dose, level, level_reading, tuple(notes))
