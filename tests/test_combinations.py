@@ -13,7 +13,7 @@ def test_pd1_inhibitor_with_crohns_warns_and_offers_removal(call):
     assert card["indicator"] == "warning"
     assert card["summary"] == "Pembrolizumab with Crohn's disease on record: higher risk of severe colitis"
     assert "41 % of 102 patients with IBD vs 11 % without" in card["detail"]
-    assert "Abu-Sbeih H et al." in card["detail"]
+    assert "(Abu-Sbeih 2020; combination-therapy review 2025; status V)" in card["detail"]
     assert card["suggestions"][0]["actions"][0] == {
         "type": "delete", "description": "Remove the pembrolizumab order",
         "resourceId": "MedicationRequest/pembrolizumab-draft",

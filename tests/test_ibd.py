@@ -1,6 +1,8 @@
 """Inflammatory bowel disease recognised by SNOMED CT, ICD-10-CM K50/K51 and by name, in every FHIR version's
 Condition shape, and named on the PD-1 inhibitor card with the date the record gives and its status."""
 
+import html
+
 import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource
@@ -111,8 +113,16 @@ def test_inactive_or_resolved_ibd_still_warns_and_says_why(call, version, clinic
     assert f"(clinical status {clinical})" in card["detail"]
     assert "Recorded as inactive or resolved, it still counts" in card["detail"]
     assert "median of 5 years after the last active episode" in card["detail"]
-    assert "PD-1 inhibitors with IBD, and why an inactive or resolved IBD still counts: Abu-Sbeih H et al." \
-        in card["detail"]
+    assert "(Abu-Sbeih 2020; combination-therapy review 2025; status V)" in card["detail"]
+    assert any(link["url"].endswith("/evidence/pd-1-inhibitor-ibd") for link in card["links"])
+
+
+def test_the_ibd_page_cites_the_study_and_what_recognises_ibd(client, knowledge):
+    page = html.unescape(client.get("/evidence/pd-1-inhibitor-ibd").text)
+    note = knowledge.combinations.ibd_with_pd1
+    [group] = [g for g in knowledge.conditions if g.id == note.condition]
+    for source in (*note.sources, *group.sources, *group.history_sources):
+        assert knowledge.sources[source].citation in page, source
 
 
 @pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])

@@ -17,6 +17,7 @@ from cds_service.rules.common import (
     card_source,
     claim_line,
     evidence_lines,
+    evidence_pointer,
     fit_summary,
     footer,
     origin_phrase,
@@ -156,6 +157,10 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
     )
 
 
+def _shorts(knowledge: Knowledge, source_ids: list[str]) -> str:
+    return "; ".join(knowledge.sources[s].short for s in source_ids)
+
+
 def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     note = knowledge.combinations.ibd_with_pd1
     ibd = [d for d in facts.diagnoses if d.id == note.condition]
@@ -169,18 +174,11 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     history = [d for d in ibd if d.inactive]
     if history:
         condition_line += (
-            " Recorded as inactive or resolved, it still counts: in the study below, GI adverse events came a median "
+            " Recorded as inactive or resolved, it still counts: in the study, GI adverse events came a median "
             "of 5 years after the last active episode of inflammatory bowel disease."
         )
     if any(d.recognised_by == "name" for d in ibd):
         condition_line += " Recognised by its name, not by a code the knowledge base knows."
-    cited = dict.fromkeys(note.sources, "PD-1 inhibitors with IBD")
-    for diagnosis in ibd:
-        for source in diagnosis.group.sources:
-            cited.setdefault(source, "how inflammatory bowel disease is recognised")
-        for source in diagnosis.group.history_sources if diagnosis.inactive else ():
-            why = "why an inactive or resolved IBD still counts"
-            cited[source] = f"{cited[source]}, and {why}" if source in cited and why not in cited[source] else why
     first = ibd[0].name or ibd[0].group.label
     for order in orders:
         drug = agent_names(knowledge, sorted(order.ingredients & members))
@@ -193,12 +191,12 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         detail = "\n\n".join([
             f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor.",
             condition_line,
-            section("**What happens**", f"{note.text} (status {note.status})"),
+            section("**What happens**", f"{note.text} ({_shorts(knowledge, note.sources)}; status {note.status})"),
             section("**What to do**", "The combination review advises avoiding immunotherapy with active "
                     "inflammatory bowel disease; otherwise weigh the risk of severe gastrointestinal events against "
                     "the benefit."),
-            section("**Evidence**", evidence_lines(knowledge, cited)),
-            footer(knowledge, facts, [order], ("conditions",)),
+            evidence_pointer(),  # the study, the codes IBD is recognised by and their sources: the topic's page
+            footer(knowledge, facts, [order], ("conditions",), legend=False),
         ])
         cards.append(Card(
             summary=fit_summary(f"{drug.capitalize()} with {first} on record: higher risk of severe colitis"),
