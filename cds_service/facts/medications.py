@@ -61,10 +61,9 @@ class MedicationUse:
     systemic: bool
     under_decision: bool
     concept: dict[str, Any] | None
-    # The dose as read for a knowledge base, by its id: several rules and the facts ask, and the use lives for one
-    # call. Not an init field, so dataclasses.replace starts a copy with none.
-    _doses: dict[int, tuple[Knowledge, DoseReading]] = field(default_factory=dict, init=False, repr=False,
-                                                               compare=False)
+    # The dose as last read, with the knowledge base it was read for: several rules and the facts ask, and the use
+    # lives for one call. Not an init field, so dataclasses.replace starts a copy with none.
+    _dose: list[tuple[Knowledge, DoseReading]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def fhir_version(self) -> FhirVersion:
@@ -81,11 +80,10 @@ class MedicationUse:
 
     def dose(self, knowledge: Knowledge) -> DoseReading:
         """The dose this use says, read once per knowledge base (a DoseReading is frozen)."""
-        seen = self._doses.get(id(knowledge))
-        if seen is not None and seen[0] is knowledge:
-            return seen[1]
+        if self._dose and self._dose[0][0] is knowledge:
+            return self._dose[0][1]
         reading = self._read_dose(knowledge)
-        self._doses[id(knowledge)] = (knowledge, reading)
+        self._dose[:] = [(knowledge, reading)]
         return reading
 
     def _read_dose(self, knowledge: Knowledge) -> DoseReading:

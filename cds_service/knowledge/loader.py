@@ -233,6 +233,10 @@ class Knowledge:
     def cite(self, source_ids: list[str]) -> str:
         return "; ".join(self.sources[s].citation for s in source_ids)
 
+    def cite_short(self, source_ids: list[str]) -> str:
+        """The sources by their short names, for a card that keeps the full citations on its evidence page."""
+        return "; ".join(self.sources[s].short for s in source_ids)
+
     def _ingredients_named_in(self, text: str) -> frozenset[str]:
         """Ingredients whose name or brand appears in `text` as whole words (case- and apostrophe-insensitive)."""
         return frozenset(

@@ -30,6 +30,7 @@ class PopulationModel:
     omega_inverse: np.ndarray  # 2x2, over (eta_CL, eta_V)
     sigma: float
     molar_mass: float
+    regimens: tuple[tuple[int, int], ...]  # (dose mg, interval h) the proposal may choose, in increasing daily dose
 
     def typical_clearance(self, cov: Covariates) -> float:
         c = self.spec.clearance
@@ -57,7 +58,13 @@ def _build(spec: PkModel) -> PopulationModel:
         omega_inverse=np.linalg.inv(omega),
         sigma=spec.residual.proportional_sigma,
         molar_mass=spec.units.molar_mass_g_per_mol,
+        regimens=_regimens(spec),
     )
+
+
+def _regimens(spec: PkModel) -> tuple[tuple[int, int], ...]:
+    found = [(d, 24) for d in spec.proposal.once_daily_mg] + [(d, 12) for d in spec.proposal.twice_daily_mg]
+    return tuple(sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1])))
 
 
 _BUILT: dict[int, PopulationModel] = {}

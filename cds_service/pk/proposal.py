@@ -3,7 +3,6 @@
 import math
 from dataclasses import dataclass
 
-from cds_service.knowledge.models import PkModel
 from cds_service.pk.model import PopulationModel
 from cds_service.pk.simulate import steady_state_troughs
 
@@ -35,30 +34,13 @@ def adjustment_score(trough: float, best: float, low: float, high: float) -> flo
     return 1.0 - (math.log(trough) - math.log(best)) ** 2 / (0.5 * (math.log(high) - math.log(low))) ** 2
 
 
-def regimens(spec: PkModel) -> tuple[tuple[int, int], ...]:
-    """(dose mg, interval h) of every regimen the proposal may choose, in increasing daily dose; sorted once per
-    loaded knowledge base (keyed by the spec object, which is frozen), not once per proposal."""
-    seen = _REGIMENS.get(id(spec))
-    if seen is not None and seen[0] is spec:
-        return seen[1]
-    found = [(d, 24) for d in spec.proposal.once_daily_mg] + [(d, 12) for d in spec.proposal.twice_daily_mg]
-    ordered = tuple(sorted(found, key=lambda r: (r[0] * 24 / r[1], r[1])))
-    if len(_REGIMENS) > 16:
-        _REGIMENS.clear()
-    _REGIMENS[id(spec)] = (spec, ordered)
-    return ordered
-
-
-_REGIMENS: dict[int, tuple[PkModel, tuple[tuple[int, int], ...]]] = {}
-
-
 def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float, current_interval_h: int,
             target: float) -> tuple[Proposal, list[Candidate]]:
     """The best-scoring candidate whose daily dose is at least the current one (a low level never lowers a dose)."""
     spec = model.spec
     low, high = spec.proposal.window_low_fraction * target, spec.proposal.window_high_fraction * target
     current_daily = current_dose_mg * 24 / current_interval_h
-    tried = [(dose, tau) for dose, tau in regimens(spec) if dose * 24 / tau >= current_daily - 1e-9]
+    tried = [(dose, tau) for dose, tau in model.regimens if dose * 24 / tau >= current_daily - 1e-9]
     # The current regimen's trough last, all in one pass.
     *troughs, current_trough = steady_state_troughs([d for d, _ in tried] + [current_dose_mg],
                                                     [t for _, t in tried] + [current_interval_h],

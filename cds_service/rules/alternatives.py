@@ -23,10 +23,6 @@ def _inducing(knowledge: Knowledge, agent: str | None) -> str:
     return f", itself a {inducer.strength} CYP3A inducer" if inducer else ""
 
 
-def _shorts(knowledge: Knowledge, source_ids: list[str]) -> str:
-    return "; ".join(knowledge.sources[s].short for s in source_ids)
-
-
 @lru_cache(maxsize=256)  # knowledge-only text, the same for every call with these inducers
 def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge, brief: bool = False) -> AlternativeText:
     """One item per alternatives set that covers any of `inducers`, then one for the inducers none covers.
@@ -49,7 +45,7 @@ def alternatives_for(inducers: tuple[str, ...], knowledge: Knowledge, brief: boo
             options = "; ".join(f"**{o.name}**{_inducing(knowledge, o.agent)} (status {o.status})"
                                 for o in alternatives.options)
         else:
-            options = "; ".join(f"**{o.name}**: {o.text} ({_shorts(knowledge, o.sources)}, status {o.status})"
+            options = "; ".join(f"**{o.name}**: {o.text} ({knowledge.cite_short(o.sources)}, status {o.status})"
                                 for o in alternatives.options)
         any_named = any_named or bool(alternatives.options)
         line = f"For {covered} ({alternatives.indication}): "

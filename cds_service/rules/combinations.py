@@ -157,10 +157,6 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
     )
 
 
-def _shorts(knowledge: Knowledge, source_ids: list[str]) -> str:
-    return "; ".join(knowledge.sources[s].short for s in source_ids)
-
-
 def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     note = knowledge.combinations.ibd_with_pd1
     ibd = [d for d in facts.diagnoses if d.id == note.condition]
@@ -191,7 +187,7 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         detail = "\n\n".join([
             f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor.",
             condition_line,
-            section("**What happens**", f"{note.text} ({_shorts(knowledge, note.sources)}; status {note.status})"),
+            section("**What happens**", f"{note.text} ({knowledge.cite_short(note.sources)}; status {note.status})"),
             section("**What to do**", "The combination review advises avoiding immunotherapy with active "
                     "inflammatory bowel disease; otherwise weigh the risk of severe gastrointestinal events against "
                     "the benefit."),
