@@ -50,11 +50,13 @@ def browser() -> Iterator[object]:
 
 @dataclass
 class Pages:
-    """A browser tab on a running service, and the requests that tried to leave it (refused)."""
+    """A browser tab on a running service, the requests that tried to leave it (refused), and what the page's
+    Content-Security-Policy blocked (an inline style or script the page needed and did not get)."""
 
     server: Server
     page: object
     outside: list[str] = field(default_factory=list)
+    blocked_by_policy: list[str] = field(default_factory=list)
 
     def open(self, path: str) -> object:
         response = self.page.goto(self.server.base + path)
@@ -65,6 +67,8 @@ class Pages:
 def _pages(browser, server: Server, width: int, **context_options) -> Iterator[Pages]:
     context = browser.new_context(viewport={"width": width, "height": 900}, **context_options)
     tab = Pages(server, context.new_page())
+    tab.page.on("console", lambda message: tab.blocked_by_policy.append(message.text)
+                if "Content Security Policy" in message.text else None)
     local = urlsplit(server.base).netloc
 
     def guard(route) -> None:

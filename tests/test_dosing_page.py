@@ -61,6 +61,8 @@ def test_the_page_draws_and_redraws_with_the_apis_trough(pages):
     page.wait_for_selector("body[data-drawn='600/24']")
     assert page.text_content("#alternative-trough") == "915"  # the proposal, from the API
     assert page.evaluate("Chart.getChart('concentration').data.datasets.length") == 5
+    assert page.evaluate("document.getElementById('concentration').parentElement.offsetHeight") == 420
+    assert pages.blocked_by_policy == []
     page.select_option("#dose", "400")
     page.wait_for_selector("body[data-drawn='400/24']")
     assert page.text_content("#alternative-trough") == "610"  # Tucuxi: 610.0 on 400 mg once daily

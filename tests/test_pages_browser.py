@@ -1,6 +1,7 @@
 """The pages in a real browser (Debian's chromium through Playwright) against a real `cds-service serve`."""
 
 import httpx
+import pytest
 
 from cds_service.knowledge import Knowledge
 from cds_service.rules.guide import Scenario, scenario_trials
@@ -94,3 +95,24 @@ def test_an_unknown_topic_shows_the_not_found_page(pages):
     response = pages.open("/evidence/no-such-topic")
     assert response.status == 404
     assert pages.page.get_by_role("link", name="Every card topic and its evidence").is_visible()
+
+
+@pytest.mark.parametrize("path", [
+    "/guide",
+    "/evidence",
+    "/evidence/imatinib-strong-cyp3a4-inducer",
+    "/evidence/no-such-topic",
+    "/dosing/imatinib/page?w=70&age=50&sex=unknown&ind=CML&dose=400&tau=24&n=30&lt=720&lv=620",
+])
+def test_nothing_on_a_page_is_blocked_by_its_content_security_policy(pages, path):
+    """An inline style or script the policy refuses is silently dropped: the page looks right in the template and
+    wrong in the browser (the dosing chart's box lost its height this way)."""
+    pages.open(path)
+    pages.page.wait_for_load_state("networkidle")
+    assert pages.blocked_by_policy == []
+
+
+def test_nothing_on_the_dashboard_is_blocked_by_its_content_security_policy(committee_pages):
+    committee_pages.open("/dashboard")
+    committee_pages.page.wait_for_load_state("networkidle")
+    assert committee_pages.blocked_by_policy == []
