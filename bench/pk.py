@@ -9,11 +9,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.inprocess import count_prefetched
 from cds_service.engine import Engine
 from cds_service.knowledge import load_knowledge
 from cds_service.pk.fit import map_fit
@@ -58,32 +60,64 @@ def _resource(name: str) -> dict[str, Any]:
     return json.loads((RESOURCES / name).read_text())
 
 
-def order_select_with_level() -> dict[str, Any]:
-    """An imatinib draft for a woman with CML, her weight and a low trough: the TDM card's case."""
+# A CML patient's routine laboratory tests (LOINC): what most of a long record is, and what no imatinib rule reads.
+ROUTINE_LABS = (
+    ("718-7", "Hemoglobin [Mass/volume] in Blood", 12.1, "g/dL"),
+    ("6690-2", "Leukocytes [#/volume] in Blood", 6.2, "10*3/uL"),
+    ("777-3", "Platelets [#/volume] in Blood", 210, "10*3/uL"),
+    ("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", 24, "U/L"),
+    ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", 0.9, "mg/dL"),
+)
+
+
+def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def _routine_lab(index: int, today: date) -> dict[str, Any]:
+    """The `index`-th of a monthly round of routine tests, going back from last month."""
+    code, text, value, unit = ROUTINE_LABS[index % len(ROUTINE_LABS)]
+    taken = today - timedelta(days=30 * (1 + index // len(ROUTINE_LABS)))
+    return {"resourceType": "Observation", "id": f"routine-{index}", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": text}], "text": text},
+            "subject": {"reference": "Patient/pt-cml-1"}, "effectiveDateTime": f"{taken.isoformat()}T08:00:00Z",
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def order_select_with_level(prefetched: int = 0, today: date | None = None) -> dict[str, Any]:
+    """An imatinib draft for a woman with CML on 400 mg for five weeks, her weight and a low trough a week ago: the
+    TDM card's case (its MAP fit). With `prefetched`, routine tests fill the record up to that many resources.
+    Dates are relative to `today`, so the case does not age out of what the card looks at."""
+    today = today or datetime.now(UTC).date()
     draft = _resource("imatinib-400-draft-r4.json")
-    level = {**_resource("imatinib-trough-low-r4.json"), "effectiveDateTime": "2026-11-25T08:05:00Z"}
-
-    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
+    active = {**_resource("imatinib-400-active-r4.json"), "authoredOn": (today - timedelta(days=37)).isoformat()}
+    level = {**_resource("imatinib-trough-low-r4.json"),
+             "effectiveDateTime": f"{(today - timedelta(days=7)).isoformat()}T08:05:00Z"}
     weight = {"resourceType": "Observation", "id": "weight-1", "status": "final",
               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-              "subject": {"reference": "Patient/pt-cml-1"}, "effectiveDateTime": "2026-10-20T08:00:00Z",
+              "subject": {"reference": "Patient/pt-cml-1"},
+              "effectiveDateTime": f"{(today - timedelta(days=43)).isoformat()}T08:00:00Z",
               "valueQuantity": {"value": 68, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}
+    prefetch = {
+        "patient": _resource("patient-cml-1.json"),
+        "activeMedications": _searchset(active),
+        "medicationHistory": _searchset(), "medicationStatements": _searchset(),
+        "conditions": _searchset(_resource("condition-cml-chronic-r4.json")),
+        "labResults": _searchset(level),
+        "genomicVariants": _searchset(), "vitalSigns": _searchset(weight),
+        "medicationAdministrations": _searchset(),
+    }
+    labs = prefetch["labResults"]["entry"]
+    labs += [{"resource": _routine_lab(index, today)} for index in range(max(prefetched - count_prefetched(
+        {"prefetch": prefetch}), 0))]
     return {
         "hook": "order-select", "hookInstance": str(uuid.uuid4()),
         "context": {"patientId": "pt-cml-1", "userId": "Practitioner/example", "selections": ["MedicationRequest/"
                     + draft["id"]], "draftOrders": {"resourceType": "Bundle", "type": "collection",
                                                     "entry": [{"resource": draft}]}},
-        "prefetch": {
-            "patient": _resource("patient-cml-1.json"),
-            "activeMedications": searchset(_resource("imatinib-400-active-r4.json")),
-            "medicationHistory": searchset(), "medicationStatements": searchset(),
-            "conditions": searchset(_resource("condition-cml-chronic-r4.json")),
-            "labResults": searchset(level),
-            "genomicVariants": searchset(), "vitalSigns": searchset(weight),
-            "medicationAdministrations": searchset(),
-        },
+        "prefetch": prefetch,
     }
 
 

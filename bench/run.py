@@ -21,15 +21,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.inprocess import Timing, time_sizes, time_stages
+from bench.pk import order_select_with_level
 from bench.pk import report as pk_report
 from cds_service.cli import uvicorn_options
 from hooks import HOOKS_BY_SERVICE_ID
@@ -58,8 +60,16 @@ DISTURBED_SHARE = 0.05  # a round where other work took more of a CPU than this 
 class Scenario:
     name: str
     service_id: str
-    body: Path
+    body: Path | Callable[[], dict[str, Any]]  # a file, or made when the bench runs (dates relative to today)
     cards: int  # what the service must answer before the load: a body that no longer fires its cards is not timed
+    file_name: str = ""  # for a made body: the name it is written under
+
+    def request(self) -> dict[str, Any]:
+        return orjson.loads(self.body.read_bytes()) if isinstance(self.body, Path) else self.body()
+
+    def compact(self) -> bytes:
+        """The body as sent: compact JSON."""
+        return orjson.dumps(self.request())
 
 
 SCENARIOS = (
@@ -70,6 +80,10 @@ SCENARIOS = (
     # About 17 kB compact: a BCR-ABL1 variant (E255K), six imatinib levels, carbamazepine and six other medicines;
     # the inducer card and the variant card.
     Scenario("order-sign heavy (17 kB)", "imatinib-order-sign", BODIES / "order-sign-imatinib-heavy.json", 2),
+    # Issue 16's budget for model-informed dosing: an imatinib draft, a weight, one low trough and routine tests up
+    # to 200 prefetched resources (111 kB); the TDM card with its MAP fit.
+    Scenario("order-select TDM (200 prefetched)", "imatinib-order-select",
+             lambda: order_select_with_level(prefetched=200), 1, "order-select-imatinib-tdm-200.json"),
 )
 IN_PROCESS = SCENARIOS[1]
 SIZES = (20, 200, 2000)
@@ -456,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{scratch / 'feedback.db'}", "CDS_HOST": "127.0.0.1"}
         bodies = {}
         for scenario in SCENARIOS:
-            bodies[scenario] = scratch / scenario.body.name
-            bodies[scenario].write_bytes(orjson.dumps(orjson.loads(scenario.body.read_bytes())))
+            bodies[scenario] = scratch / (scenario.file_name or Path(str(scenario.body)).name)
+            bodies[scenario].write_bytes(scenario.compact())
         commands = {
             "service": ([str(Path(sys.executable).with_name("cds-service")), "serve"], env, "/healthz"),
             "echo": ([sys.executable, "-m", "bench.echo_app"], env, "/healthz"),
@@ -513,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         out()
         out(f"In process, {IN_PROCESS.name} padded with history, conditions and labs (CPU time, best of 5; no HTTP, "
             "no FHIR server)")
-        request = orjson.loads(IN_PROCESS.body.read_bytes())
+        request = IN_PROCESS.request()
         in_process_table(out, time_sizes(request, HOOKS_BY_SERVICE_ID[IN_PROCESS.service_id], SIZES))
         out()
         out(f"Where the time goes: {IN_PROCESS.name}, 20 resources, each stage on the previous stage's output (warm)")
