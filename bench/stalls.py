@@ -36,15 +36,12 @@ from typing import Any
 
 import orjson
 
+from bench.run import SCENARIOS
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
-BODIES = {
-    "order-sign": (ROOT / "fixtures" / "fhir" / "requests" / "order-sign-imatinib-with-carbamazepine.json",
-                   "imatinib-order-sign"),
-    "heavy": (Path(__file__).resolve().parent / "bodies" / "order-sign-imatinib-heavy.json", "imatinib-order-sign"),
-    "order-select": (ROOT / "fixtures" / "fhir" / "requests" / "order-select-sandbox-imatinib-with-rifampin.json",
-                     "imatinib-order-select"),
-}
+# The bodies of `make bench` (bench/run.py), by a short name.
+BODIES = dict(zip(("order-select", "order-sign", "heavy", "tdm"), SCENARIOS, strict=True))
 SLOW_LOG_WRITE_S = 0.002
 
 
@@ -323,11 +320,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.run import busy_seconds, free_port, post
 
-    body_path, service_id = BODIES[args.body]
+    scenario = BODIES[args.body]
+    service_id = scenario.service_id
     with tempfile.TemporaryDirectory(prefix="cds-stalls-") as scratch_dir:
         scratch = Path(scratch_dir)
         body = scratch / "body.json"
-        body.write_bytes(orjson.dumps(orjson.loads(body_path.read_bytes())))
+        body.write_bytes(scenario.compact())
         port, dump = free_port(), scratch / "probes.json"
         env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{scratch / 'feedback.db'}", "CDS_HOST": "127.0.0.1"}
         with (scratch / "server.log").open("wb") as log:
