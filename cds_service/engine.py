@@ -12,7 +12,7 @@ import httpx
 
 from cds_service.errors import RequiredDataUnavailable
 from cds_service.facts import PatientFacts, extract_facts
-from cds_service.facts.medications import identify, medication_concept
+from cds_service.facts.medications import Identities, medication_concept
 from cds_service.fhir import MEDICATION_ORDER_TYPES, Resource
 from cds_service.fhir_validation import emitted_version, validation_problems
 from cds_service.gather.record import PatientRecord, gather_record
@@ -32,7 +32,7 @@ from cds_service.web.links import with_page_links
 log = logging.getLogger("cds_service.engine")
 
 
-def _needs_advice(context: HookContext, knowledge: Knowledge) -> bool:
+def _needs_advice(context: HookContext, identities: Identities) -> bool:
     """Whether any order being decided names a medicine the knowledge base knows (or one not yet resolvable).
 
     A draft with no medication chosen yet, or only medicines no rule is about, gets `{"cards": []}` without
@@ -44,12 +44,12 @@ def _needs_advice(context: HookContext, knowledge: Knowledge) -> bool:
         if _unresolved_reference(order):
             return True
         concept = medication_concept(order, {})
-        if concept is not None and identify(concept, knowledge).ingredients:
+        if concept is not None and identities.of(concept).ingredients:
             return True
     return False
 
 
-def _refuse_if_no_order_can_be_read(context: HookContext, record: PatientRecord, knowledge: Knowledge) -> None:
+def _refuse_if_no_order_can_be_read(context: HookContext, record: PatientRecord, identities: Identities) -> None:
     """The one case in which nothing at all can be said: no order being decided names a medicine the service can
     identify, because the Medication it refers to could not be read. That is a 412 naming the reference; any other
     gap is named in a card beside whatever the data at hand supports."""
@@ -58,7 +58,7 @@ def _refuse_if_no_order_can_be_read(context: HookContext, record: PatientRecord,
         if order.get("resourceType") not in MEDICATION_ORDER_TYPES or not context.is_under_decision(order):
             continue
         concept = medication_concept(order, record.medication_resources)
-        if concept is not None and identify(concept, knowledge).ingredients:
+        if concept is not None and identities.of(concept).ingredients:
             return
         if concept is None and _unresolved_reference(order):
             ref = order["medicationReference"]["reference"]
@@ -93,7 +93,9 @@ class Engine:
         """The cards for one call; with `base_url` (the service's public URL) they link to the service's pages."""
         started = time.monotonic()
         context = hook.read_context(request.context)
-        if not _needs_advice(context, self.knowledge):
+        # The drafts' medicines are identified here, before and after the record is gathered, and again as facts.
+        identities = Identities(self.knowledge)
+        if not _needs_advice(context, identities):
             return CardsResponse()
         record = await gather_record(
             request,
@@ -104,8 +106,8 @@ class Engine:
             max_response_bytes=self.settings.fhir_max_response_bytes,
             outbound=self.outbound,
         )
-        _refuse_if_no_order_can_be_read(context, record, self.knowledge)
-        facts = extract_facts(context, record, self.knowledge, hook.name)
+        _refuse_if_no_order_can_be_read(context, record, identities)
+        facts = extract_facts(context, record, self.knowledge, hook.name, identities=identities)
         if self.trials is not None and (query := live_trial_query(facts, self.knowledge)) is not None:
             # Within what is left of the call's budget: a slow registry never holds the cards back.
             remaining = self.settings.fhir_timeout_seconds - (time.monotonic() - started)

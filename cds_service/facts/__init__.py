@@ -11,8 +11,10 @@ from cds_service.facts.genomics import UnattributedChange, VariantFinding, genom
 from cds_service.facts.labs import GivenDose, ImatinibLevel, given_at, imatinib_levels, timed_by_doses
 from cds_service.facts.medications import (
     INACTIVE_ORDER_STATUSES,
+    Identities,
     MedicationUse,
     Origin,
+    medication_concept,
     medication_use,
     recorded_status,
 )
@@ -80,34 +82,36 @@ def _uses(
     origin: Origin,
     context: HookContext,
     record: PatientRecord,
-    knowledge: Knowledge,
+    identities: Identities,
     types: frozenset[str],
     keep_status: frozenset[str] | None = None,
     drop_status: frozenset[str] = INACTIVE_ORDER_STATUSES,
 ) -> list[MedicationUse]:
     uses = []
+    patient_id, medications = context.patient_id, record.medication_resources
     for resource in resources:
-        if resource.get("resourceType") not in types or not belongs_to(resource, context.patient_id):
+        if resource.get("resourceType") not in types or not belongs_to(resource, patient_id):
             continue
         status = recorded_status(resource)
         if status in drop_status or (keep_status is not None and status not in keep_status):
             continue
         under_decision = origin == "draft" and context.is_under_decision(resource)
-        use = medication_use(resource, origin, knowledge, record.medication_resources, under_decision=under_decision)
+        use = medication_use(resource, origin, identities, medications, under_decision=under_decision)
         if use is not None:
             uses.append(use)
     return uses
 
 
-def _imatinib_given(record: PatientRecord, context: HookContext, knowledge: Knowledge) -> list[GivenDose]:
+def _imatinib_given(record: PatientRecord, context: HookContext, identities: Identities) -> list[GivenDose]:
     """Imatinib doses recorded as given to this patient, to the minute: what a level's timing is read against."""
     given = []
     for resource in record.get("medicationAdministrations"):
         if resource.get("resourceType") != "MedicationAdministration" or not belongs_to(resource, context.patient_id):
             continue
-        use = medication_use(resource, "history", knowledge, record.medication_resources)
-        at = given_at(resource)
-        if use is not None and "imatinib" in use.ingredients and at is not None:
+        concept = medication_concept(resource, record.medication_resources)
+        if concept is None or "imatinib" not in identities.of(concept).ingredients:
+            continue
+        if (at := given_at(resource)) is not None:
             given.append(GivenDose(at, local_reference(resource)))
     return given
 
@@ -124,23 +128,31 @@ def _dosing_interval_hours(medications: tuple[MedicationUse, ...], knowledge: Kn
 
 
 def extract_facts(
-    context: HookContext, record: PatientRecord, knowledge: Knowledge, hook: str, today: date | None = None
+    context: HookContext,
+    record: PatientRecord,
+    knowledge: Knowledge,
+    hook: str,
+    today: date | None = None,
+    identities: Identities | None = None,
 ) -> PatientFacts:
-    drafts = _uses(context.draft_orders, "draft", context, record, knowledge, MEDICATION_ORDER_TYPES)
+    """The call's facts; `identities` is the call's memo of medication identities when the engine already made one."""
+    if identities is None:
+        identities = Identities(knowledge)
+    day = today or datetime.now(UTC).date()
+    drafts = _uses(context.draft_orders, "draft", context, record, identities, MEDICATION_ORDER_TYPES)
     draft_refs = {d.reference for d in drafts if d.reference}
     # Without the active list, the history's active orders stand in for it: an imatinib or inducer order the
     # record does show must not be missed because another search failed.
     active_source = "activeMedications" if "activeMedications" in record.by_key else "medicationHistory"
     orders = [
         use
-        for use in _uses(record.get(active_source), "order", context, record, knowledge,
+        for use in _uses(record.get(active_source), "order", context, record, identities,
                          MEDICATION_ORDER_TYPES, keep_status=ACTIVE_ORDER_STATUSES)
         if use.reference not in draft_refs
     ]
-    statements = _uses(record.get("medicationStatements"), "statement", context, record, knowledge,
+    statements = _uses(record.get("medicationStatements"), "statement", context, record, identities,
                        frozenset({"MedicationStatement"}), keep_status=frozenset({"active"}))
     # An active order or statement whose own end date has passed is no longer taken: it joins the history.
-    day = today or datetime.now(UTC).date()
     order_ended = [ended_before(u, day) for u in orders]
     statement_ended = [ended_before(u, day) for u in statements]
     ended_orders = [replace(u, origin="history") for u, ended in zip(orders, order_ended, strict=True) if ended]
@@ -148,17 +160,17 @@ def extract_facts(
                         for u, ended in zip(statements, statement_ended, strict=True) if ended]
     orders = [u for u, ended in zip(orders, order_ended, strict=True) if not ended]
     statements = [u for u, ended in zip(statements, statement_ended, strict=True) if not ended]
-    past_statements = _uses(record.get("stoppedMedicationStatements"), "history", context, record, knowledge,
+    past_statements = _uses(record.get("stoppedMedicationStatements"), "history", context, record, identities,
                             frozenset({"MedicationStatement"}), keep_status=frozenset({"completed", "stopped"}),
                             drop_status=frozenset())
-    history = _uses(record.get("medicationHistory"), "history", context, record, knowledge,
+    history = _uses(record.get("medicationHistory"), "history", context, record, identities,
                     MEDICATION_ORDER_TYPES, drop_status=frozenset({"entered-in-error"}))
     in_history = {u.reference for u in history if u.reference}
     history += [u for u in ended_orders if u.reference not in in_history]
     past_statements += ended_statements
     results = sort_results([*record.get("labResults"), *record.get("genomicVariants")], context.patient_id, knowledge)
     medications = (*drafts, *orders, *statements)
-    given = _imatinib_given(record, context, knowledge)
+    given = _imatinib_given(record, context, identities)
     interval = _dosing_interval_hours(medications, knowledge)
     window = knowledge.imatinib.tdm.trough_window_hours
     levels = [timed_by_doses(level, given, interval, window)
@@ -177,12 +189,12 @@ def extract_facts(
         imatinib_levels=tuple(levels),
         unavailable=dict(record.unavailable),
         unresolved_medications=dict(record.unresolved_medications),
-        today=today or datetime.now(UTC).date(),
+        today=day,
         genomic_findings=tuple(findings),
         unattributed_variants=tuple(unattributed),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
         past_statements=tuple(past_statements),
         profile=patient_profile(record.get("patient"), [*record.get("vitalSigns"), *record.get("labResults")],
-                                context.patient_id, today or datetime.now(UTC).date(), knowledge.imatinib.paediatric),
+                                context.patient_id, day, knowledge.imatinib.paediatric),
         imatinib_given=tuple(given),
     )

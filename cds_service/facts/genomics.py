@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.facts.labs import is_result, observation_time
-from cds_service.fhir import Resource, codings, concept_text, concept_words, has_coding, local_reference, one_or_many
+from cds_service.fhir import (
+    Resource,
+    codings,
+    concept_text,
+    concept_words,
+    has_coding,
+    listed,
+    local_reference,
+    one_or_many,
+)
 from cds_service.knowledge.loader import Knowledge, VariantIndex
 from cds_service.knowledge.models import VariantReading
 
@@ -127,11 +136,22 @@ def _value_texts(holder: Resource) -> list[str]:
     return texts
 
 
-def _components(observation: Resource, reading: VariantReading, code: str) -> list[Resource]:
-    return [
-        c for c in observation.get("component") or ()
-        if isinstance(c, dict) and has_coding(c.get("code"), reading.system, code)
-    ]
+def _components_by_code(observation: Resource, reading: VariantReading) -> dict[str, list[Resource]]:
+    """The components by each code (in the reading's system) they carry, in order, each once under a code: one pass
+    where a variant asks for four of its components (what `has_coding` finds for each code)."""
+    by_code: dict[str, list[Resource]] = {}
+    for component in observation.get("component") or ():
+        concept = component.get("code") if isinstance(component, dict) else None
+        if not isinstance(concept, dict):
+            continue
+        for coding in listed(concept.get("coding")):
+            if not isinstance(coding, dict) or coding.get("system") != reading.system:
+                continue
+            if isinstance(code := coding.get("code"), str):
+                found = by_code.setdefault(code, [])
+                if not found or found[-1] is not component:
+                    found.append(component)
+    return by_code
 
 
 def _gene_of(texts_and_codes: list[tuple[str | None, str]], index: VariantIndex) -> str | None:
@@ -206,12 +226,13 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
     if assessment == "unclear":
         return []
     gene = None
-    gene_components = _components(observation, reading, reading.gene_component)
+    components = _components_by_code(observation, reading)
+    gene_components = components.get(reading.gene_component, [])
     for component in gene_components:
         gene = gene or _gene_of(_gene_pairs(component.get("valueCodeableConcept"), reading), index)
 
     def component_texts(code: str) -> list[str]:
-        return [t for c in _components(observation, reading, code) for t in _value_texts(c)]
+        return [t for c in components.get(code, ()) for t in _value_texts(c)]
 
     if gene is None and gene_components:  # another gene's variant (TP53, ASXL1): none of the knowledge base's
         return []

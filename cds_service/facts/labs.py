@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.facts.timeline import Instant, parse_instant
-from cds_service.fhir import Resource, codings, concept_text, has_code_in, one_or_many
+from cds_service.fhir import Resource, concept_text, has_code_in, one_or_many, raw_codings
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 
@@ -28,7 +28,7 @@ _TO_NG_ML = {
 
 
 # LOINC 103609-4 names the sample by its time after the dose ("--24 hours post dose").
-_CODED_HOURS_AFTER_DOSE: dict[tuple[object, object], float] = {("http://loinc.org", "103609-4"): 24.0}
+_CODED_HOURS_AFTER_DOSE: dict[tuple[str, str], float] = {("http://loinc.org", "103609-4"): 24.0}
 # "the dose", "the morning dose", "her last imatinib dose", "this morning's tablet": up to three words between
 # "after" and the dose; never "after the dose change" (a trough is drawn days after a dose change).
 _DOSE_AFTER = (r"(?:post|after)[- ]?(?:[\w']+\s+){0,3}?(?:dose|dosing|administration|intake|tablet)s?\b"
@@ -41,6 +41,11 @@ _NOT_TROUGH_WORDS = {
 }
 _TROUGH_WORDS = re.compile(
     r"\btrough\b|\bpre[- ]?dose\b|\bbefore (?:the )?(?:next )?dose\b|\bc\s?min\b|\bc0\b", re.IGNORECASE
+)
+
+# Any of the words above: a text none of them can match (most names: "Imatinib level") is passed over in one search.
+_ANY_TIMING_WORDS = re.compile(
+    "|".join(f"(?:{p.pattern})" for p in (_HOURS_AFTER, *_NOT_TROUGH_WORDS.values(), _TROUGH_WORDS)), re.IGNORECASE
 )
 
 SampleKind = Literal["trough", "not-trough", "unknown"]
@@ -87,7 +92,7 @@ def _texts(observation: Resource) -> list[tuple[str, str]]:
     """(where, text) for every free text an Observation may describe its sample in, in every FHIR version."""
     found: list[tuple[str, str]] = []
     code = observation.get("code")
-    for text in (concept_text(code), *(c.get("display") for c in codings(code))):
+    for text in (concept_text(code), *(c.get("display") for c in raw_codings(code))):
         if isinstance(text, str) and text:
             found.append(("its name", text))
     if isinstance(observation.get("valueString"), str):
@@ -107,12 +112,17 @@ def sample_timing(observation: Resource) -> SampleTiming:
     Anything that says the sample was not a trough wins over the word "trough": a level is never called a trough
     on weaker evidence than the evidence that it was not one.
     """
-    for coding in codings(observation.get("code")):
-        hours = _CODED_HOURS_AFTER_DOSE.get((coding.get("system"), coding.get("code")))
+    for coding in raw_codings(observation.get("code")):
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):  # what `codings` would drop
+            continue
+        hours = _CODED_HOURS_AFTER_DOSE.get((system, code))
         if hours is not None:
             return SampleTiming("unknown", f"{hours:g} h after a dose", "its code", hours)
     said_trough: tuple[str, str] | None = None
     for where, text in _texts(observation):
+        if _ANY_TIMING_WORDS.search(text) is None:
+            continue
         match = _HOURS_AFTER.search(text)
         if match:
             hours = float(match.group(1)) / (60 if match.group(2).lower().startswith("min") else 1)
@@ -215,5 +225,12 @@ def timed_by_doses(
     for kind in ("not-trough", "trough"):
         for timing in (from_dose, own):
             if timing.kind == kind:
-                return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported)
-    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, own, level.reported)
+                return _with_timing(level, timing)
+    return _with_timing(level, own)
+
+
+def _with_timing(level: ImatinibLevel, timing: SampleTiming) -> ImatinibLevel:
+    """The level with `timing`: itself when that is the timing it already has (it is frozen), most levels."""
+    if timing is level.timing:
+        return level
+    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported)

@@ -64,15 +64,17 @@ class MedicationUse:
     # The dose as last read, with the knowledge base it was read for: several rules and the facts ask, and the use
     # lives for one call. Not an init field, so dataclasses.replace starts a copy with none.
     _dose: list[tuple[Knowledge, DoseReading]] = field(default_factory=list, init=False, repr=False, compare=False)
+    # The identity's ingredients, as a field: the rules read them hundreds of times a call, and a property costs a
+    # call each time. Set from the identity by every construction (dataclasses.replace too).
+    ingredients: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ingredients", self.identity.ingredients)
 
     @property
     def fhir_version(self) -> FhirVersion:
         """Read when an order is rewritten (drafts only), so not for every medicine in the record."""
         return order_fhir_version(self.resource)
-
-    @property
-    def ingredients(self) -> frozenset[str]:
-        return self.identity.ingredients
 
     @property
     def display(self) -> str:
@@ -130,6 +132,29 @@ def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
     return MedicationIdentity(frozenset(found), display or "", "name", None)
 
 
+class Identities:
+    """Each medication concept of one call identified once: the engine asks of the orders being decided before and
+    after the record is gathered, and the facts ask again of every use. Made per call, so nothing outlives the call.
+
+    Keyed by the concept object itself (held here, so its id is not reused while the memo lives): a concept read
+    from the same resource is the same object whichever Medication resources were at hand.
+    """
+
+    __slots__ = ("_by_concept", "knowledge")
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self._by_concept: dict[int, tuple[dict[str, Any], MedicationIdentity]] = {}
+
+    def of(self, concept: dict[str, Any]) -> MedicationIdentity:
+        known = self._by_concept.get(id(concept))
+        if known is not None and known[0] is concept:
+            return known[1]
+        identity = identify(concept, self.knowledge)
+        self._by_concept[id(concept)] = (concept, identity)
+        return identity
+
+
 def medication_concept(resource: Resource, medications: dict[str, Resource]) -> dict[str, Any] | None:
     """The medication's CodeableConcept, following a reference to a contained, bundled or fetched Medication."""
     concept = resource.get("medicationCodeableConcept")
@@ -172,7 +197,7 @@ def is_systemic(resource: Resource, concept: dict[str, Any] | None, knowledge: K
 def medication_use(
     resource: Resource,
     origin: Origin,
-    knowledge: Knowledge,
+    identities: Identities,
     medications: dict[str, Resource],
     *,
     under_decision: bool = False,
@@ -180,16 +205,16 @@ def medication_use(
     concept = medication_concept(resource, medications)
     if concept is None:
         return None
-    status = resource.get("status") if isinstance(resource.get("status"), str) else None
-    identity = identify(concept, knowledge)
+    status = resource.get("status")
+    identity = identities.of(concept)
     return MedicationUse(
         resource=resource,
         reference=local_reference(resource),
         origin=origin,
-        status=status,
+        status=status if isinstance(status, str) else None,
         identity=identity,
         # Only medicines the knowledge base knows can matter to a rule; the route check is skipped for the rest.
-        systemic=is_systemic(resource, concept, knowledge) if identity.ingredients else True,
+        systemic=is_systemic(resource, concept, identities.knowledge) if identity.ingredients else True,
         under_decision=under_decision,
         concept=concept,
     )

@@ -112,12 +112,12 @@ def patient_profile(
     either = weight_codes | height_codes
     weights: list[Measurement] = []
     heights: list[Measurement] = []
-    # One pass, and one code test for the many results that are neither a weight nor a height.
+    # One pass, and the code test first: it sets aside the many results that are neither a weight nor a height.
     for o in observations:
-        if o.get("resourceType") != "Observation" or not belongs_to(o, patient_id) or not is_result(o):
-            continue
         code = o.get("code")
-        if not has_code_in(code, either):
+        if o.get("resourceType") != "Observation" or not has_code_in(code, either):
+            continue
+        if not belongs_to(o, patient_id) or not is_result(o):
             continue
         if has_code_in(code, weight_codes) and (m := _measurement(o, _TO_KG)) is not None:
             weights.append(m)

@@ -49,21 +49,17 @@ def parse_instant(value: object) -> Instant | None:
     match = _DATE_TIME.match(value.strip())
     if not match:
         return None
-    parts = match.groupdict()
+    year, month, day, hour, minute, second, zone = match.groups()  # by position: a dict of the groups cost more
     try:
-        if parts["hour"] is not None:
-            zone = parts["zone"]
+        if hour is not None:
             tz = UTC
             if zone and zone != "Z":
                 sign = -1 if zone[0] == "-" else 1
                 tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-            local = datetime(
-                int(parts["year"]), int(parts["month"]), int(parts["day"]),
-                int(parts["hour"]), int(parts["minute"]), int(parts["second"] or 0), tzinfo=tz,
-            )
+            local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=tz)
             return Instant(local.astimezone(UTC), "time", value)
-        precision: Precision = "day" if parts["day"] else "month" if parts["month"] else "year"
-        at = datetime(int(parts["year"]), int(parts["month"] or 1), int(parts["day"] or 1), tzinfo=UTC)
+        precision: Precision = "day" if day else "month" if month else "year"
+        at = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
         return Instant(at, precision, value)
     except ValueError:  # 2026-02-30, hour 25: not a date
         return None

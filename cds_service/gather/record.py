@@ -38,15 +38,23 @@ def is_dstu2_call(context: HookContext) -> bool:
     return any(order.get("resourceType") == "MedicationOrder" for order in context.draft_orders)
 
 
-def _medication_references(record: PatientRecord, drafts: tuple[Resource, ...]) -> set[str]:
-    """`Medication/x` references that nothing at hand resolves (contained ones resolve locally)."""
-    wanted: set[str] = set()
-    for resource in (*drafts, *(r for rs in record.by_key.values() for r in rs)):
-        reference = resource.get("medicationReference")
-        ref = reference.get("reference") if isinstance(reference, dict) else None
-        if isinstance(ref, str) and ref.startswith("Medication/") and ref not in record.medication_resources:
-            wanted.add(ref)
-    return wanted
+def _medication_reference(resource: Resource) -> str | None:
+    reference = resource.get("medicationReference")
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    return ref if isinstance(ref, str) and ref.startswith("Medication/") else None
+
+
+def _index_medications(record: PatientRecord, drafts: tuple[Resource, ...]) -> set[str]:
+    """Fills `record.medication_resources`, in one pass over the record, and returns the `Medication/x` references
+    (of the drafts and the record) that nothing at hand resolves (contained ones resolve locally)."""
+    referenced = [ref for ref in map(_medication_reference, drafts) if ref]
+    for resources in record.by_key.values():
+        for resource in resources:
+            if resource.get("resourceType") == "Medication" and (ref := local_reference(resource)):
+                record.medication_resources[ref] = resource
+            if "medicationReference" in resource and (ref := _medication_reference(resource)):
+                referenced.append(ref)
+    return {ref for ref in referenced if ref not in record.medication_resources}
 
 
 class _LazyClient:
@@ -91,11 +99,15 @@ async def gather_record(
     pending: dict[str, Awaitable[list[Resource]]] = {}
     problems: dict[str, str] = {}
 
+    prefetch = request.prefetch
     for query in PREFETCH_QUERIES:
-        answers = [read_prefetch(request.prefetch, key) for key in query.keys]
+        answers = [read_prefetch(prefetch, key) for key in query.keys]
         satisfied = [answer for answer in answers if answer.satisfied]
-        resources = [resource for answer in satisfied for resource in answer.resources or ()]
-        next_url = next((answer.next_url for answer in satisfied if answer.next_url), None)
+        if len(satisfied) == 1:  # the usual case: the one key this client's version fills
+            resources, next_url = satisfied[0].resources or [], satisfied[0].next_url or None
+        else:
+            resources = [resource for answer in satisfied for resource in answer.resources or ()]
+            next_url = next((answer.next_url for answer in satisfied if answer.next_url), None)
         if satisfied and next_url is None:
             record.by_key[query.key] = resources
         elif satisfied and (client := lazy.get()) is not None:
@@ -119,10 +131,7 @@ async def gather_record(
     if pending:
         problems.update(await _run_all(pending, record.by_key, deadline - loop.time()))
 
-    for resource in (r for rs in record.by_key.values() for r in rs):
-        if resource.get("resourceType") == "Medication" and (ref := local_reference(resource)):
-            record.medication_resources[ref] = resource
-    wanted = _medication_references(record, context.draft_orders)
+    wanted = _index_medications(record, context.draft_orders)
     if wanted and (client := lazy.get()) is not None:
         reads: dict[str, Awaitable[list[Resource]]] = {ref: _read_one(client, ref) for ref in sorted(wanted)}
         fetched: dict[str, list[Resource]] = {}
