@@ -129,7 +129,7 @@ async def stage_costs(
 
     stages: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("JSON parse (orjson)", timed(lambda: orjson.loads(body))),
-        ("shape limits (depth, entries)", timed(lambda: check_json_limits(data, JsonLimits()))),
+        ("shape limits (depth, entries)", timed(lambda: check_json_limits(data, JsonLimits(), body=body))),
         ("request model", timed(lambda: HookRequest.model_validate(data))),
         ("hook context", timed(lambda: hook.read_context(request.context))),
         ("record from prefetch", gather),

@@ -4,7 +4,10 @@ memoised matches belong to their own knowledge base, and card parts built once c
 import asyncio
 import copy
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cds_service.engine import Engine
@@ -12,7 +15,7 @@ from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.facts.medications import identify, is_systemic
 from cds_service.fhir import codings, has_code_in, has_coding
 from cds_service.knowledge import load_knowledge
-from cds_service.protocol.limits import JsonLimits, check_json_limits
+from cds_service.protocol.limits import JsonLimits, check_json_limits, limits_hold
 from cds_service.protocol.request import parse_hook_request
 from cds_service.rules.common import card_source, override
 from cds_service.settings import Settings
@@ -74,6 +77,45 @@ def test_bundle_entries_are_counted_across_bundles_up_to_exactly_the_limit():
     check_json_limits(bundles(2, 3), limits)
     with pytest.raises(PayloadTooLarge, match="more than 5 Bundle entries"):
         check_json_limits(bundles(3, 3), limits)
+
+
+# Strings made mostly of what the byte-level check looks at: brackets, braces, quotes, backslashes and commas.
+_TRICKY_TEXT = st.text(alphabet='[]{}",\\ aB', max_size=6)
+_JSON = st.recursive(
+    st.none() | st.integers(-3, 3) | _TRICKY_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_TRICKY_TEXT, children, max_size=4)
+    | st.builds(lambda entries: {"resourceType": "Bundle", "entry": entries}, st.lists(children, max_size=4)),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(_JSON, st.integers(1, 8), st.integers(0, 12))
+def test_the_byte_level_check_never_clears_a_body_the_walk_refuses(data, max_depth, max_entries):
+    limits = JsonLimits(max_depth=max_depth, max_bundle_entries=max_entries)
+    body = orjson.dumps(data)
+    if limits_hold(body, limits):
+        check_json_limits(data, limits)
+
+
+def test_strings_with_stray_brackets_cannot_make_a_deep_body_look_shallow():
+    """100 levels whose strings, read as brackets, would close 49 of them early and open them again."""
+    limits = JsonLimits(max_depth=64, max_bundle_entries=100)
+    body = b"[" * 50 + b'"' + b"]" * 49 + b'",' + b"[" * 50 + b"]" * 50 + b',"' + b"[" * 49 + b'"' + b"]" * 50
+    data = orjson.loads(body)
+    assert not limits_hold(body, limits)
+    with pytest.raises(BadRequest, match="nested deeper than the 64-level limit"):
+        check_json_limits(data, limits, body=body)
+
+
+@pytest.mark.parametrize("name", ["order-sign-imatinib-with-carbamazepine.json",
+                                  "order-select-sandbox-imatinib-with-rifampin.json"])
+def test_ordinary_bodies_are_cleared_without_the_walk(name):
+    """Brackets in strings ("imatinib 400 MG Oral Tablet [Gleevec]") are common and must not force the walk."""
+    body = orjson.dumps(orjson.loads((FIXTURES / "requests" / name).read_bytes()))
+    assert b"[Gleevec]" in body or b"[" in body
+    assert limits_hold(body, JsonLimits())
+    assert not limits_hold(body, JsonLimits(max_depth=3))
 
 
 def test_codings_leave_out_non_string_fields_and_never_change_the_request():

@@ -2,7 +2,9 @@
 
 The byte limit (413) bounds memory; these bound work: a few megabytes of `[[[[...` or of tiny Bundle entries are
 cheap to send and expensive to walk resource by resource. The walk itself is iterative, so no input can exhaust the
-Python stack.
+Python stack. Most bodies need no walk: a few C-level passes over their bytes prove them within both limits
+(`limits_hold`), at about half the walk's cost; only a body they cannot clear is walked, which then decides, and
+words, any refusal.
 """
 
 from dataclasses import dataclass
@@ -17,8 +19,40 @@ class JsonLimits:
     max_bundle_entries: int = 10_000
 
 
-def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body") -> None:
+# What `limits_hold` keeps of a body: brackets, string quotes and commas, objects' braces made list brackets.
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'[]{}",')
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+
+
+def limits_hold(body: bytes, limits: JsonLimits) -> bool:
+    """True when the JSON text `body` is proved within both limits by its bytes alone; False when it may not be.
+
+    Never True for a body the walk refuses (`tests/test_hot_path.py` tries many). Bundle entries are list elements,
+    and a list has at most one element more than it has commas. For the depth, what is left of the body is its
+    brackets (braces made brackets: the parser has matched them) and its quotes, and each round takes away every
+    adjacent `""` and then every adjacent `[]`. Two quotes going leave every other character inside or outside a
+    string as it was, so a bracket of the structure never meets one from a string, and it goes only once all it
+    encloses has gone: each round peels at most one level of the structure, and a body gone within `max_depth`
+    rounds is no deeper (one whose strings hold stray brackets, like `"]"`, never goes, and is walked). Duplicate
+    keys only make the text deeper or longer than what was parsed from it. A backslash may escape a quote: walked.
+    """
+    if b"\\" in body:
+        return False
+    kept = body.translate(_ONE_KIND, _NOT_STRUCTURE)
+    if kept.count(b",") + kept.count(b"[") > limits.max_bundle_entries:
+        return False
+    structure = kept.translate(None, b",")
+    for _ in range(limits.max_depth):
+        structure = structure.replace(b'""', b"").replace(b"[]", b"")
+        if not structure:
+            return True
+    return False
+
+
+def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body", body: bytes | None = None) -> None:
     """Refuse nesting deeper than `max_depth` (400) and more Bundle entries in all than `max_bundle_entries` (413).
+
+    With `body`, the JSON text `data` was parsed from, a body `limits_hold` clears is not walked.
 
     Every request pays for this walk, so it goes level by level, handing each level's children on with one C-level
     list extension instead of a (value, depth) tuple per child, and tests exact types: `data` is what orjson
@@ -26,6 +60,8 @@ def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body")
     and only past the limit (where any container is an error), not once per container; a dict is asked for its
     resourceType only when it has an `entry`, which few but Bundles have.
     """
+    if body is not None and limits_hold(body, limits):
+        return
     max_depth, max_entries = limits.max_depth, limits.max_bundle_entries
     entries = 0
     level: list[Any] = [data]

@@ -57,7 +57,7 @@ def parse_json_object(body: bytes, what: str = "request body", limits: JsonLimit
         raise BadRequest(f"The {what} is not valid JSON (or not UTF-8): {exc}.") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The {what} must be a JSON object, not {type(data).__name__}.")
-    check_json_limits(data, limits or JsonLimits(), what)
+    check_json_limits(data, limits or JsonLimits(), what, body)
     return data
 
 
