@@ -176,8 +176,8 @@ def test_the_model_is_evaluated_once_per_call_for_one_request_and_again_for_the_
         requests.append(request)
         return evaluate(request, kb)
 
-    evaluate = pk_dosing.evaluate
-    monkeypatch.setattr(pk_dosing, "evaluate", counted)
+    evaluate = pk_dosing.estimate
+    monkeypatch.setattr(pk_dosing, "estimate", counted)
     body = (FIXTURES / "requests" / "order-sign-imatinib-with-carbamazepine.json").read_bytes()
     engine = Engine(knowledge, Settings())
     first = asyncio.run(engine.evaluate(ORDER_SIGN, parse_hook_request(body), http=None))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from cds_service.pk.dosing import DosingInputError, DosingRequest, evaluate, to_ng_per_ml
+from cds_service.pk.dosing import DosingRequest, evaluate
+from cds_service.pk.estimate import DosingInputError, to_ng_per_ml
 from cds_service.pk.fit import _Objective, map_fit
 from cds_service.pk.model import Covariates, population_model
 from cds_service.pk.proposal import adjustment_score

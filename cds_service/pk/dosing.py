@@ -1,36 +1,32 @@
-"""Model-informed imatinib dosing from covariates, the regimen, measured levels and an inducer: the one computation
-the dosing API, the command line and the cards share. Pure: no HTTP, no clock."""
+"""The dosing API's JSON: the request and the answer as pydantic models (its OpenAPI schema), validated at the
+HTTP edge and converted to and from the plain values of the computation (cds_service.pk.estimate)."""
 
-import math
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cds_service.knowledge.loader import Knowledge, _fold
-from cds_service.pk.fit import map_fit
-from cds_service.pk.model import MALE_CODING, Covariates, population_model
-from cds_service.pk.proposal import propose
-from cds_service.pk.simulate import concentrations, steady_state_trough
+from cds_service.knowledge.loader import Knowledge
+from cds_service.pk.estimate import (
+    MAX_DOSES,
+    DosingInputError,
+    GivenCovariates,
+    MeasuredLevel,
+    ModelAnswer,
+    ModelRequest,
+    Regimen,
+    TriedRegimen,
+    estimate,
+)
 
 PositiveNumber = Annotated[float, Field(strict=True, gt=0)]
 MAX_LEVELS = 50
-MAX_DOSES = 20000  # about 27 years of twice-daily doses
-# Doses more than 60 days before a level add nothing measurable (60 days is ~90 typical half-lives, and ~2.5 at
-# the slowest the prior allows at +3 SD), and levels more than 90 days before the latest are another period of
-# treatment: both limits also bound the fit's work whatever the request says.
-DOSE_MEMORY_H = 60 * 24.0
-LEVEL_WINDOW_H = 90 * 24.0
-POOR_FIT_RATIO = 2.0  # a level this far from its fitted concentration is said to be unexplained
-
-
-class DosingInputError(ValueError):
-    """Input the model cannot use; `field` is the request's path to it, `status` the HTTP status it maps to."""
-
-    def __init__(self, field: str, message: str, status: int = 422):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
+MAX_WEIGHT_KG = 500
+MAX_AGE_YEARS = 150
+MAX_DOSE_MG = 2000
+MAX_LEVEL_VALUE = 1e6
+MAX_INDUCER_NAME = 100
 
 
 class _In(BaseModel):
@@ -38,14 +34,14 @@ class _In(BaseModel):
 
 
 class CovariatesIn(_In):
-    weight_kg: PositiveNumber | None = Field(None, le=500, description="Latest body weight (kg); default 70")
-    age_years: PositiveNumber | None = Field(None, le=150, description="Age in years; the model covers 20-88")
+    weight_kg: PositiveNumber | None = Field(None, le=MAX_WEIGHT_KG, description="Latest body weight (kg); default 70")
+    age_years: PositiveNumber | None = Field(None, le=MAX_AGE_YEARS, description="Age in years; the model covers 20-88")
     sex: Literal["male", "female", "unknown"] | None = None
     indication: Literal["CML", "GIST"] | None = None
 
 
 class RegimenIn(_In):
-    dose_mg: PositiveNumber = Field(le=2000, description="The current dose per administration (mg)")
+    dose_mg: PositiveNumber = Field(le=MAX_DOSE_MG, description="The current dose per administration (mg)")
     interval_hours: Literal[12, 24]
     first_dose: datetime = Field(description="ISO datetime of the first dose; times without a zone are read as UTC")
     doses_given: Annotated[int, Field(strict=True, ge=1, le=MAX_DOSES)] | None = Field(
@@ -58,12 +54,12 @@ LevelUnit = Literal["ng/mL", "ug/L", "µg/L", "μg/L", "mg/L", "umol/L", "µmol/
 
 class LevelIn(_In):
     time: datetime
-    value: PositiveNumber = Field(le=1e6)
+    value: PositiveNumber = Field(le=MAX_LEVEL_VALUE)
     unit: LevelUnit
 
 
 class AlternativeIn(_In):
-    dose_mg: PositiveNumber = Field(le=2000)
+    dose_mg: PositiveNumber = Field(le=MAX_DOSE_MG)
     interval_hours: Literal[12, 24]
 
 
@@ -71,10 +67,22 @@ class DosingRequest(_In):
     covariates: CovariatesIn = Field(default_factory=CovariatesIn)
     regimen: RegimenIn
     levels: list[LevelIn] = Field(default_factory=list, max_length=MAX_LEVELS)
-    inducer: str | None = Field(None, max_length=100, description="A knowledge-base ingredient, e.g. rifampin")
+    inducer: str | None = Field(None, max_length=MAX_INDUCER_NAME,
+                                description="A knowledge-base ingredient, e.g. rifampin")
     alternative: AlternativeIn | None = Field(
         None, description="Optional: a regimen to try; the answer then gives its steady-state trough (`alternative`) "
         "with the same estimate. The concentration-time page uses it.")
+
+    def plain(self) -> ModelRequest:
+        """The request as the computation takes it."""
+        given, regimen, tried = self.covariates, self.regimen, self.alternative
+        return ModelRequest(
+            covariates=GivenCovariates(given.weight_kg, given.age_years, given.sex, given.indication),
+            regimen=Regimen(regimen.dose_mg, regimen.interval_hours, regimen.first_dose, regimen.doses_given),
+            levels=tuple(MeasuredLevel(level.time, level.value, level.unit) for level in self.levels),
+            inducer=self.inducer,
+            alternative=TriedRegimen(tried.dose_mg, tried.interval_hours) if tried is not None else None,
+        )
 
 
 class Estimate(BaseModel):
@@ -120,179 +128,43 @@ class DosingAnswer(BaseModel):
         return body
 
 
-def to_ng_per_ml(value: float, unit: str, molar_mass: float) -> float:
-    """ug/L (= ng/mL) from any accepted unit; the Greek mu and the micro sign are both micro."""
-    key = unit.strip().replace("\u03bc", "u").replace("\u00b5", "u").lower()
-    factors = {"ng/ml": 1.0, "ug/l": 1.0, "mg/l": 1000.0, "umol/l": molar_mass}
-    if key not in factors:
-        raise DosingInputError("unit", f"unknown unit {unit!r} (ng/mL, ug/L, mg/L or umol/L)")
-    return value * factors[key]
-
-
-def _utc(moment: datetime, field: str) -> datetime:
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise DosingInputError(field, "the time is out of range") from None
-
-
-def _round(x: float, digits: int = 1) -> float:
-    return round(float(x), digits)
-
-
-def inducer_factor(name: str, knowledge: Knowledge) -> tuple[float, str]:
-    """The prior's clearance factor for a named inducer and the sentence that says where it comes from."""
-    ingredient = name if name in knowledge.ingredients else knowledge.ingredient_by_name.get(_fold(name.strip()))
-    if ingredient is None:
-        raise DosingInputError("inducer", f"{name!r} is not an ingredient the knowledge base knows")
-    inducer = knowledge.inducers.get(ingredient)
-    if inducer is None:
-        raise DosingInputError("inducer", f"{name!r} is not a CYP3A inducer in the knowledge base")
-    label = knowledge.ingredients[ingredient].name
-    factor, borrowed = knowledge.pk_inducer_factor(ingredient)
-    if borrowed and inducer.strength != "strong":
-        return 1.0, (f"{label}: a moderate inducer with no imatinib figure; the prior clearance is not adjusted, "
-                     "so the level (not the prior) has to show its effect.")
-    if borrowed:
-        return factor.clearance_factor, (f"{label}: no imatinib figure; rifampin's clearance factor "
-                                         f"x{factor.clearance_factor:g} is used ({knowledge.cite(factor.sources)}).")
-    return factor.clearance_factor, (f"{label}: prior clearance x{factor.clearance_factor:g} "
-                                     f"({factor.derivation}; {knowledge.cite(factor.sources)}).")
-
-
-def covariates_of(request: DosingRequest, knowledge: Knowledge) -> tuple[Covariates, list[str]]:
-    """The model's covariates, the defaults used named, the hard bound enforced and the soft bound said."""
-    spec = knowledge.pk
-    given, defaults, domain = request.covariates, spec.defaults, spec.domain
-    notes: list[str] = []
-    age = given.age_years
-    if age is not None and not domain.age_years.min <= age <= domain.age_years.max:
-        raise DosingInputError(
-            "covariates.age_years",
-            f"age {age:g} is outside the model's hard bound {domain.age_years.min:g}-{domain.age_years.max:g} years: "
-            f"no model-based dose. {domain.age_years.text}")
-    if age is None:
-        age = defaults.age_years
-        notes.append(f"Age not given: {defaults.age_years:g} years assumed (the model's default).")
-    weight = given.weight_kg
-    if weight is None:
-        weight = defaults.weight_kg
-        notes.append(f"Weight not given: {defaults.weight_kg:g} kg assumed (the model's default).")
-    elif not domain.weight_kg.min <= weight <= domain.weight_kg.max:
-        notes.append(f"Weight {weight:g} kg is outside the studied range {domain.weight_kg.min:g}-"
-                     f"{domain.weight_kg.max:g} kg: the prediction is an extrapolation.")
-    if given.sex is None or given.sex == "unknown":
-        male = defaults.male
-        notes.append("Sex unknown: the model's midpoint between male and female is used.")
-    else:
-        male = MALE_CODING[given.sex]
-    indication = given.indication
-    if indication is None:
-        indication = defaults.indication
-        notes.append(f"Indication not given: {defaults.indication} assumed.")
-    return Covariates(weight_kg=weight, age_years=age, male=male, gist=indication == "GIST"), notes
-
-
-def dose_history(request: DosingRequest, level_hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dose times (hours after the first dose) and amounts: every interval from the first dose."""
-    regimen = request.regimen
-    if regimen.doses_given is not None:
-        count = regimen.doses_given
-    elif len(level_hours):
-        count = math.ceil(float(level_hours.max()) / regimen.interval_hours - 1e-9)
-    else:
-        count = 1
-    count = max(1, min(count, MAX_DOSES))
-    times = np.arange(count, dtype=float) * regimen.interval_hours
-    return times, np.full(count, float(regimen.dose_mg))
-
-
 def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
-    """A priori and MAP estimates, the steady-state troughs and the proposal, with every assumption said."""
-    spec = knowledge.pk
-    model = population_model(spec)
-    cov, notes = covariates_of(request, knowledge)
-    regimen = request.regimen
-    first = _utc(regimen.first_dose, "regimen.first_dose")
-    level_hours = []
-    values = []
-    for index, level in enumerate(request.levels):
-        hours = (_utc(level.time, f"levels[{index}].time") - first).total_seconds() / 3600
-        if hours <= 0:
-            raise DosingInputError(f"levels[{index}].time", "the level is at or before the first dose")
-        level_hours.append(hours)
-        values.append(to_ng_per_ml(level.value, level.unit, model.molar_mass))
-    level_h = np.array(level_hours, dtype=float)
-    if len(level_h) and level_h.min() < level_h.max() - LEVEL_WINDOW_H:
-        recent = level_h >= level_h.max() - LEVEL_WINDOW_H
-        notes.append(f"{int((~recent).sum())} level(s) more than 90 days before the latest are not fitted "
-                     "(another period of treatment).")
-        level_h, values = level_h[recent], [y for y, keep in zip(values, recent, strict=True) if keep]
+    """The dosing API's answer to a validated request."""
+    answer: ModelAnswer = estimate(request.plain(), knowledge)
+    return DosingAnswer.model_validate(answer, from_attributes=True)
 
-    factor = 1.0
-    if request.inducer:
-        factor, sentence = inducer_factor(request.inducer, knowledge)
-        notes.append(sentence)
-    cl0 = model.typical_clearance(cov) * factor
-    v0 = model.typical_volume(cov)
-    if cl0 <= 0:
-        raise DosingInputError("covariates", "these covariates give the model no positive clearance")
 
-    def trough(cl: float, v: float) -> float:
-        return steady_state_trough(regimen.dose_mg, regimen.interval_hours, cl, v, model.ka, model.bioavailability)
+_LEVEL_UNITS = frozenset(get_args(LevelUnit))
 
-    prior = Estimate(clearance_l_per_h=_round(cl0, 2), volume_l=_round(v0, 1),
-                     trough_ng_per_ml=_round(trough(cl0, v0)))
-    posterior = None
-    cl, v = cl0, v0
-    if len(level_h):
-        dose_times, doses = dose_history(request, level_h)
-        remembered = dose_times >= level_h.min() - DOSE_MEMORY_H
-        taken = len(dose_times)
-        dose_times, doses = dose_times[remembered], doses[remembered]
-        fit = map_fit(model, cl0, v0, dose_times, doses, level_h, np.array(values))
-        cl, v = fit.clearance_l_per_h, fit.volume_l
-        posterior = Estimate(clearance_l_per_h=_round(cl, 2), volume_l=_round(v, 1),
-                             trough_ng_per_ml=_round(trough(cl, v)))
-        notes.append(f"{len(level_h)} level(s) fitted (MAP Bayesian) against {taken} doses of "
-                     f"{regimen.dose_mg:g} mg every {regimen.interval_hours} h.")
-        predicted = concentrations(level_h, dose_times, doses, cl, v, model.ka, model.bioavailability)
-        if np.any(np.abs(np.log(np.array(values) / np.maximum(predicted, 1e-9))) > math.log(POOR_FIT_RATIO)):
-            notes.append(f"A measured level differs from the fitted curve by more than a factor {POOR_FIT_RATIO:g}: "
-                         "the model cannot explain it (adherence, sampling time, a missed dose, an interaction?); "
-                         "the estimate leans on the population prior. Check before acting on it.")
-    target = knowledge.trough_targets["gist" if cov.gist else "cml"].min_ng_ml
-    proposal, candidates = propose(model, cl, v, regimen.dose_mg, regimen.interval_hours, target)
-    notes.append("Candidates are the label's regimens with a daily dose at least the current one: a low level never "
-                 "lowers the dose.")
-    if proposal.reason == "unreachable":
-        notes.append("The target trough cannot be reached within 800 mg/day: 400 mg every 12 h is the most the "
-                     "proposal gives; a level on it, and a change of treatment, are for the prescriber.")
-    elif proposal.reason == "already-above":
-        notes.append("Every candidate's trough is above the target window: the current regimen is kept.")
-    elif proposal.reason == "no-candidate":
-        notes.append("The current daily dose is above every regimen the proposal chooses among: it is kept.")
-    alternative: AlternativeOut | None = None
-    if request.alternative is not None:
-        tried = request.alternative
-        alternative = AlternativeOut(
-            dose_mg=tried.dose_mg, interval_hours=tried.interval_hours,
-            trough_ng_per_ml=_round(steady_state_trough(tried.dose_mg, tried.interval_hours, cl, v, model.ka,
-                                                        model.bioavailability)),
-        )
-    return DosingAnswer(
-        alternative=alternative,
-        a_priori=prior,
-        a_posteriori=posterior,
-        target_ng_per_ml=target,
-        proposal=ProposalOut(dose_mg=proposal.dose_mg, interval_hours=proposal.interval_hours,
-                             trough_ng_per_ml=_round(proposal.trough_ng_per_ml),
-                             in_target_window=proposal.in_target_window),
-        candidates=[CandidateOut(dose_mg=c.dose_mg, interval_hours=c.interval_hours,
-                                 trough_ng_per_ml=_round(c.trough_ng_per_ml), score=_round(c.score, 3))
-                    for c in candidates],
-        assumptions=notes,
+
+def _within_schema(request: ModelRequest) -> bool:
+    """The bounds and types of DosingRequest, checked on the plain values (without pydantic's cost)."""
+    given, regimen, tried = request.covariates, request.regimen, request.alternative
+
+    def positive(value: object, most: float) -> bool:
+        return type(value) is float and 0 < value <= most
+
+    return (
+        (given.weight_kg is None or positive(given.weight_kg, MAX_WEIGHT_KG))
+        and (given.age_years is None or positive(given.age_years, MAX_AGE_YEARS))
+        and given.sex in (None, "male", "female", "unknown") and given.indication in (None, "CML", "GIST")
+        and positive(regimen.dose_mg, MAX_DOSE_MG) and regimen.interval_hours in (12, 24)
+        and type(regimen.first_dose) is datetime and (regimen.doses_given is None or (
+            type(regimen.doses_given) is int and 1 <= regimen.doses_given <= MAX_DOSES))
+        and len(request.levels) <= MAX_LEVELS
+        and all(type(level.time) is datetime and positive(level.value, MAX_LEVEL_VALUE) and level.unit in _LEVEL_UNITS
+                for level in request.levels)
+        and (request.inducer is None or len(request.inducer) <= MAX_INDUCER_NAME)
+        and (tried is None or (positive(tried.dose_mg, MAX_DOSE_MG) and tried.interval_hours in (12, 24)))
     )
+
+
+def held_to_schema(request: ModelRequest) -> ModelRequest:
+    """A request the service makes itself (the cards'), held to the API's schema: within it, as it is; outside it,
+    validated by the schema, which raises pydantic's ValidationError as the API's own validation does."""
+    if not _within_schema(request):
+        DosingRequest.model_validate(asdict(request))
+    return request
 
 
 def parse_request(body: bytes) -> DosingRequest:

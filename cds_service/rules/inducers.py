@@ -18,7 +18,7 @@ from cds_service.facts.patient import body_surface_area
 from cds_service.facts.timeline import written_on
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
-from cds_service.pk.dosing import DosingRequest
+from cds_service.pk.estimate import ModelRequest
 from cds_service.pk.model import population_model
 from cds_service.pk.simulate import steady_state_trough
 from cds_service.protocol.cards import Action, Card, Indicator, Suggestion
@@ -603,7 +603,7 @@ def inducer_interaction_cards(facts: PatientFacts, knowledge: Knowledge) -> list
     ]
 
 
-def inducer_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
+def inducer_page_request(facts: PatientFacts, knowledge: Knowledge) -> ModelRequest | None:
     """The model request behind the strong-inducer card's numbers (fitted to a level during the co-therapy when
     there is one, else a priori with the inducer's factor): what its page link draws."""
     for interaction in find_interactions(facts, knowledge):

@@ -14,14 +14,15 @@ from cds_service.facts.labs import ImatinibLevel
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.timeline import Instant, span_of
 from cds_service.knowledge import Knowledge
-from cds_service.pk.dosing import (
-    CovariatesIn,
-    DosingAnswer,
+from cds_service.pk.dosing import held_to_schema
+from cds_service.pk.estimate import (
     DosingInputError,
-    DosingRequest,
-    LevelIn,
-    RegimenIn,
-    evaluate,
+    GivenCovariates,
+    MeasuredLevel,
+    ModelAnswer,
+    ModelRequest,
+    Regimen,
+    estimate,
 )
 from cds_service.rules.dosing import DoseIncrease, tablets_for
 
@@ -32,8 +33,8 @@ STEADY_STATE_DAYS = 60  # with no start on record, the regimen is taken to have 
 class ModelDosing:
     """The model's answer for this patient, and what the card must say about how it was read."""
 
-    answer: DosingAnswer
-    request: DosingRequest
+    answer: ModelAnswer
+    request: ModelRequest
     dose: Dose  # the regimen the levels were taken on
     level: ImatinibLevel | None  # the level fitted, if any
     level_reading: str  # how the level was placed against the doses ("" without a level)
@@ -98,17 +99,17 @@ def model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse, 
     return result
 
 
-_ANSWERS: list[tuple[PatientFacts, Knowledge, DosingRequest, DosingAnswer]] = []
+_ANSWERS: list[tuple[PatientFacts, Knowledge, ModelRequest, ModelAnswer]] = []
 
 
-def _answer(facts: PatientFacts, knowledge: Knowledge, request: DosingRequest) -> DosingAnswer:
+def _answer(facts: PatientFacts, knowledge: Knowledge, request: ModelRequest) -> ModelAnswer:
     """The model's answer to `request`, evaluated once per call's facts: two readings that come to the same request
     (the inducer card's a-priori line, and its reading of a level during the co-therapy when there is none) share
     one evaluation. Keyed on the facts object, so never shared between calls."""
     for seen, seen_knowledge, seen_request, answer in _ANSWERS:
         if seen is facts and seen_knowledge is knowledge and seen_request == request:
             return answer
-    answer = evaluate(request, knowledge)
+    answer = estimate(request, knowledge)
     _ANSWERS.append((facts, knowledge, request, answer))
     del _ANSWERS[:-_MEMO_SIZE]
     return answer
@@ -134,16 +135,16 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     diagnosis = facts.indication()
     indication = "GIST" if diagnosis is not None and diagnosis.id == "gist" else (
         "CML" if diagnosis is not None else None)
-    covariates = CovariatesIn(
+    covariates = GivenCovariates(
         weight_kg=profile.weight.value if profile.weight else None,
-        age_years=age,
+        age_years=float(age) if age is not None else None,
         sex=profile.sex,
         indication=indication,
     )
     start = span_of(use).start if use.origin != "draft" else None
     level = facts.imatinib_levels[0] if facts.imatinib_levels and with_level else None
     level_reading = ""
-    levels: list[LevelIn] = []
+    levels: list[MeasuredLevel] = []
     first_dose = None
     doses_given = 1
     if level is not None and level.drawn is None:
@@ -172,16 +173,16 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
             else:
                 doses_given = max(1, int((last_dose - start.at).total_seconds() // (interval * 3600)) + 1)
             first_dose = last_dose - timedelta(hours=(doses_given - 1) * interval)
-            levels.append(LevelIn(time=drawn.at, value=level.ng_ml, unit="ng/mL"))
+            levels.append(MeasuredLevel(time=drawn.at, value=float(level.ng_ml), unit="ng/mL"))
     if first_dose is None:
         first_dose = start.at if start else datetime.combine(facts.today, time(), UTC)
-    request = DosingRequest(
+    request = held_to_schema(ModelRequest(
         covariates=covariates,
-        regimen=RegimenIn(dose_mg=dose.per_administration_mg, interval_hours=interval, first_dose=first_dose,
-                          doses_given=doses_given),
-        levels=levels,
+        regimen=Regimen(dose_mg=float(dose.per_administration_mg), interval_hours=interval, first_dose=first_dose,
+                        doses_given=doses_given),
+        levels=tuple(levels),
         inducer=inducer,
-    )
+    ))
     try:
         answer = _answer(facts, knowledge, request)
     except DosingInputError as exc:

@@ -12,7 +12,7 @@ from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
-from cds_service.pk.dosing import DosingRequest
+from cds_service.pk.estimate import ModelRequest
 from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
 from cds_service.rules.orders import dose_update
@@ -192,7 +192,7 @@ def _no_model_card(model: NoModel, facts: PatientFacts, knowledge: Knowledge, us
     )
 
 
-def tdm_page_request(facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
+def tdm_page_request(facts: PatientFacts, knowledge: Knowledge) -> ModelRequest | None:
     """The model request behind the TDM card (the same, remembered, fit): what its page link draws."""
     draft, taken = _imatinib_in_play(facts)
     imatinib = draft or taken

@@ -16,7 +16,8 @@ from cds_service.errors import PayloadTooLarge, UnsupportedMediaType, operation_
 from cds_service.knowledge import Knowledge
 from cds_service.openapi import REF, OperationOutcome
 from cds_service.outbound import collect_capped
-from cds_service.pk.dosing import DosingAnswer, DosingInputError, DosingRequest, evaluate, parse_request
+from cds_service.pk.dosing import DosingAnswer, DosingRequest, evaluate, parse_request
+from cds_service.pk.estimate import DosingInputError, ModelRequest
 from cds_service.settings import Settings
 
 DOSING_PATH = "/dosing/imatinib"
@@ -80,7 +81,7 @@ PAGE_PATH = "/dosing/imatinib/page"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def page_query(request: DosingRequest) -> str:
+def page_query(request: ModelRequest) -> str:
     """The page's query for a model request: model inputs, relative times and values only (no name, identifier,
     birth date or calendar date)."""
     first = request.regimen.first_dose

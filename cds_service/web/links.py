@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from cds_service.facts import PatientFacts
 from cds_service.knowledge import Knowledge
-from cds_service.pk.dosing import DosingRequest
+from cds_service.pk.estimate import ModelRequest
 from cds_service.protocol.cards import Card, Link
 from cds_service.rules.guide import guide_for
 from cds_service.rules.guide_form import answers_for, guide_query
@@ -31,7 +31,7 @@ def guide_link(facts: PatientFacts, knowledge: Knowledge, base_url: str) -> Link
     return Link(label="Open the decision guide with this patient's answers", url=f"{base_url}/guide?{query}")
 
 
-def _pk_request(topic: str, facts: PatientFacts, knowledge: Knowledge) -> DosingRequest | None:
+def _pk_request(topic: str, facts: PatientFacts, knowledge: Knowledge) -> ModelRequest | None:
     """The model numbers a card shows, for its concentration-time link (the rules' own, remembered, fit)."""
     if topic == TDM_TOPIC:
         return tdm_page_request(facts, knowledge)
