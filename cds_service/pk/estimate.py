@@ -233,20 +233,19 @@ def estimate(request: ModelRequest, knowledge: Knowledge) -> ModelAnswer:
     if cl0 <= 0:
         raise DosingInputError("covariates", "these covariates give the model no positive clearance")
 
-    def trough(cl: float, v: float) -> float:
-        return steady_state_trough(regimen.dose_mg, regimen.interval_hours, cl, v, model.ka, model.bioavailability)
-
-    prior = Estimate(_round(cl0, 2), _round(v0, 1), _round(trough(cl0, v0)))
-    posterior = None
+    # The given regimen's trough on the final estimate comes with the proposal's, in the same pass of the formula;
+    # the a priori one is computed apart only when a fit moves the estimate.
+    prior: Estimate | None = None
     cl, v = cl0, v0
     if level_hours:
+        prior = Estimate(_round(cl0, 2), _round(v0, 1), _round(steady_state_trough(
+            regimen.dose_mg, regimen.interval_hours, cl0, v0, model.ka, model.bioavailability)))
         dose_times, doses = dose_history(regimen, level_h)
         remembered = dose_times >= level_h.min() - DOSE_MEMORY_H
         taken = len(dose_times)
         dose_times, doses = dose_times[remembered], doses[remembered]
         fit = map_fit(model, cl0, v0, dose_times, doses, level_h, np.array(values))
         cl, v = fit.clearance_l_per_h, fit.volume_l
-        posterior = Estimate(_round(cl, 2), _round(v, 1), _round(trough(cl, v)))
         notes.append(f"{len(level_h)} level(s) fitted (MAP Bayesian) against {taken} doses of "
                      f"{regimen.dose_mg:g} mg every {regimen.interval_hours} h.")
         predicted = concentrations(level_h, dose_times, doses, cl, v, model.ka, model.bioavailability)
@@ -256,6 +255,8 @@ def estimate(request: ModelRequest, knowledge: Knowledge) -> ModelAnswer:
                          "the estimate leans on the population prior. Check before acting on it.")
     target = knowledge.trough_targets["gist" if cov.gist else "cml"].min_ng_ml
     proposal, candidates = propose(model, cl, v, regimen.dose_mg, regimen.interval_hours, target)
+    final = Estimate(_round(cl, 2), _round(v, 1), _round(proposal.current_trough_ng_per_ml))
+    prior, posterior = (prior, final) if prior is not None else (final, None)
     notes.append("Candidates are the label's regimens with a daily dose at least the current one: a low level never "
                  "lowers the dose.")
     if proposal.reason == "unreachable":

@@ -27,6 +27,7 @@ class Proposal:
     in_target_window: bool
     # Why it is this regimen: "best-score", "unreachable" (all below the window), "already-above", "no-candidate".
     reason: str
+    current_trough_ng_per_ml: float  # the current regimen's, on the same estimate (computed in the same pass)
 
 
 def adjustment_score(trough: float, best: float, low: float, high: float) -> float:
@@ -49,18 +50,22 @@ def propose(model: PopulationModel, cl: float, v: float, current_dose_mg: float,
                   for (dose, tau), trough in zip(tried, troughs, strict=True)]
 
     def keep_current(reason: str) -> Proposal:
-        return Proposal(current_dose_mg, current_interval_h, current_trough, low <= current_trough <= high, reason)
+        return Proposal(current_dose_mg, current_interval_h, current_trough, low <= current_trough <= high, reason,
+                        current_trough)
 
     if not candidates:
         return keep_current("no-candidate"), candidates
     inside = [c for c in candidates if low <= c.trough_ng_per_ml <= high]
     if inside:
         best = max(inside, key=lambda c: (c.score, -c.daily_mg))
-        return Proposal(best.dose_mg, best.interval_hours, best.trough_ng_per_ml, True, "best-score"), candidates
+        return Proposal(best.dose_mg, best.interval_hours, best.trough_ng_per_ml, True, "best-score",
+                        current_trough), candidates
     if all(c.trough_ng_per_ml < low for c in candidates):
         top = candidates[-1]
-        return Proposal(top.dose_mg, top.interval_hours, top.trough_ng_per_ml, False, "unreachable"), candidates
+        return Proposal(top.dose_mg, top.interval_hours, top.trough_ng_per_ml, False, "unreachable",
+                        current_trough), candidates
     if all(c.trough_ng_per_ml > high for c in candidates):
         return keep_current("already-above"), candidates
     best = max(candidates, key=lambda c: (c.score, -c.daily_mg))
-    return Proposal(best.dose_mg, best.interval_hours, best.trough_ng_per_ml, False, "best-score"), candidates
+    return Proposal(best.dose_mg, best.interval_hours, best.trough_ng_per_ml, False, "best-score",
+                    current_trough), candidates

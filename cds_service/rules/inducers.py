@@ -6,7 +6,7 @@ St John's wort gets "stop it"; moderate inducers get an info card suggesting a t
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Literal
@@ -53,17 +53,33 @@ class InducerInteraction:
     imatinib: MedicationUse
     inducers: tuple[tuple[MedicationUse, str], ...]  # (the use, the inducing ingredient)
     management: Management
+    inducer_names: tuple[str, ...] = field(init=False)  # the inducing ingredients, sorted, each once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inducer_names", tuple(sorted({ingredient for _, ingredient in self.inducers})))
 
     @property
     def imatinib_is_draft(self) -> bool:
         return self.imatinib.origin == "draft" and self.imatinib.under_decision
 
-    @property
-    def inducer_names(self) -> list[str]:
-        return sorted({ingredient for _, ingredient in self.inducers})
+
+# One slot each, keyed by the call's own objects (never shared between calls): the inducer rule, the inhibitor
+# rule and the strong card's page link (web/links.py) ask for the same interactions and the same model.
+_FOUND: list[tuple[tuple[MedicationUse, ...], Knowledge, tuple[InducerInteraction, ...]]] = []
+_MODEL: list[tuple[PatientFacts, InducerInteraction, Knowledge, "InducerModel"]] = []
 
 
-def find_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InducerInteraction]:
+def find_interactions(facts: PatientFacts, knowledge: Knowledge) -> tuple[InducerInteraction, ...]:
+    """The interactions in the call's medications, found once for them (a plan's second pass shares them)."""
+    medications = facts.medications
+    if _FOUND and _FOUND[0][0] is medications and _FOUND[0][1] is knowledge:
+        return _FOUND[0][2]
+    found = tuple(_find_interactions(facts, knowledge))
+    _FOUND[:] = [(medications, knowledge, found)]
+    return found
+
+
+def _find_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InducerInteraction]:
     imatinib_uses = [m for m in facts.medications if "imatinib" in m.ingredients]
     inducer_uses = [
         (use, ingredient)
@@ -270,6 +286,15 @@ class InducerModel:
 
 
 def inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> InducerModel:
+    """The model for the interaction, worked out once for the call's facts: the card and its page link share it."""
+    if _MODEL and _MODEL[0][0] is facts and _MODEL[0][1] is interaction and _MODEL[0][2] is knowledge:
+        return _MODEL[0][3]
+    found = _inducer_model(interaction, facts, knowledge)
+    _MODEL[:] = [(facts, interaction, knowledge, found)]
+    return found
+
+
+def _inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> InducerModel:
     inducer = max(interaction.inducer_names,
                   key=lambda i: (knowledge.pk_inducer_factor(i)[0].clearance_factor, i))
     use = regimen_use(facts, interaction.imatinib)
@@ -457,7 +482,7 @@ def strong_inducer_card(
                        f"{target_text}")
 
     names = _names(interaction, knowledge)
-    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge, brief=True)  # sources: evidence page
+    alternatives = alternatives_for(interaction.inducer_names, knowledge, brief=True)  # sources: evidence page
     dose_step = f"2. {dose.text}" + (f" {exposure}" if exposure else "")
     detail = "\n\n".join(filter(None, [
         _where(interaction, knowledge),
@@ -468,7 +493,7 @@ def strong_inducer_card(
         f"{trough_step}",
         level.text if level else None,
         response_lines(facts, knowledge, brief=True)[0],
-        why_section(tuple(interaction.inducer_names), knowledge),
+        why_section(interaction.inducer_names, knowledge),
         evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
@@ -504,7 +529,7 @@ def st_johns_wort_card(
         _where(interaction, knowledge),
         section("**What to do**", "\n".join(steps)),
         _alternatives_section(interaction, knowledge),
-        why_section(tuple(interaction.inducer_names), knowledge),
+        why_section(interaction.inducer_names, knowledge),
         evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
@@ -556,7 +581,7 @@ def moderate_inducer_card(
         section("**What to do**", f"Imatinib exposure may fall. {dose_line} {trough_line}"),
         _alternatives_section(interaction, knowledge),
         level.text if level else None,
-        why_section(tuple(interaction.inducer_names), knowledge),
+        why_section(interaction.inducer_names, knowledge),
         evidence_pointer(),
         footer(knowledge, facts, [interaction.imatinib, *(u for u, _ in interaction.inducers)], CONSULTED,
                legend=False),
@@ -581,7 +606,7 @@ def _alternatives_section(interaction: InducerInteraction, knowledge: Knowledge)
     What each source says of them is on the topic's evidence page."""
     if not any(knowledge.alternatives_for.get(i) for i in interaction.inducer_names):
         return None
-    alternatives = alternatives_for(tuple(interaction.inducer_names), knowledge, brief=True)
+    alternatives = alternatives_for(interaction.inducer_names, knowledge, brief=True)
     return section("**Alternatives**", "\n".join(f"- {item}" for item in alternatives.items))
 
 
