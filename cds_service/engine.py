@@ -126,7 +126,7 @@ class Engine:
         """Every rule's cards under `plan`. The rules share one facts object (a copy per rule cost more than some
         rules), and the first pass gets the call's own: what a rule works out for it (the model's fit) is then
         found again by the page links."""
-        planned = facts if plan is facts.plan else replace(facts, plan=plan)
+        planned = facts if plan is facts.plan else facts.under(plan)
         return [card for rule in self.rules for card in rule(planned, self.knowledge)]
 
 

@@ -3,8 +3,10 @@
 Extraction happens once per request; rules are pure functions of `PatientFacts` and the knowledge base.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import TypeVar, cast
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
 from cds_service.facts.genomics import UnattributedChange, VariantFinding, genomic_readings
@@ -30,6 +32,7 @@ from cds_service.knowledge.loader import Knowledge
 from cds_service.plan import NO_PLAN, CallPlan
 
 ACTIVE_ORDER_STATUSES = frozenset({"active", "on-hold"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,24 @@ class PatientFacts:
     imatinib_given: tuple[GivenDose, ...] = ()
     # What the cards of this answer settled between them (set by the engine on its second pass).
     plan: CallPlan = NO_PLAN
+    # What the rules work out once per call and share (the interactions, the model's answers): see `once`.
+    worked_out: dict[tuple[object, ...], object] = field(default_factory=dict, init=False, compare=False,
+                                                         repr=False)
+
+    def once(self, key: tuple[object, ...], work: Callable[[], T]) -> T:
+        """`work()` done once for these facts: the card, another rule and the card's page link (web/links.py) ask
+        for the same model fit. `key` names the work and its arguments (objects of this call by identity). Held by
+        the facts, so dropped with the call and never shared between calls; `replace` starts afresh."""
+        if key not in self.worked_out:
+            self.worked_out[key] = work()
+        return cast(T, self.worked_out[key])
+
+    def under(self, plan: CallPlan) -> "PatientFacts":
+        """These facts under `plan` (the rules' second pass), sharing what was worked out: none of it reads the
+        plan."""
+        planned = replace(self, plan=plan)
+        object.__setattr__(planned, "worked_out", self.worked_out)
+        return planned
 
     @property
     def draft_orders(self) -> tuple[MedicationUse, ...]:

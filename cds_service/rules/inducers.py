@@ -63,20 +63,11 @@ class InducerInteraction:
         return self.imatinib.origin == "draft" and self.imatinib.under_decision
 
 
-# One slot each, keyed by the call's own objects (never shared between calls): the inducer rule, the inhibitor
-# rule and the strong card's page link (web/links.py) ask for the same interactions and the same model.
-_FOUND: list[tuple[tuple[MedicationUse, ...], Knowledge, tuple[InducerInteraction, ...]]] = []
-_MODEL: list[tuple[PatientFacts, InducerInteraction, Knowledge, "InducerModel"]] = []
-
-
 def find_interactions(facts: PatientFacts, knowledge: Knowledge) -> tuple[InducerInteraction, ...]:
-    """The interactions in the call's medications, found once for them (a plan's second pass shares them)."""
-    medications = facts.medications
-    if _FOUND and _FOUND[0][0] is medications and _FOUND[0][1] is knowledge:
-        return _FOUND[0][2]
-    found = tuple(_find_interactions(facts, knowledge))
-    _FOUND[:] = [(medications, knowledge, found)]
-    return found
+    """The interactions in the call's medications, found once per call: the inducer rule, the inhibitor rule and
+    the strong card's page link (web/links.py) ask for them."""
+    return facts.once(("inducer interactions", id(knowledge)),
+                      lambda: tuple(_find_interactions(facts, knowledge)))
 
 
 def _find_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[InducerInteraction]:
@@ -286,12 +277,9 @@ class InducerModel:
 
 
 def inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> InducerModel:
-    """The model for the interaction, worked out once for the call's facts: the card and its page link share it."""
-    if _MODEL and _MODEL[0][0] is facts and _MODEL[0][1] is interaction and _MODEL[0][2] is knowledge:
-        return _MODEL[0][3]
-    found = _inducer_model(interaction, facts, knowledge)
-    _MODEL[:] = [(facts, interaction, knowledge, found)]
-    return found
+    """The model for the interaction, worked out once per call: the card and its page link share it."""
+    return facts.once(("inducer model", id(interaction), id(knowledge)),
+                      lambda: _inducer_model(interaction, facts, knowledge))
 
 
 def _inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge) -> InducerModel:

@@ -1,7 +1,7 @@
 """From the record to the PK model and back: the patient's covariates, the regimen taken, the latest level placed
 against its dose history, the model's answer, and the proposal as a whole-tablet dose change a card can write.
 
-One reading shared by the TDM card and the inducer card; the numbers come from cds_service.pk.dosing, the same
+One reading shared by the TDM card and the inducer card; the numbers come from cds_service.pk.estimate, the same
 computation the dosing API answers with.
 """
 
@@ -80,39 +80,21 @@ def _place_level(level: ImatinibLevel, interval_h: int) -> tuple[float, str] | s
                                "administration time or sample timing for it")
 
 
-_MEMO: list[tuple[PatientFacts, tuple[object, ...], "ModelDosing | NoModel"]] = []
-_MEMO_SIZE = 16
-
-
 def model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse, *, inducer: str | None = None,
                  level_from: Instant | None = None, with_level: bool = True) -> "ModelDosing | NoModel":
     """The model's answer for the imatinib `use` the patient takes. With `level_from`, only a level drawn at or
     after it is fitted (a level during the co-therapy with an inducer). Remembered for the call's facts, so the
     card and its page link (added later, web/links.py) share one fit."""
-    key = (id(use), inducer, level_from, with_level, id(knowledge))
-    for seen, seen_key, result in _MEMO:
-        if seen is facts and seen_key == key:
-            return result
-    result = _model_dosing(facts, knowledge, use, inducer=inducer, level_from=level_from, with_level=with_level)
-    _MEMO.append((facts, key, result))
-    del _MEMO[:-_MEMO_SIZE]
-    return result
-
-
-_ANSWERS: list[tuple[PatientFacts, Knowledge, ModelRequest, ModelAnswer]] = []
+    return facts.once(("model dosing", id(use), inducer, level_from, with_level, id(knowledge)),
+                      lambda: _model_dosing(facts, knowledge, use, inducer=inducer, level_from=level_from,
+                                            with_level=with_level))
 
 
 def _answer(facts: PatientFacts, knowledge: Knowledge, request: ModelRequest) -> ModelAnswer:
-    """The model's answer to `request`, evaluated once per call's facts: two readings that come to the same request
-    (the inducer card's a-priori line, and its reading of a level during the co-therapy when there is none) share
-    one evaluation. Keyed on the facts object, so never shared between calls."""
-    for seen, seen_knowledge, seen_request, answer in _ANSWERS:
-        if seen is facts and seen_knowledge is knowledge and seen_request == request:
-            return answer
-    answer = estimate(request, knowledge)
-    _ANSWERS.append((facts, knowledge, request, answer))
-    del _ANSWERS[:-_MEMO_SIZE]
-    return answer
+    """The model's answer to `request`, evaluated once per call: two readings that come to the same request (the
+    inducer card's a-priori line, and its reading of a level during the co-therapy when there is none) share one
+    evaluation."""
+    return facts.once(("model answer", request, id(knowledge)), lambda: estimate(request, knowledge))
 
 
 def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse, *, inducer: str | None,

@@ -4,7 +4,7 @@ authenticated like the hook calls, answered by the same computation the cards an
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -81,35 +81,27 @@ PAGE_PATH = "/dosing/imatinib/page"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-_UNQUOTED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-
-
-def _query_value(text: str) -> str:
-    """`text` as urlencode writes it: most values are numbers and names that need no quoting."""
-    return text if _UNQUOTED.issuperset(text) else quote_plus(text)
-
-
 def page_query(request: ModelRequest) -> str:
     """The page's query for a model request: model inputs, relative times and values only (no name, identifier,
-    birth date or calendar date). Written as urlencode would write it (the keys need no quoting)."""
+    birth date or calendar date)."""
     first = request.regimen.first_dose
     first = first.replace(tzinfo=UTC) if first.tzinfo is None else first
     covariates = request.covariates
-    params: list[str] = []
+    params: list[tuple[str, str]] = []
     for key, value in (("w", covariates.weight_kg), ("age", covariates.age_years), ("sex", covariates.sex),
                        ("ind", covariates.indication)):
         if value is not None:
-            params.append(f"{key}={_query_value(f'{value:g}' if isinstance(value, float | int) else str(value))}")
+            params.append((key, f"{value:g}" if isinstance(value, float | int) else str(value)))
     regimen = request.regimen
-    params += [f"dose={_query_value(f'{regimen.dose_mg:g}')}", f"tau={regimen.interval_hours}",
-               f"n={regimen.doses_given or 1}"]
+    params += [("dose", f"{regimen.dose_mg:g}"), ("tau", str(regimen.interval_hours)),
+               ("n", str(regimen.doses_given or 1))]
     for level in request.levels:
         at = level.time.replace(tzinfo=UTC) if level.time.tzinfo is None else level.time
-        params += [f"lt={_query_value(f'{(at - first).total_seconds() / 3600:.2f}')}",
-                   f"lv={_query_value(f'{level.value:g}')}", f"lu={_query_value(level.unit)}"]
+        params += [("lt", f"{(at - first).total_seconds() / 3600:.2f}"), ("lv", f"{level.value:g}"),
+                   ("lu", level.unit)]
     if request.inducer:
-        params.append(f"inducer={_query_value(request.inducer)}")
-    return "&".join(params)
+        params.append(("inducer", request.inducer))
+    return urlencode(params)
 
 
 def request_from_query(query: dict[str, list[str]]) -> DosingRequest:
