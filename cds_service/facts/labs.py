@@ -72,6 +72,19 @@ class ImatinibLevel:
     reference: str | None
     timing: SampleTiming = UNKNOWN_TIMING
     reported: str | None = None  # `issued`, shown only when no draw time is recorded
+    # valueQuantity.comparator ("<", "<=", ">=", ">"): the value is a bound (a result below the assay's limit is
+    # "<50"), not a measured concentration. "" for a measured value.
+    comparator: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The value as reported, with its comparator: "<50 ng/mL", "640 ng/mL"."""
+        value = f"{self.ng_ml:g}" if abs(self.ng_ml) < 1e5 else f"{self.ng_ml:,.0f}"
+        return f"{self.comparator}{value} ng/mL"
+
+    @property
+    def is_bound(self) -> bool:
+        return self.comparator != ""
 
     @property
     def when(self) -> str | None:
@@ -170,9 +183,11 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
             continue
         ref = f"Observation/{obs['id']}" if isinstance(obs.get("id"), str) else None
         issued = obs.get("issued")
+        comparator = quantity.get("comparator")
         levels.append(ImatinibLevel(
             float(quantity["value"]) * factor, draw_time(obs), ref, sample_timing(obs),
             issued if isinstance(issued, str) else None,
+            comparator.strip() if isinstance(comparator, str) else "",
         ))
     levels.sort(key=lambda level: (level.drawn is not None, level.drawn.at if level.drawn else 0), reverse=True)
     return levels
@@ -233,4 +248,4 @@ def _with_timing(level: ImatinibLevel, timing: SampleTiming) -> ImatinibLevel:
     """The level with `timing`: itself when that is the timing it already has (it is frozen), most levels."""
     if timing is level.timing:
         return level
-    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported)
+    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported, level.comparator)

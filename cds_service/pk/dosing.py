@@ -5,7 +5,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cds_service.knowledge.loader import Knowledge
 from cds_service.pk.estimate import (
@@ -29,6 +29,11 @@ MAX_LEVEL_VALUE = 1e6
 MAX_INDUCER_NAME = 100
 
 
+Sex = Literal["male", "female", "unknown"]
+Indication = Literal["CML", "GIST"]
+Interval = Literal[12, 24]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,13 +41,13 @@ class _In(BaseModel):
 class CovariatesIn(_In):
     weight_kg: PositiveNumber | None = Field(None, le=MAX_WEIGHT_KG, description="Latest body weight (kg); default 70")
     age_years: PositiveNumber | None = Field(None, le=MAX_AGE_YEARS, description="Age in years; the model covers 20-88")
-    sex: Literal["male", "female", "unknown"] | None = None
-    indication: Literal["CML", "GIST"] | None = None
+    sex: Sex | None = None
+    indication: Indication | None = None
 
 
 class RegimenIn(_In):
     dose_mg: PositiveNumber = Field(le=MAX_DOSE_MG, description="The current dose per administration (mg)")
-    interval_hours: Literal[12, 24]
+    interval_hours: Interval
     first_dose: datetime = Field(description="ISO datetime of the first dose; times without a zone are read as UTC")
     doses_given: Annotated[int, Field(strict=True, ge=1, le=MAX_DOSES)] | None = Field(
         None, description="Doses taken so far, one every interval from the first; default: every dose before the last "
@@ -60,7 +65,7 @@ class LevelIn(_In):
 
 class AlternativeIn(_In):
     dose_mg: PositiveNumber = Field(le=MAX_DOSE_MG)
-    interval_hours: Literal[12, 24]
+    interval_hours: Interval
 
 
 class DosingRequest(_In):
@@ -134,7 +139,9 @@ def evaluate(request: DosingRequest, knowledge: Knowledge) -> DosingAnswer:
     return DosingAnswer.model_validate(answer, from_attributes=True)
 
 
-_LEVEL_UNITS = frozenset(get_args(LevelUnit))
+# What the schema's Literal types allow, for checking plain values against it.
+_SEXES, _INDICATIONS, _INTERVALS, _LEVEL_UNITS = (frozenset(get_args(kind))
+                                                  for kind in (Sex, Indication, Interval, LevelUnit))
 
 
 def _within_schema(request: ModelRequest) -> bool:
@@ -147,30 +154,43 @@ def _within_schema(request: ModelRequest) -> bool:
     return (
         (given.weight_kg is None or positive(given.weight_kg, MAX_WEIGHT_KG))
         and (given.age_years is None or positive(given.age_years, MAX_AGE_YEARS))
-        and given.sex in (None, "male", "female", "unknown") and given.indication in (None, "CML", "GIST")
-        and positive(regimen.dose_mg, MAX_DOSE_MG) and regimen.interval_hours in (12, 24)
+        and (given.sex is None or given.sex in _SEXES)
+        and (given.indication is None or given.indication in _INDICATIONS)
+        and positive(regimen.dose_mg, MAX_DOSE_MG) and regimen.interval_hours in _INTERVALS
         and type(regimen.first_dose) is datetime and (regimen.doses_given is None or (
             type(regimen.doses_given) is int and 1 <= regimen.doses_given <= MAX_DOSES))
         and len(request.levels) <= MAX_LEVELS
         and all(type(level.time) is datetime and positive(level.value, MAX_LEVEL_VALUE) and level.unit in _LEVEL_UNITS
                 for level in request.levels)
         and (request.inducer is None or len(request.inducer) <= MAX_INDUCER_NAME)
-        and (tried is None or (positive(tried.dose_mg, MAX_DOSE_MG) and tried.interval_hours in (12, 24)))
+        and (tried is None or (positive(tried.dose_mg, MAX_DOSE_MG) and tried.interval_hours in _INTERVALS))
     )
 
 
 def held_to_schema(request: ModelRequest) -> ModelRequest:
-    """A request the service makes itself (the cards'), held to the API's schema: within it, as it is; outside it,
-    validated by the schema, which raises pydantic's ValidationError as the API's own validation does."""
+    """A request the service makes itself (the cards'), held to the API's schema: within it, as it is; outside it
+    (a weight or a dose the record gives beyond the API's bounds), a DosingInputError naming the field, as the API
+    answers such a request."""
     if not _within_schema(request):
-        DosingRequest.model_validate(asdict(request))
+        try:
+            DosingRequest.model_validate(asdict(request))
+        except ValidationError as exc:
+            raise input_error(exc) from None
     return request
+
+
+def input_error(exc: ValidationError) -> DosingInputError:
+    """The schema's first problem, named by its field (`levels[0].value`), and how many more there are."""
+    problems = exc.errors(include_url=False, include_input=False)
+    first = problems[0]
+    field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(".[", "[")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return DosingInputError(field or "(body)", f"{first['msg']}{more}")
 
 
 def parse_request(body: bytes) -> DosingRequest:
     """The request from JSON bytes; every problem named by its field (400 for what is not JSON, 422 for the rest)."""
     import orjson
-    from pydantic import ValidationError
 
     try:
         data = orjson.loads(body)
@@ -181,8 +201,4 @@ def parse_request(body: bytes) -> DosingRequest:
     try:
         return DosingRequest.model_validate(data)
     except ValidationError as exc:
-        problems = exc.errors(include_url=False, include_input=False)
-        first = problems[0]
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(".[", "[")
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise DosingInputError(field or "(body)", f"{first['msg']}{more}") from None
+        raise input_error(exc) from None

@@ -125,9 +125,9 @@ class DoseAdvice:
 
 def _level_found(level: LevelAssessment) -> str:
     """The latest level in a few words, for a sentence that says what was found."""
-    value = f"{level.level.ng_ml:g} ng/mL on {level.drawn_on}"
+    value = f"{level.level.shown} on {level.drawn_on}"
     if not level.comparable:
-        return f"The latest level ({value}) was not a trough."
+        return f"The latest level ({value}) {level.not_compared}."
     verdict = "below" if level.below_target else "at or above"
     return f"The latest trough ({value}) is {verdict} the target."
 
@@ -136,7 +136,7 @@ def _no_increase_for_level(level: LevelAssessment | None) -> str | None:
     """Why the latest level rules out a dose increase, or None: a trough above the watch level, or at target."""
     if level is None or not level.comparable:
         return None
-    value = f"{level.level.ng_ml:g} ng/mL on {level.drawn_on}"
+    value = f"{level.level.shown} on {level.drawn_on}"
     if level.above_watch:
         return f"the latest trough ({value}) is above the watch level, so the dose is not raised"
     if level.at_or_above_target:

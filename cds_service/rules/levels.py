@@ -14,6 +14,7 @@ from cds_service.facts.medications import MedicationUse
 from cds_service.facts.timeline import written_on
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
+from cds_service.pk.dosing import MAX_LEVEL_VALUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,8 @@ class LevelAssessment:
     comparable: bool  # a trough, or a level whose timing is not recorded (read as a trough, and said so)
     below_target: bool
     above_watch: bool
+    # Why a level that is not comparable was not compared, as a predicate: "was not a trough".
+    not_compared: str = ""
 
     @property
     def at_or_above_target(self) -> bool:
@@ -51,15 +54,19 @@ def assess_level(
     floor = target.min_ng_ml if target else min(t.min_ng_ml for t in knowledge.trough_targets.values())
     watch = knowledge.imatinib.tdm.watch_above_ng_ml
     timing = level.timing
-    head = f"Latest imatinib level: **{level.ng_ml:g} ng/mL**{_drawn(level)}"
+    head = f"Latest imatinib level: **{level.shown}**{_drawn(level)}"
+    unfit = _not_comparable(level, floor)
+    if unfit:
+        return LevelAssessment(level, f"{head}: {unfit[1]}.", comparable=False, below_target=False,
+                               above_watch=False, not_compared=unfit[0])
     if timing.kind == "not-trough":
         return LevelAssessment(
             level,
             f"{head}, {timing.text} (read from {timing.read_from}): a level {timing.text} cannot be compared with "
             f"the {floor:g} ng/mL trough target. A trough is drawn just before the next dose.",
-            comparable=False, below_target=False, above_watch=False,
+            comparable=False, below_target=False, above_watch=False, not_compared="was not a trough",
         )
-    below = level.ng_ml < floor
+    below = level.ng_ml < floor or (level.comparator == "<" and level.ng_ml == floor)
     verdict = "below" if below else "at or above"
     how = (
         f" ({timing.text}, read from {timing.read_from})" if timing.kind == "trough"
@@ -73,6 +80,22 @@ def assess_level(
             "increase is suggested."
         )
     return LevelAssessment(level, text, comparable=True, below_target=below, above_watch=above_watch)
+
+
+def _not_comparable(level: ImatinibLevel, floor: float) -> tuple[str, str] | None:
+    """(a predicate, a sentence) when the value itself cannot be held against the target: not a concentration any
+    assay reports, or a bound on the wrong side of it (">500" against 1000, "<2000")."""
+    if not level.is_bound and not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
+        return ("is not a measured value", "not a concentration an assay reports (check the result with the "
+                "laboratory); it is not compared with the target")
+    unsettled = (level.comparator in (">", ">=") and level.ng_ml < floor) or (
+        level.comparator in ("<", "<=") and level.ng_ml > floor) or (
+        level.comparator == "<=" and level.ng_ml == floor) or (
+        level.is_bound and level.comparator not in ("<", "<=", ">", ">="))
+    if unsettled:
+        return ("is a bound that does not say whether the target is met",
+                f"a bound, which does not say whether the {floor:g} ng/mL trough target is met")
+    return None
 
 
 def latest_level(facts: PatientFacts, target: TroughTarget | None, knowledge: Knowledge) -> LevelAssessment | None:

@@ -14,7 +14,7 @@ from cds_service.facts.labs import ImatinibLevel
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.timeline import Instant, span_of
 from cds_service.knowledge import Knowledge
-from cds_service.pk.dosing import held_to_schema
+from cds_service.pk.dosing import MAX_LEVEL_VALUE, MAX_WEIGHT_KG, held_to_schema
 from cds_service.pk.estimate import (
     DosingInputError,
     GivenCovariates,
@@ -39,6 +39,9 @@ class ModelDosing:
     level: ImatinibLevel | None  # the level fitted, if any
     level_reading: str  # how the level was placed against the doses ("" without a level)
     notes: tuple[str, ...]  # what the record did not say and was assumed
+    # Why the latest level, taken on this regimen, could not be fitted (no draw time, a bound such as "<50", a value
+    # no assay reports); "" when it was fitted or is not about this regimen (it predates the order or the inducer).
+    unfitted: str = ""
 
     @property
     def trough(self) -> float:
@@ -112,6 +115,9 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     if dose is None or dose.administrations_per_day not in (1, 2):
         return NoModel("No model-based dose: the imatinib dose or its schedule (once or twice daily) cannot be read"
                        + (f" ({reading.problem})." if reading.problem else "."))
+    if profile.weight is not None and not 0 < profile.weight.value <= MAX_WEIGHT_KG:
+        return NoModel(f"No model-based dose: the weight on record ({profile.weight.value:g} kg) is outside what the "
+                       f"model takes (above 0, at most {MAX_WEIGHT_KG} kg); check the weight on record.")
     interval = 24 if dose.administrations_per_day == 1 else 12
     notes: list[str] = []
     diagnosis = facts.indication()
@@ -129,8 +135,9 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     levels: list[MeasuredLevel] = []
     first_dose = None
     doses_given = 1
+    unfitted = ""
     if level is not None and level.drawn is None:
-        notes.append("The latest level has no draw time: it is not fitted.")
+        unfitted = "The latest level has no draw time: it is not fitted."
         level = None
     drawn = level.drawn if level is not None else None
     if level is not None and drawn is not None and level_from is not None and drawn.at < level_from.at:
@@ -141,10 +148,13 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
         notes.append(f"The latest level ({drawn.shown()}) predates the current order ({start.shown()}): it "
                      "is not fitted.")
         level = None
+    if level is not None and (why := _not_a_measurement(level)):
+        unfitted = why
+        level = None
     if level is not None and drawn is not None:
         placed = _place_level(level, interval)
         if isinstance(placed, str):
-            notes.append(placed[0].upper() + placed[1:] + ".")
+            unfitted = placed[0].upper() + placed[1:] + "."
             level = None
         else:
             hours, level_reading = placed
@@ -158,18 +168,31 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
             levels.append(MeasuredLevel(time=drawn.at, value=float(level.ng_ml), unit="ng/mL"))
     if first_dose is None:
         first_dose = start.at if start else datetime.combine(facts.today, time(), UTC)
-    request = held_to_schema(ModelRequest(
-        covariates=covariates,
-        regimen=Regimen(dose_mg=float(dose.per_administration_mg), interval_hours=interval, first_dose=first_dose,
-                        doses_given=doses_given),
-        levels=tuple(levels),
-        inducer=inducer,
-    ))
     try:
+        request = held_to_schema(ModelRequest(
+            covariates=covariates,
+            regimen=Regimen(dose_mg=float(dose.per_administration_mg), interval_hours=interval,
+                            first_dose=first_dose, doses_given=doses_given),
+            levels=tuple(levels),
+            inducer=inducer,
+        ))
         answer = _answer(facts, knowledge, request)
     except DosingInputError as exc:
         return NoModel(f"No model-based dose: {exc.message}.", outside_domain=exc.field == "covariates.age_years")
-    return ModelDosing(answer, request, dose, level, level_reading, tuple(notes))
+    if unfitted:
+        notes.append(unfitted)
+    return ModelDosing(answer, request, dose, level, level_reading, tuple(notes), unfitted)
+
+
+def _not_a_measurement(level: ImatinibLevel) -> str:
+    """Why the level's value cannot be fitted as a measured concentration, or "" when it can."""
+    if level.is_bound:
+        return (f"The latest level is reported as {level.shown}, a bound rather than a measured concentration (a "
+                "result beyond the assay's range): it is not fitted.")
+    if not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
+        return (f"The latest level ({level.shown}) is not fitted: the model fits only a measured concentration "
+                f"above 0 and at most {MAX_LEVEL_VALUE:,.0f} ng/mL.")
+    return ""
 
 
 def proposal_increase(model: ModelDosing, knowledge: Knowledge) -> DoseIncrease | None:

@@ -6,12 +6,15 @@ The level is fitted (MAP) against the dose history, so a sample drawn hours afte
 trough; without an administration time it is taken as a trough and the card says so.
 """
 
+from typing import Literal
+
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
+from cds_service.pk.dosing import MAX_LEVEL_VALUE
 from cds_service.pk.estimate import ModelRequest
 from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
@@ -89,7 +92,7 @@ def exposure_text(model: ModelDosing, knowledge: Knowledge) -> str:
     lines = []
     if model.level is not None and model.level.drawn is not None and answer.a_posteriori is not None:
         lines.append(
-            f"Latest level **{model.level.ng_ml:g} ng/mL** on {model.level.drawn.shown()}, {model.level_reading}. "
+            f"Latest level **{model.level.shown}** on {model.level.drawn.shown()}, {model.level_reading}. "
             f"Fitted with the population model (MAP), the patient's steady-state trough on {current} is "
             f"**{answer.a_posteriori.trough_ng_per_ml:.0f} ng/mL** (clearance "
             f"{answer.a_posteriori.clearance_l_per_h:.1f}"
@@ -114,10 +117,12 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         return []
     use = regimen_use(facts, imatinib)
     model = model_dosing(facts, knowledge, use)
-    if isinstance(model, NoModel):
-        low = facts.imatinib_levels[0].ng_ml < _target(facts, knowledge).min_ng_ml
-        return [_no_model_card(model, facts, knowledge, imatinib)] if model.outside_domain and low else []
-    if model.level is None or model.answer.a_posteriori is None:
+    if isinstance(model, NoModel) or model.level is None:
+        # The level on record was not read through the model: say why when it matters (never a silent all-clear).
+        why = model.reason if isinstance(model, NoModel) else model.unfitted
+        standing = _standing(facts, knowledge) if why else None
+        return [_unfitted_card(model, why, standing, facts, knowledge, imatinib)] if standing else []
+    if model.answer.a_posteriori is None:
         return []
     if model.trough >= model.answer.target_ng_per_ml:
         return []
@@ -177,14 +182,64 @@ def _tdm_card(model: ModelDosing, facts: PatientFacts, knowledge: Knowledge, dra
     )
 
 
-def _no_model_card(model: NoModel, facts: PatientFacts, knowledge: Knowledge, use: MedicationUse) -> Card:
+LevelStanding = Literal["not measured", "below", "unsettled"]
+
+
+def _standing(facts: PatientFacts, knowledge: Knowledge) -> LevelStanding | None:
+    """How an unmodelled latest level stands against the target, when that needs a card: a value no assay reports
+    (0, negative, beyond any range), below the target, or a bound that does not say (">500" against 1000); None
+    when it is at or above the target (">5000" included)."""
     level = facts.imatinib_levels[0]
+    if not level.is_bound and not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
+        return "not measured"
+    floor = _target(facts, knowledge).min_ng_ml
+    if level.comparator in (">", ">="):
+        return None if level.ng_ml >= floor else "unsettled"
+    if level.comparator in ("<", "<="):
+        settled = level.ng_ml < floor or (level.comparator == "<" and level.ng_ml == floor)
+        return "below" if settled else "unsettled"
+    if level.is_bound:  # a comparator FHIR does not define
+        return "unsettled"
+    return "below" if level.ng_ml < floor else None
+
+
+def _unfitted_card(model: "ModelDosing | NoModel", why: str, standing: LevelStanding, facts: PatientFacts,
+                   knowledge: Knowledge, use: MedicationUse) -> Card:
+    """The latest level said as found, what it means against the target, why the model gives no dose from it, and
+    what would let it (or what to check)."""
+    level = facts.imatinib_levels[0]
+    floor = _target(facts, knowledge).min_ng_ml
+    tdm = knowledge.imatinib.tdm
+    found = f"Latest imatinib level: **{level.shown}**" + (f" on {level.drawn.shown()}." if level.drawn else
+                                                           " (no draw time recorded).")
+    if standing == "not measured":
+        summary = f"Imatinib level of {level.shown} on record is not a measured value: check the result"
+        meaning = ("No assay reports this as a concentration: it is likely an entry or unit error, or a result "
+                   "below the assay's limit entered as a number. It is not compared with the target.")
+        todo = ("**What to do**: check the result (value and unit) with the laboratory before any dose decision; "
+                f"if a new level is needed: {tdm.sampling}")
+    elif standing == "unsettled":
+        summary = f"Imatinib level reported as {level.shown}: a bound that does not say whether the target is met"
+        meaning = f"A bound cannot be compared with the trough target of at least {floor:g} ng/mL."
+        todo = f"**What to do**: ask the laboratory for the measured value, or repeat the level. {tdm.sampling}"
+    else:
+        outside_domain = isinstance(model, NoModel) and model.outside_domain
+        summary = ("Imatinib level on record: no model-based dose outside the model's age range (20-88)"
+                   if outside_domain else
+                   f"Imatinib level {level.shown}, below the {floor:g} ng/mL target: no model-based dose")
+        meaning = f"It is below the trough target of at least {floor:g} ng/mL (Evidence below)."
+        todo = (f"**What to do**: decide the dose without the model. {tdm.sampling}"
+                + (" Recording the draw time lets the model fit the level." if level.drawn is None else ""))
+    cited = {source: "the trough target" for source in _target(facts, knowledge).sources}
+    for source in tdm.sampling_sources:
+        cited.setdefault(source, "sampling")
     return Card(
-        summary=fit_summary("Imatinib level on record: no model-based dose outside the model's age range (20-88)"),
+        summary=fit_summary(summary),
         detail="\n\n".join([
-            f"Latest imatinib level: {level.ng_ml:g} ng/mL"
-            + (f" on {level.drawn.shown()}." if level.drawn else "."),
-            model.reason,
+            f"{found} {meaning}",
+            why if why.startswith("No model-based dose") else f"No model-based dose: {why}",
+            todo,
+            section("**Evidence**", evidence_lines(knowledge, cited)),
             footer(knowledge, facts, [use], CONSULTED),
         ]),
         indicator="info",
