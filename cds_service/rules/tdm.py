@@ -3,7 +3,9 @@ model, gives an individual steady-state trough below the target, say what the le
 and its trough, every candidate, and the response beside the exposure (issue 13).
 
 The level is fitted (MAP) against the dose history, so a sample drawn hours after a dose is not mistaken for a
-trough; without an administration time it is taken as a trough and the card says so.
+trough; without an administration time it is taken as a trough and the card says so. A latest level the model
+cannot fit (no draw time, a bound such as "<50", a value no assay reports, a patient outside the model's inputs) is
+never passed over in silence when it matters: an info card says what was found and why there is no model-based dose.
 """
 
 from typing import Literal
