@@ -7,6 +7,7 @@ watch level rules out any dose increase.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 from cds_service.facts import PatientFacts
 from cds_service.facts.labs import ImatinibLevel
@@ -55,10 +56,15 @@ def assess_level(
     watch = knowledge.imatinib.tdm.watch_above_ng_ml
     timing = level.timing
     head = f"Latest imatinib level: **{level.shown}**{_drawn(level)}"
-    unfit = _not_comparable(level, floor)
-    if unfit:
-        return LevelAssessment(level, f"{head}: {unfit[1]}.", comparable=False, below_target=False,
-                               above_watch=False, not_compared=unfit[0])
+    stands = standing(level, floor)
+    if stands == "not measured":
+        return LevelAssessment(level, f"{head}: not a concentration an assay reports (check the result with the "
+                               "laboratory); it is not compared with the target.", comparable=False,
+                               below_target=False, above_watch=False, not_compared="is not a measured value")
+    if stands == "unsettled":
+        return LevelAssessment(level, f"{head}: a bound, which does not say whether the {floor:g} ng/mL trough "
+                               "target is met.", comparable=False, below_target=False, above_watch=False,
+                               not_compared="is a bound that does not say whether the target is met")
     if timing.kind == "not-trough":
         return LevelAssessment(
             level,
@@ -66,7 +72,7 @@ def assess_level(
             f"the {floor:g} ng/mL trough target. A trough is drawn just before the next dose.",
             comparable=False, below_target=False, above_watch=False, not_compared="was not a trough",
         )
-    below = level.ng_ml < floor or (level.comparator == "<" and level.ng_ml == floor)
+    below = stands == "below"
     verdict = "below" if below else "at or above"
     how = (
         f" ({timing.text}, read from {timing.read_from})" if timing.kind == "trough"
@@ -82,20 +88,28 @@ def assess_level(
     return LevelAssessment(level, text, comparable=True, below_target=below, above_watch=above_watch)
 
 
-def _not_comparable(level: ImatinibLevel, floor: float) -> tuple[str, str] | None:
-    """(a predicate, a sentence) when the value itself cannot be held against the target: not a concentration any
-    assay reports, or a bound on the wrong side of it (">500" against 1000, "<2000")."""
-    if not level.is_bound and not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
-        return ("is not a measured value", "not a concentration an assay reports (check the result with the "
-                "laboratory); it is not compared with the target")
-    unsettled = (level.comparator in (">", ">=") and level.ng_ml < floor) or (
-        level.comparator in ("<", "<=") and level.ng_ml > floor) or (
-        level.comparator == "<=" and level.ng_ml == floor) or (
-        level.is_bound and level.comparator not in ("<", "<=", ">", ">="))
-    if unsettled:
-        return ("is a bound that does not say whether the target is met",
-                f"a bound, which does not say whether the {floor:g} ng/mL trough target is met")
-    return None
+Standing = Literal["not measured", "below", "at or above", "unsettled"]
+
+
+def reported_value(level: ImatinibLevel) -> bool:
+    """Whether the value is one an assay reports: a bound ("<50") or a concentration above 0 and within the dosing
+    API's range; 0, a negative value or 2,000,000 ng/mL is an entry or unit error."""
+    return level.is_bound or 0 < level.ng_ml <= MAX_LEVEL_VALUE
+
+
+def standing(level: ImatinibLevel, floor: float) -> Standing:
+    """How the level's value stands against the trough target `floor`. A bound counts only when it settles it:
+    "<50" is below 1000, ">5000" at or above, ">500" and "<2000" unsettled."""
+    if not reported_value(level):
+        return "not measured"
+    if level.comparator in (">", ">="):
+        return "at or above" if level.ng_ml >= floor else "unsettled"
+    if level.comparator in ("<", "<="):
+        settled = level.ng_ml < floor or (level.comparator == "<" and level.ng_ml == floor)
+        return "below" if settled else "unsettled"
+    if level.is_bound:  # a comparator FHIR does not define
+        return "unsettled"
+    return "below" if level.ng_ml < floor else "at or above"
 
 
 def latest_level(facts: PatientFacts, target: TroughTarget | None, knowledge: Knowledge) -> LevelAssessment | None:

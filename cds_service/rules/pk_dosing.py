@@ -25,6 +25,7 @@ from cds_service.pk.estimate import (
     estimate,
 )
 from cds_service.rules.dosing import DoseIncrease, tablets_for
+from cds_service.rules.levels import reported_value
 
 STEADY_STATE_DAYS = 60  # with no start on record, the regimen is taken to have run this long (steady state)
 
@@ -189,7 +190,7 @@ def _not_a_measurement(level: ImatinibLevel) -> str:
     if level.is_bound:
         return (f"The latest level is reported as {level.shown}, a bound rather than a measured concentration (a "
                 "result beyond the assay's range): it is not fitted.")
-    if not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
+    if not reported_value(level):
         return (f"The latest level ({level.shown}) is not fitted: the model fits only a measured concentration "
                 f"above 0 and at most {MAX_LEVEL_VALUE:,.0f} ng/mL.")
     return ""

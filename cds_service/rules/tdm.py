@@ -8,18 +8,16 @@ cannot fit (no draw time, a bound such as "<50", a value no assay reports, a pat
 never passed over in silence when it matters: an info card says what was found and why there is no model-based dose.
 """
 
-from typing import Literal
-
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
-from cds_service.pk.dosing import MAX_LEVEL_VALUE
 from cds_service.pk.estimate import ModelRequest
 from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
+from cds_service.rules.levels import Standing, standing
 from cds_service.rules.orders import dose_update
 from cds_service.rules.pk_dosing import (
     ModelDosing,
@@ -122,8 +120,8 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     if isinstance(model, NoModel) or model.level is None:
         # The level on record was not read through the model: say why when it matters (never a silent all-clear).
         why = model.reason if isinstance(model, NoModel) else model.unfitted
-        standing = _standing(facts, knowledge) if why else None
-        return [_unfitted_card(model, why, standing, facts, knowledge, imatinib)] if standing else []
+        stands = _standing(facts, knowledge) if why else None
+        return [_unfitted_card(model, why, stands, facts, knowledge, imatinib)] if stands else []
     if model.answer.a_posteriori is None:
         return []
     if model.trough >= model.answer.target_ng_per_ml:
@@ -184,28 +182,14 @@ def _tdm_card(model: ModelDosing, facts: PatientFacts, knowledge: Knowledge, dra
     )
 
 
-LevelStanding = Literal["not measured", "below", "unsettled"]
+def _standing(facts: PatientFacts, knowledge: Knowledge) -> Standing | None:
+    """How an unmodelled latest level stands against the target when that needs a card (not a measured value,
+    below the target, a bound that does not say); None when it is at or above the target."""
+    stands = standing(facts.imatinib_levels[0], _target(facts, knowledge).min_ng_ml)
+    return None if stands == "at or above" else stands
 
 
-def _standing(facts: PatientFacts, knowledge: Knowledge) -> LevelStanding | None:
-    """How an unmodelled latest level stands against the target, when that needs a card: a value no assay reports
-    (0, negative, beyond any range), below the target, or a bound that does not say (">500" against 1000); None
-    when it is at or above the target (">5000" included)."""
-    level = facts.imatinib_levels[0]
-    if not level.is_bound and not 0 < level.ng_ml <= MAX_LEVEL_VALUE:
-        return "not measured"
-    floor = _target(facts, knowledge).min_ng_ml
-    if level.comparator in (">", ">="):
-        return None if level.ng_ml >= floor else "unsettled"
-    if level.comparator in ("<", "<="):
-        settled = level.ng_ml < floor or (level.comparator == "<" and level.ng_ml == floor)
-        return "below" if settled else "unsettled"
-    if level.is_bound:  # a comparator FHIR does not define
-        return "unsettled"
-    return "below" if level.ng_ml < floor else None
-
-
-def _unfitted_card(model: "ModelDosing | NoModel", why: str, standing: LevelStanding, facts: PatientFacts,
+def _unfitted_card(model: "ModelDosing | NoModel", why: str, stands: Standing, facts: PatientFacts,
                    knowledge: Knowledge, use: MedicationUse) -> Card:
     """The latest level said as found, what it means against the target, why the model gives no dose from it, and
     what would let it (or what to check)."""
@@ -214,13 +198,13 @@ def _unfitted_card(model: "ModelDosing | NoModel", why: str, standing: LevelStan
     tdm = knowledge.imatinib.tdm
     found = f"Latest imatinib level: **{level.shown}**" + (f" on {level.drawn.shown()}." if level.drawn else
                                                            " (no draw time recorded).")
-    if standing == "not measured":
+    if stands == "not measured":
         summary = f"Imatinib level of {level.shown} on record is not a measured value: check the result"
         meaning = ("No assay reports this as a concentration: it is likely an entry or unit error, or a result "
                    "below the assay's limit entered as a number. It is not compared with the target.")
         todo = ("**What to do**: check the result (value and unit) with the laboratory before any dose decision; "
                 f"if a new level is needed: {tdm.sampling}")
-    elif standing == "unsettled":
+    elif stands == "unsettled":
         summary = f"Imatinib level reported as {level.shown}: a bound that does not say whether the target is met"
         meaning = f"A bound cannot be compared with the trough target of at least {floor:g} ng/mL."
         todo = f"**What to do**: ask the laboratory for the measured value, or repeat the level. {tdm.sampling}"
