@@ -6,7 +6,7 @@ a trough target. So each level carries what its record says about its timing, an
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from cds_service.facts.timeline import Instant, parse_instant
@@ -75,10 +75,17 @@ class ImatinibLevel:
     # valueQuantity.comparator ("<", "<=", ">=", ">"): the value is a bound (a result below the assay's limit is
     # "<50"), not a measured concentration. "" for a measured value.
     comparator: str = ""
+    # A result that cannot be read as a concentration (no number, a unit not convertible to ng/mL): why, as a
+    # clause ("its unit (mmol/mol) is not one ..."), and the value as recorded. `ng_ml` is then 0, which no rule
+    # reads as a measurement (rules/levels.py: reported_value).
+    unread: str = ""
+    recorded: str = ""
 
     @property
     def shown(self) -> str:
-        """The value as reported, with its comparator: "<50 ng/mL", "640 ng/mL"."""
+        """The value as reported, with its comparator: "<50 ng/mL", "640 ng/mL"; as recorded when unread."""
+        if self.unread:
+            return self.recorded
         value = f"{self.ng_ml:g}" if abs(self.ng_ml) < 1e5 else f"{self.ng_ml:,.0f}"
         return f"{self.comparator}{value} ng/mL"
 
@@ -165,30 +172,65 @@ def observation_time(observation: Resource) -> str | None:
     return when if isinstance(when, str) else None
 
 
+def _short(text: object, limit: int = 40) -> str:
+    shown = " ".join(str(text).split())
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _concentration(obs: Resource) -> float | tuple[str, str]:
+    """The value in ng/mL, or (why, as recorded) when the result cannot be read as a concentration. A final level
+    the service cannot read is still a level on record: the cards say so rather than act as if there were none."""
+    quantity = obs.get("valueQuantity")
+    if isinstance(quantity, dict):
+        value, unit = quantity.get("value"), quantity.get("code") or quantity.get("unit")
+        if value is None:
+            return "its quantity has no number", "no value"
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "its value is not a number", f"{_short(value)} {_short(unit or '')}".strip()
+        if not isinstance(unit, str) or not unit.strip():
+            return "it has no unit", f"{value:g} (no unit)"
+        factor = _factor(unit)
+        if factor is None:
+            return (f"its unit ({_short(unit, 20)}) is not one the service converts to ng/mL",
+                    f"{value:g} {_short(unit, 20)}")
+        return float(value) * factor
+    if isinstance(obs.get("valueString"), str):
+        return "it is recorded as text, not as a number with a unit", f'"{_short(obs["valueString"])}" (text)'
+    if isinstance(concept := obs.get("valueCodeableConcept"), dict):
+        text = concept_text(concept) or next((c.get("display") for c in raw_codings(concept) if c.get("display")),
+                                             None)
+        return "it is recorded as a coded answer, not as a number with a unit", f'"{_short(text or "a code")}"'
+    absent = obs.get("dataAbsentReason")
+    why = (concept_text(absent) or next((c.get("code") for c in raw_codings(absent) if c.get("code")), None)
+           if isinstance(absent, dict) else None)
+    return "it has no value" + (f" (data absent: {_short(why, 30)})" if why else ""), "no value"
+
+
+def _factor(unit: str) -> float | None:
+    # The Greek small mu (U+03BC) is typed for the micro sign (U+00B5) as often as not: both are micro.
+    return _TO_NG_ML.get(unit.strip().lower().replace("\u03bc", "\u00b5"))
+
+
 def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, str]]) -> list[ImatinibLevel]:
-    """Final results only, newest drawn first (levels without a draw time last)."""
+    """Final results only, newest drawn first (levels without a draw time last); one that cannot be read as a
+    concentration is kept, marked `unread`."""
     levels = []
     for obs in observations:
         if not is_result(obs):
             continue
         if not has_code_in(obs.get("code"), level_codes):
             continue
-        quantity = obs.get("valueQuantity")
-        if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
-            continue
-        # The Greek small mu (U+03BC) is typed for the micro sign (U+00B5) as often as not: both are micro.
-        unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower().replace("\u03bc", "\u00b5")
-        factor = _TO_NG_ML.get(unit)
-        if factor is None:
-            continue
         ref = f"Observation/{obs['id']}" if isinstance(obs.get("id"), str) else None
         issued = obs.get("issued")
-        comparator = quantity.get("comparator")
-        levels.append(ImatinibLevel(
-            float(quantity["value"]) * factor, draw_time(obs), ref, sample_timing(obs),
-            issued if isinstance(issued, str) else None,
-            comparator.strip() if isinstance(comparator, str) else "",
-        ))
+        reported = issued if isinstance(issued, str) else None
+        value = _concentration(obs)
+        if isinstance(value, tuple):
+            levels.append(ImatinibLevel(0.0, draw_time(obs), ref, sample_timing(obs), reported,
+                                        unread=value[0], recorded=value[1]))
+            continue
+        comparator = obs["valueQuantity"].get("comparator")
+        levels.append(ImatinibLevel(value, draw_time(obs), ref, sample_timing(obs), reported,
+                                    comparator.strip() if isinstance(comparator, str) else ""))
     levels.sort(key=lambda level: (level.drawn is not None, level.drawn.at if level.drawn else 0), reverse=True)
     return levels
 
@@ -248,4 +290,4 @@ def _with_timing(level: ImatinibLevel, timing: SampleTiming) -> ImatinibLevel:
     """The level with `timing`: itself when that is the timing it already has (it is frozen), most levels."""
     if timing is level.timing:
         return level
-    return ImatinibLevel(level.ng_ml, level.drawn, level.reference, timing, level.reported, level.comparator)
+    return replace(level, timing=timing)

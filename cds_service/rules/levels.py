@@ -57,6 +57,10 @@ def assess_level(
     timing = level.timing
     head = f"Latest imatinib level: **{level.shown}**{_drawn(level)}"
     stands = standing(level, floor)
+    if stands == "not measured" and level.unread:
+        return LevelAssessment(level, f"{head}: it cannot be read as a concentration ({level.unread}); check the "
+                               "result with the laboratory. It is not compared with the target.", comparable=False,
+                               below_target=False, above_watch=False, not_compared="cannot be read as a concentration")
     if stands == "not measured":
         return LevelAssessment(level, f"{head}: not a concentration an assay reports (check the result with the "
                                "laboratory); it is not compared with the target.", comparable=False,
@@ -93,8 +97,9 @@ Standing = Literal["not measured", "below", "at or above", "unsettled"]
 
 def reported_value(level: ImatinibLevel) -> bool:
     """Whether the value is one an assay reports: a bound ("<50") or a concentration above 0 and within the dosing
-    API's range; 0, a negative value or 2,000,000 ng/mL is an entry or unit error."""
-    return level.is_bound or 0 < level.ng_ml <= MAX_LEVEL_VALUE
+    API's range; 0, a negative value or 2,000,000 ng/mL is an entry or unit error, and a result the service could
+    not read as a concentration (`unread`) is not a value at all."""
+    return not level.unread and (level.is_bound or 0 < level.ng_ml <= MAX_LEVEL_VALUE)
 
 
 def standing(level: ImatinibLevel, floor: float) -> Standing:

@@ -187,6 +187,8 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
 
 def _not_a_measurement(level: ImatinibLevel) -> str:
     """Why the level's value cannot be fitted as a measured concentration, or "" when it can."""
+    if level.unread:
+        return f"The latest level ({level.shown}) is not fitted: {level.unread}."
     if level.is_bound:
         return (f"The latest level is reported as {level.shown}, a bound rather than a measured concentration (a "
                 "result beyond the assay's range): it is not fitted.")

@@ -4,8 +4,9 @@ and its trough, every candidate, and the response beside the exposure (issue 13)
 
 The level is fitted (MAP) against the dose history, so a sample drawn hours after a dose is not mistaken for a
 trough; without an administration time it is taken as a trough and the card says so. A latest level the model
-cannot fit (no draw time, a bound such as "<50", a value no assay reports, a patient outside the model's inputs) is
-never passed over in silence when it matters: an info card says what was found and why there is no model-based dose.
+cannot fit (no draw time, a bound such as "<50", a value no assay reports, a result that is not a number in a unit
+convertible to ng/mL, a patient outside the model's inputs) is never passed over in silence when it matters: an
+info card says what was found and why there is no model-based dose.
 """
 
 from cds_service.facts import PatientFacts
@@ -198,7 +199,13 @@ def _unfitted_card(model: "ModelDosing | NoModel", why: str, stands: Standing, f
     tdm = knowledge.imatinib.tdm
     found = f"Latest imatinib level: **{level.shown}**" + (f" on {level.drawn.shown()}." if level.drawn else
                                                            " (no draw time recorded).")
-    if stands == "not measured":
+    if stands == "not measured" and level.unread:
+        summary = "Imatinib level on record cannot be read as a concentration: check the result"
+        meaning = (f"It cannot be read as a concentration: {level.unread}. It is not compared with the target, and "
+                   "the service cannot say whether the level is below it.")
+        todo = ("**What to do**: ask the laboratory for the value in ng/mL before any dose decision; "
+                f"if a new level is needed: {tdm.sampling}")
+    elif stands == "not measured":
         summary = f"Imatinib level of {level.shown} on record is not a measured value: check the result"
         meaning = ("No assay reports this as a concentration: it is likely an entry or unit error, or a result "
                    "below the assay's limit entered as a number. It is not compared with the target.")
