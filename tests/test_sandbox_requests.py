@@ -222,3 +222,25 @@ def test_what_the_sandbox_sends_when_its_server_cannot_answer_the_medication_sea
         assert cards[0]["indicator"] == "critical" and "T315I" in cards[0]["summary"]
     else:  # the other half of the interaction was on the list that could not be read
         assert not [c for c in cards if "rifampin" in c["summary"]]
+
+
+@pytest.mark.parametrize(("version", "key"), [("dstu2", "medicationAdministrationsDstu2"),
+                                              ("r4", "medicationAdministrations")])
+def test_the_administrations_arrive_under_the_key_whose_sort_the_version_knows(call, version, key):
+    """DSTU2 sorts administrations by `effectivetime`, STU3 and R4 by `effective-time`; a server that checks sort
+    names (HAPI) answers 400 to the other, so the sandbox fills only the key its server can answer. Seen in the
+    real sandbox's DSTU2 mode: every card said "Not checked: the medication administrations"."""
+    body = request_fixture(f"sandbox/after-fix/{version}-imatinib-patient-on-rifampin-order-select.json")
+    body["prefetch"]["vitalSigns"] = None
+    [without] = [c for c in cards_of(call(copy.deepcopy(body))) if "rifampin" in c["summary"]]
+    assert "the medication administrations (not prefetched" in without["detail"]
+    body["prefetch"][key] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    [card] = [c for c in cards_of(call(body)) if "rifampin" in c["summary"]]
+    assert "the medication administrations" not in card["detail"]
+
+
+def test_discovery_offers_the_administrations_search_in_each_versions_sort_name(client):
+    services = client.get("/cds-services").json()["services"]
+    prefetch = next(s["prefetch"] for s in services if s["hook"] == "order-select")
+    assert "_sort=-effective-time" in prefetch["medicationAdministrations"]
+    assert "_sort=-effectivetime" in prefetch["medicationAdministrationsDstu2"]

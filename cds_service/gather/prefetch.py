@@ -105,6 +105,9 @@ PREFETCH_QUERIES: tuple[PrefetchQuery, ...] = (
     PrefetchQuery(
         key="medicationAdministrations",
         template="MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=100",
+        # DSTU2 names the sort parameter `effectivetime`; a server that checks sort names (HAPI does) answers 400
+        # to the other spelling, and the client skips the key.
+        dstu2_key="medicationAdministrationsDstu2",
         dstu2_template="MedicationAdministration?patient={{context.patientId}}&_sort=-effectivetime&_count=100",
         purpose="when the last imatinib doses were given: whether a level was a trough",
         label="the medication administrations",
