@@ -24,10 +24,10 @@ def recorded_as(**value) -> dict:
 
 CASES = [
     (recorded_as(valueQuantity={"value": 12, "unit": "IU/mL"}),
-     "its unit (IU/mL) is not one the service converts to ng/mL", "12 IU/mL"),
+     'its unit "IU/mL" is not one the service converts to ng/mL', "12 IU/mL"),
     (recorded_as(valueQuantity={"value": 7, "unit": "ng/dL", "system": "http://unitsofmeasure.org",
                                 "code": "ng/dL"}),
-     "its unit (ng/dL) is not one the service converts to ng/mL", "7 ng/dL"),
+     'its unit "ng/dL" is not one the service converts to ng/mL', "7 ng/dL"),
     (recorded_as(valueQuantity={"value": 640}), "it has no unit", "640 (no unit)"),
     (recorded_as(valueQuantity={"value": "640", "unit": "ng/mL"}), "its value is not a number", "640 ng/mL"),
     (recorded_as(valueQuantity={"unit": "ng/mL", "comparator": "<"}), "its quantity has no number", "no value"),

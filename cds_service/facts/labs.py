@@ -76,7 +76,7 @@ class ImatinibLevel:
     # "<50"), not a measured concentration. "" for a measured value.
     comparator: str = ""
     # A result that cannot be read as a concentration (no number, a unit not convertible to ng/mL): why, as a
-    # clause ("its unit (mmol/mol) is not one ..."), and the value as recorded. `ng_ml` is then 0, which no rule
+    # clause ("its unit "IU/mL" is not one ..."), and the value as recorded. `ng_ml` is then 0, which no rule
     # reads as a measurement (rules/levels.py: reported_value).
     unread: str = ""
     recorded: str = ""
@@ -191,7 +191,7 @@ def _concentration(obs: Resource) -> float | tuple[str, str]:
             return "it has no unit", f"{value:g} (no unit)"
         factor = _factor(unit)
         if factor is None:
-            return (f"its unit ({_short(unit, 20)}) is not one the service converts to ng/mL",
+            return (f"its unit \"{_short(unit, 20)}\" is not one the service converts to ng/mL",
                     f"{value:g} {_short(unit, 20)}")
         return float(value) * factor
     if isinstance(obs.get("valueString"), str):
