@@ -57,7 +57,7 @@ def assess_level(
     timing = level.timing
     head = f"Latest imatinib level: **{level.shown}**{_drawn(level)}"
     stands = standing(level, floor)
-    if stands == "not measured" and level.unread:
+    if stands == "unreadable":
         return LevelAssessment(level, f"{head}: it cannot be read as a concentration ({level.unread}); check the "
                                "result with the laboratory. It is not compared with the target.", comparable=False,
                                below_target=False, above_watch=False, not_compared="cannot be read as a concentration")
@@ -92,7 +92,8 @@ def assess_level(
     return LevelAssessment(level, text, comparable=True, below_target=below, above_watch=above_watch)
 
 
-Standing = Literal["not measured", "below", "at or above", "unsettled"]
+# "unreadable": not a number in a unit convertible to ng/mL; "not measured": a number no assay reports.
+Standing = Literal["unreadable", "not measured", "below", "at or above", "unsettled"]
 
 
 def reported_value(level: ImatinibLevel) -> bool:
@@ -105,6 +106,8 @@ def reported_value(level: ImatinibLevel) -> bool:
 def standing(level: ImatinibLevel, floor: float) -> Standing:
     """How the level's value stands against the trough target `floor`. A bound counts only when it settles it:
     "<50" is below 1000, ">5000" at or above, ">500" and "<2000" unsettled."""
+    if level.unread:
+        return "unreadable"
     if not reported_value(level):
         return "not measured"
     if level.comparator in (">", ">="):

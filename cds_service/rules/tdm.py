@@ -184,8 +184,8 @@ def _tdm_card(model: ModelDosing, facts: PatientFacts, knowledge: Knowledge, dra
 
 
 def _standing(facts: PatientFacts, knowledge: Knowledge) -> Standing | None:
-    """How an unmodelled latest level stands against the target when that needs a card (not a measured value,
-    below the target, a bound that does not say); None when it is at or above the target."""
+    """How an unmodelled latest level stands against the target when that needs a card (unreadable, not a measured
+    value, below the target, a bound that does not say); None when it is at or above the target."""
     stands = standing(facts.imatinib_levels[0], _target(facts, knowledge).min_ng_ml)
     return None if stands == "at or above" else stands
 
@@ -199,7 +199,7 @@ def _unfitted_card(model: "ModelDosing | NoModel", why: str, stands: Standing, f
     tdm = knowledge.imatinib.tdm
     found = f"Latest imatinib level: **{level.shown}**" + (f" on {level.drawn.shown()}." if level.drawn else
                                                            " (no draw time recorded).")
-    if stands == "not measured" and level.unread:
+    if stands == "unreadable":
         summary = "Imatinib level on record cannot be read as a concentration: check the result"
         meaning = (f"It cannot be read as a concentration: {level.unread}. It is not compared with the target, and "
                    "the service cannot say whether the level is below it.")
