@@ -17,7 +17,7 @@ import orjson
 
 SAFE_FIELDS = frozenset({
     "service_id", "hook", "hook_instance", "status", "cards", "elapsed_ms", "prefetch_key", "reason", "count",
-    "error", "method", "path", "version", "rows",
+    "error", "method", "path", "version", "rows", "unavailable",
 })
 
 

@@ -63,6 +63,24 @@ def test_a_412_after_a_timeout_is_logged_with_its_reason_after_the_lines_of_the_
     no_patient_data(written)
 
 
+def test_the_keys_a_call_could_not_have_are_named_on_one_log_line_each_with_its_reason(call, caplog):
+    """The sandbox leaves several keys out of every call and gives no fhirServer: one line names them all."""
+    body = request_fixture("order-select-sandbox-imatinib-with-rifampin.json")
+    with caplog.at_level(logging.INFO, logger="cds_service"):
+        response = call(body)
+    assert response.status_code == 200, response.text
+    unavailable = [line for line in lines(caplog) if line["message"] == "FHIR data unavailable"]
+    assert len(unavailable) == 1, unavailable
+    named = unavailable[0]["unavailable"]
+    assert {"vitalSigns", "medicationAdministrations", "stoppedMedicationStatements"} <= set(named)
+    assert unavailable[0]["count"] == len(named)
+    assert all("no fhirServer was given" in reason for reason in named.values()), named
+    # The card says the same in words, with the same reason.
+    detail = " ".join(card["detail"] for card in response.json()["cards"])
+    assert "Not checked: the medication administrations (not prefetched and no fhirServer was given)" in detail
+    no_patient_data(unavailable)
+
+
 REFUSALS = {
     "malformed JSON": (lambda c: c.post(SERVICE, content=b"{not json", headers={"Content-Type": "application/json"}),
                        400),
