@@ -155,6 +155,13 @@ def test_weight_and_height_sent_with_the_laboratory_results_are_read_too(call):
     assert "BSA **1.49 m²**" in card["detail"]
 
 
+def test_a_weight_among_the_vital_signs_and_a_height_among_the_laboratory_results_are_read_together(call):
+    prefetch = {"activeMedications": bundle(resource("carbamazepine-active-r4.json")), "patient": patient(born(14)),
+                "vitalSigns": bundle(weight(50)), "labResults": bundle(height(160), weight(30, days_ago=40))}
+    cards = cards_of(call(hook_request("order-sign", [imatinib_draft(value=300, unit="mg")], prefetch=prefetch)))
+    assert "BSA **1.49 m²** (Mosteller; 50 kg, 160 cm" in cards[0]["detail"]
+
+
 def test_the_latest_weight_is_used(call):
     old, new = weight(30, days_ago=20), weight(50, days_ago=2)
     card = carbamazepine_card(call, imatinib_draft(value=300, unit="mg"), born(14), old, new, height(160))

@@ -215,7 +215,7 @@ def extract_facts(
         unattributed_variants=tuple(unattributed),
         bcr_abl1_results=tuple(is_results(results.bcr_abl1, knowledge)),
         past_statements=tuple(past_statements),
-        profile=patient_profile(record.get("patient"), [*record.get("vitalSigns"), *record.get("labResults")],
+        profile=patient_profile(record.get("patient"), [*record.get("vitalSigns"), *results.body_measures],
                                 context.patient_id, day, knowledge.imatinib.paediatric),
         imatinib_given=tuple(given),
     )

@@ -19,6 +19,8 @@ class SortedResults:
     bcr_abl1: list[Resource] = field(default_factory=list)
     # Structured variants, and every result without a number that may name a variant in a code or in text.
     variant_candidates: list[Resource] = field(default_factory=list)
+    # Weights and heights filed among the results (the profile reads them beside the vital signs).
+    body_measures: list[Resource] = field(default_factory=list)
 
 
 def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledge) -> SortedResults:
@@ -27,6 +29,7 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
     levels: list[Resource] = []
     bcr_abl1: list[Resource] = []
     candidates: list[Resource] = []
+    body_measures: list[Resource] = []
     for resource in resources:
         if resource.get("resourceType") != "Observation" or not belongs_to(resource, patient_id):
             continue
@@ -43,7 +46,9 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
             bcr_abl1.append(resource)
         if "variant" in kinds or "valueQuantity" not in resource:
             candidates.append(resource)
-    return SortedResults(levels, bcr_abl1, candidates)
+        if "body measure" in kinds:
+            body_measures.append(resource)
+    return SortedResults(levels, bcr_abl1, candidates, body_measures)
 
 
 _NONE: frozenset[str] = frozenset()

@@ -198,6 +198,8 @@ class Knowledge:
             kinds.setdefault(code, set()).add("level")
         kinds.setdefault((response.is_result.system, response.is_result.code), set()).add("bcr-abl1")
         kinds.setdefault((genomics.reading.system, genomics.reading.variant_code), set()).add("variant")
+        for coding in (*imatinib.paediatric.weight_codes, *imatinib.paediatric.height_codes):
+            kinds.setdefault((coding.system, coding.code), set()).add("body measure")
         self.result_kinds = {code: frozenset(names) for code, names in kinds.items()}
         self.is_result_units = frozenset(unit.casefold() for unit in response.is_result.units)
         self.combinations = combinations
