@@ -147,6 +147,47 @@ def test_a_negative_in_one_sentence_does_not_cancel_a_variant_found_in_another(c
     assert found in card["summary"] and absent not in card["summary"]
 
 
+def assessment_in_words(title: str, text: str, keep_components: bool = False) -> dict:
+    """A Genomics Reporting IG variant assessment (LOINC 69548-6) whose result is written, not coded."""
+    result = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    result["code"]["text"] = title
+    del result["valueCodeableConcept"]
+    if not keep_components:
+        del result["component"]
+    result["valueString"] = text
+    return result
+
+
+@pytest.mark.parametrize(("title", "text", "found", "absent", "condition"), [
+    ("BCR-ABL1 kinase domain mutation analysis", "Y253H not detected; F317L detected", "ABL1 F317L", "Y253H", CML),
+    ("ABL1 mutation analysis", "T315I: detected. E255K: not detected.", "ABL1 T315I", "E255K", CML),
+    ("GIST mutation panel", "KIT exon 11 mutation: negative. PDGFRA p.Asp842Val: positive", "PDGFRA D842V", "KIT",
+     "condition-gist-r4.json"),
+])
+def test_an_assessment_in_words_naming_a_found_and_an_absent_variant_reports_the_found_one(
+    call, title, text, found, absent, condition
+):
+    """Read as one "absent" result because one clause says "not detected", the variant found gave no card at all."""
+    cards = imatinib_order(call, assessment_in_words(title, text), conditions=(condition,))
+    card = variant_card(cards)
+    assert found in card["summary"] and absent not in card["summary"]
+    assert "read from its text" in card["detail"]
+
+
+def test_a_change_in_the_title_only_is_what_was_looked_for_not_what_was_found(call):
+    cards = imatinib_order(call, assessment_in_words("ABL1 T315I and E255K analysis", "E255K detected; T315I not "
+                                                     "detected"))
+    card = variant_card(cards)
+    assert "ABL1 E255K" in card["summary"] and "T315I" not in card["summary"]
+    assert not [c for c in cards if c["indicator"] == "critical"]
+
+
+def test_structured_variant_whose_words_name_it_found_and_another_absent_counts(call):
+    result = assessment_in_words("ABL1 kinase domain", "T315I detected. F317L not detected.", keep_components=True)
+    card = variant_card(imatinib_order(call, result))
+    assert card["indicator"] == "critical" and "ABL1 T315I" in card["summary"]
+
+
 @pytest.mark.parametrize("fixture", [
     "lab-text-abl1-wild-type-r4.json",
     "lab-text-abl1-no-mutation-r4.json",

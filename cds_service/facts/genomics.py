@@ -9,7 +9,7 @@ as a variant. Each finding says which Observation it came from, its date, and ho
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from cds_service.facts.labs import is_result, observation_time
@@ -187,10 +187,51 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
     if not texts and not any(key.startswith("value") for key in observation):
         return "missing"
     if any(index.negative_pattern.search(t) for t in texts):
-        return "absent"
+        # "T315I detected. E255K not detected.": one result per change, read clause by clause, not all "absent".
+        said = {status for _, _, status in _changes_said(texts, index)}
+        return "mixed" if said == {"present", "absent"} else "absent"
     if any(index.positive_pattern.search(t) for t in texts):
         return "present"
     return "unclear"
+
+
+def _changes_said(texts: list[str], index: VariantIndex) -> list[tuple[str | None, int | None, str]]:
+    """(protein change, exon, "present" or "absent") for each change a result's clauses name with a result word."""
+    said = []
+    for text in texts:
+        for _, clause in _clauses(text, index):
+            if index.negative_pattern.search(clause) or clause.strip().lower().startswith("no "):
+                status = "absent"
+            elif index.positive_pattern.search(clause):
+                status = "present"
+            else:
+                continue
+            exon = _exon_in([clause])
+            said.extend((protein, exon, status) for _, protein, _ in _changes_at(clause))
+    return said
+
+
+def _said_of(protein: str | None, exon: int | None, said: list[tuple[str | None, int | None, str]]) -> str | None:
+    """What the clause naming this change says of it: "present", "absent", or None when no clause names it."""
+    for said_protein, said_exon, status in said:
+        if (protein is not None and said_protein == protein) or (protein is None and said_exon == exon):
+            return status
+    return None
+
+
+def _as_said(readings: list["Reading"], said: list[tuple[str | None, int | None, str]]) -> list["Reading"]:
+    """A result that reports several changes with different results: each change as its own clause says, and only
+    changes the result names (a change in the test's title alone is what was looked for, not what was found)."""
+    kept: list[Reading] = []
+    for reading in readings:
+        status = _said_of(reading.protein, reading.exon, said)
+        if status is None:
+            continue
+        if isinstance(reading, VariantFinding):
+            kept.append(replace(reading, detected=status == "present"))
+        elif status == "present":
+            kept.append(reading)
+    return kept
 
 
 def _exon_in(texts: list[str]) -> int | None:
@@ -238,11 +279,17 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
         return []
     if gene is None:  # the IG code, but the gene only in the title or in text
         changes = [*component_texts(reading.protein_component), *component_texts(reading.dna_component)]
-        return _from_text(
+        found = _from_text(
             observation, knowledge, base, detected_by_value=assessment != "absent", result_words=tuple(changes)
         )
+        return _as_said(found, _changes_said(_value_texts(observation), index)) if assessment == "mixed" else found
 
     protein, short = _first_hgvs(component_texts(reading.protein_component))
+    if assessment == "mixed":
+        status = _said_of(protein, _exon_in(_all_texts(observation)), _changes_said(_value_texts(observation), index))
+        if status is None:
+            return []  # the value reports other changes, not this one: unclear
+        assessment = status
     dna = next(iter(component_texts(reading.dna_component)), None)
     genomic = next(iter(component_texts(reading.genomic_component)), None)
     evidence = "; ".join(filter(None, [f"gene {gene}", protein, dna, genomic]))
