@@ -197,7 +197,7 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
 
 def _changes_said(texts: list[str], index: VariantIndex) -> list[tuple[str | None, int | None, str]]:
     """(protein change, exon, "present" or "absent") for each change a result's clauses name with a result word."""
-    said = []
+    said: list[tuple[str | None, int | None, str]] = []
     for text in texts:
         for _, clause in _clauses(text, index):
             if index.negative_pattern.search(clause) or clause.strip().lower().startswith("no "):

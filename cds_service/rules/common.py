@@ -35,6 +35,26 @@ def override(code: str, display: str) -> OverrideReason:
     return OverrideReason(code=code, system=OVERRIDE_SYSTEM, display=display)
 
 
+def several_imatinib_orders(facts: PatientFacts, knowledge: Knowledge) -> str | None:
+    """Why no dose is written when more than one imatinib order is being decided at once, or None.
+
+    Each card used to raise its own draft: two 400 mg orders with rifampin came back as two +50 % updates, 1200
+    mg/day if both were accepted. Whether two orders are one regimen (a twice-daily dose written as two) or a
+    duplicate is the prescriber's to say, so no card changes either dose.
+    """
+    drafts = [m for m in facts.medications if "imatinib" in m.ingredients and m.origin == "draft" and m.under_decision]
+    if len(drafts) < 2:
+        return None
+    doses = [draft.dose(knowledge).dose for draft in drafts]
+    if all(dose is not None for dose in doses):
+        daily = [dose.daily_mg for dose in doses if dose is not None]
+        amounts = f" ({' and '.join(f'{mg:g} mg/day' for mg in daily)}: {sum(daily):g} mg/day if all are taken)"
+    else:
+        amounts = " (not every dose can be read)"
+    return (f"{len(drafts)} imatinib orders are being written together{amounts}: check whether they are one "
+            "regimen (a twice-daily dose written as two orders) or a duplicate, and keep one order")
+
+
 def fit_summary(text: str) -> str:
     return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1].rstrip() + "…"
 

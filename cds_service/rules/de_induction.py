@@ -17,7 +17,15 @@ from cds_service.facts.medications import MedicationUse
 from cds_service.facts.timeline import Instant, Span, span_of, written_on
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
-from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, origin_phrase, override
+from cds_service.rules.common import (
+    card_source,
+    evidence_lines,
+    fit_summary,
+    footer,
+    origin_phrase,
+    override,
+    several_imatinib_orders,
+)
 from cds_service.rules.dosing import DoseIncrease, tablets_for
 from cds_service.rules.inducers import trough_target
 from cds_service.rules.orders import dose_update, trough_order
@@ -153,11 +161,14 @@ def find_de_induction(facts: PatientFacts, knowledge: Knowledge) -> DeInduction 
     )
 
 
-def _step_back_suggestion(finding: DeInduction, knowledge: Knowledge) -> tuple[Suggestion | None, str]:
+def _step_back_suggestion(finding: DeInduction, facts: PatientFacts,
+                          knowledge: Knowledge) -> tuple[Suggestion | None, str]:
     """The imatinib draft with the dose before the inducer, or why it cannot be written."""
     use = finding.current.use
     if not (use.origin == "draft" and use.under_decision and use.reference):
         return None, ""
+    if (several := several_imatinib_orders(facts, knowledge)) is not None:
+        return None, f" (The order is not updated: {several}.)"
     reading = use.dose(knowledge)
     if reading.dose is None:
         return None, f" (The order cannot be updated: {reading.problem}.)"
@@ -218,7 +229,7 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
 
     suggestion, problem = (None, "")
     if remaining <= 0:
-        suggestion, problem = _step_back_suggestion(finding, knowledge)
+        suggestion, problem = _step_back_suggestion(finding, facts, knowledge)
         step = (
             f"1. Step imatinib back to **{before_mg:g} mg/day** now: the {facts_de.keep_adjusted_days} days after "
             f"stopping {name} ended on {finding.step_back_on.isoformat()}, and {current_mg:g} mg/day without the "

@@ -31,6 +31,7 @@ from cds_service.rules.common import (
     origin_phrase,
     override,
     section,
+    several_imatinib_orders,
 )
 from cds_service.rules.dosing import DoseIncrease, plan_dose_increase
 from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
@@ -83,7 +84,8 @@ def _find_interactions(facts: PatientFacts, knowledge: Knowledge) -> list[Induce
         return []
     drafts = [m for m in imatinib_uses if m.origin == "draft" and m.under_decision]
     if drafts:
-        pairs = [(imatinib, inducer_uses) for imatinib in drafts]
+        # One card for the imatinib being ordered: with several drafts, the first (its dose line names the others).
+        pairs = [(drafts[0], inducer_uses)]
     else:
         # Imatinib is already taken: advise on the inducers being ordered now, against the current imatinib.
         ordered_now = [(u, i) for u, i in inducer_uses if u.origin == "draft" and u.under_decision]
@@ -178,6 +180,8 @@ def dose_advice(
     dose, problem, note = _read_dose(interaction, facts, knowledge)
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
+    if interaction.imatinib_is_draft and (several := several_imatinib_orders(facts, knowledge)) is not None:
+        return DoseAdvice(f"{prefix}No dose suggestion: {several}.{note}")
     current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
     # The holds come before any source of an increase, the PK model's included: a dose already raised for this
     # inducer, or a trough at target or above the watch level, is not raised again.

@@ -17,7 +17,15 @@ from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
 from cds_service.pk.estimate import ModelRequest
 from cds_service.protocol.cards import Action, Card, Suggestion
-from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
+from cds_service.rules.common import (
+    card_source,
+    evidence_lines,
+    fit_summary,
+    footer,
+    override,
+    section,
+    several_imatinib_orders,
+)
 from cds_service.rules.levels import Standing, standing
 from cds_service.rules.orders import dose_update
 from cds_service.rules.pk_dosing import (
@@ -137,7 +145,10 @@ def _tdm_card(model: ModelDosing, facts: PatientFacts, knowledge: Knowledge, dra
     suggestions: list[Suggestion] = []
     increase = proposal_increase(model, knowledge)
     update_note = ""
-    if draft is not None and increase is not None and draft.reference:
+    several = several_imatinib_orders(facts, knowledge) if draft is not None else None
+    if several is not None and increase is not None:
+        update_note = f" The proposal is not written into an order: {several}."
+    elif draft is not None and increase is not None and draft.reference:
         draft_dose = draft.dose(knowledge).dose
         written = dose_update(draft, draft_dose, increase, reason="the PK model's proposal for a trough below target") \
             if draft_dose is not None else "the draft's dose cannot be read"
