@@ -1,8 +1,8 @@
 """A level on record the PK model cannot fit is never met with silence: a value no assay reports (0, negative,
 beyond any range), a bound such as "<50", a level with no draw time, a weight beyond the model's inputs. Each
 answers 200 with a card that says what was found, what it means against the target and why there is no model-based
-dose; a level at or above the target (">5000" included) still gives none. Before this, the first three answered
-500 (the card path's own request failed the dosing API's validation)."""
+dose; a level at or above the target still gives none, unless it is above the 2000 ng/mL watch level. Before this,
+the first three answered 500 (the card path's own request failed the dosing API's validation)."""
 
 import copy
 
@@ -52,9 +52,16 @@ def test_a_bound_that_does_not_settle_the_target_says_so(call, comparator, value
     assert "ask the laboratory for the measured value" in card["detail"]
 
 
-@pytest.mark.parametrize(("comparator", "value"), [(">", 5000), (">=", 1000)])
+@pytest.mark.parametrize(("comparator", "value"), [(">=", 1000), (">", 1500)])
 def test_a_bound_at_or_above_the_target_gives_no_tdm_card(call, comparator, value):
     assert tdm_cards(order_select(call, bound(comparator, value))) == []
+
+
+def test_a_bound_above_the_watch_level_says_to_watch_closely(call):
+    card = the_tdm_card(order_select(call, bound(">", 5000)))
+    assert card["summary"] == "Imatinib level >5000 ng/mL, above the 2000 ng/mL watch level: watch closely"
+    assert "a bound rather than a measured concentration" in card["detail"]  # why there is no model-based dose
+    assert not card.get("suggestions")
 
 
 def test_a_low_level_without_a_draw_time_is_said_to_be_below_target_and_why_it_is_not_fitted(call):

@@ -110,6 +110,9 @@ class ModelAnswer:
     candidates: tuple[Candidate, ...]
     assumptions: tuple[str, ...]
     alternative: TriedTrough | None = None  # only when the request asks for one
+    # A measured level more than POOR_FIT_RATIO from its fitted concentration: the fit leans on the prior, and no
+    # card writes a dose from it (the API says so in `assumptions`).
+    unexplained_level: bool = False
 
 
 _MASS_FACTORS = {"ng/ml": 1.0, "ug/l": 1.0, "mg/l": 1000.0}
@@ -237,6 +240,7 @@ def estimate(request: ModelRequest, knowledge: Knowledge) -> ModelAnswer:
     # the a priori one is computed apart only when a fit moves the estimate.
     prior: Estimate | None = None
     cl, v = cl0, v0
+    unexplained = False
     if level_hours:
         prior = Estimate(_round(cl0, 2), _round(v0, 1), _round(steady_state_trough(
             regimen.dose_mg, regimen.interval_hours, cl0, v0, model.ka, model.bioavailability)))
@@ -249,7 +253,9 @@ def estimate(request: ModelRequest, knowledge: Knowledge) -> ModelAnswer:
         notes.append(f"{len(level_h)} level(s) fitted (MAP Bayesian) against {taken} doses of "
                      f"{regimen.dose_mg:g} mg every {regimen.interval_hours} h.")
         predicted = concentrations(level_h, dose_times, doses, cl, v, model.ka, model.bioavailability)
-        if np.any(np.abs(np.log(np.array(values) / np.maximum(predicted, 1e-9))) > math.log(POOR_FIT_RATIO)):
+        unexplained = bool(np.any(np.abs(np.log(np.array(values) / np.maximum(predicted, 1e-9)))
+                                  > math.log(POOR_FIT_RATIO)))
+        if unexplained:
             notes.append(f"A measured level differs from the fitted curve by more than a factor {POOR_FIT_RATIO:g}: "
                          "the model cannot explain it (adherence, sampling time, a missed dose, an interaction?); "
                          "the estimate leans on the population prior. Check before acting on it.")
@@ -283,4 +289,5 @@ def estimate(request: ModelRequest, knowledge: Knowledge) -> ModelAnswer:
                          for c in candidates),
         assumptions=tuple(notes),
         alternative=alternative,
+        unexplained_level=unexplained,
     )

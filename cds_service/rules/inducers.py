@@ -6,7 +6,7 @@ St John's wort gets "stop it"; moderate inducers get an info card suggesting a t
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from typing import Literal
@@ -426,6 +426,14 @@ STRONG_TOPIC = "imatinib-strong-cyp3a4-inducer"
 MODERATE_TOPIC = "imatinib-moderate-cyp3a4-inducer"
 
 
+def _unexplained(model: ModelDosing) -> str:
+    level = model.level
+    shown = f" ({level.shown})" if level is not None else ""
+    return (f"The level measured during the co-therapy{shown} is more than a factor 2 from the curve the population "
+            "model fits to it: the model cannot explain it, so no dose is taken from it (check the value, its unit "
+            "and the sample's timing with the laboratory).")
+
+
 def strong_summary(interaction: InducerInteraction, knowledge: Knowledge) -> str:
     return fit_summary(f"Imatinib + {_names(interaction, knowledge)}: strong CYP3A4 induction sharply lowers imatinib "
                        "exposure")
@@ -445,8 +453,15 @@ def strong_inducer_card(
         dose = DoseAdvice(removal or dose_elsewhere or "")
     else:
         found = inducer_model(interaction, facts, knowledge)
-        dose = dose_advice(interaction, facts, knowledge, level, found.fitted)
-        exposure = None if found.fitted else predicted_troughs(found, knowledge, dose.plan)
+        fitted = found.fitted
+        if fitted is not None and fitted.answer.unexplained_level:
+            # A level the fit cannot explain (0.64 ng/mL: a unit slip?) gives no model-based dose: the label's.
+            dose = dose_advice(interaction, facts, knowledge, level, None)
+            dose = replace(dose, text=f"{_unexplained(fitted)} {dose.text}")
+            exposure = predicted_troughs(found, knowledge, dose.plan)
+        else:
+            dose = dose_advice(interaction, facts, knowledge, level, fitted)
+            exposure = None if fitted else predicted_troughs(found, knowledge, dose.plan)
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
 
     orders_trough = not (removal or trough_elsewhere)

@@ -6,7 +6,9 @@ The level is fitted (MAP) against the dose history, so a sample drawn hours afte
 trough; without an administration time it is taken as a trough and the card says so. A latest level the model
 cannot fit (no draw time, a bound such as "<50", a value no assay reports, a result that is not a number in a unit
 convertible to ng/mL, a patient outside the model's inputs) is never passed over in silence when it matters: an
-info card says what was found and why there is no model-based dose.
+info card says what was found and why there is no model-based dose. Nor is a level the fit cannot explain (more than
+a factor 2 from the fitted curve, or a trough below the target that the fit, leaning on the prior, puts at or above
+it), or one above the watch level: a card says the level as measured, and no dose is written from the model.
 """
 
 from cds_service.facts import PatientFacts
@@ -26,7 +28,7 @@ from cds_service.rules.common import (
     section,
     several_imatinib_orders,
 )
-from cds_service.rules.levels import Standing, standing
+from cds_service.rules.levels import Standing, assess_level, standing
 from cds_service.rules.orders import dose_update
 from cds_service.rules.pk_dosing import (
     ModelDosing,
@@ -126,16 +128,86 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         return []
     use = regimen_use(facts, imatinib)
     model = model_dosing(facts, knowledge, use)
+    assessed = assess_level(facts.imatinib_levels[0], _target(facts, knowledge), knowledge)
+    above_watch = assessed is not None and assessed.above_watch
     if isinstance(model, NoModel) or model.level is None:
         # The level on record was not read through the model: say why when it matters (never a silent all-clear).
         why = model.reason if isinstance(model, NoModel) else model.unfitted
         stands = _standing(facts, knowledge) if why else None
-        return [_unfitted_card(model, why, stands, facts, knowledge, imatinib)] if stands else []
+        if stands:
+            return [_unfitted_card(model, why, stands, facts, knowledge, imatinib)]
+        return [_level_card(None, facts, knowledge, imatinib, why)] if why and above_watch else []
     if model.answer.a_posteriori is None:
         return []
+    measured_below = assessed is not None and assessed.comparable and assessed.below_target
+    if model.answer.unexplained_level or (measured_below and model.trough >= model.answer.target_ng_per_ml):
+        # The fit leans on the prior (a proportional error caps how far one level pulls it), so it may put a
+        # trough of 150 ng/mL at 1000: the measurement is said as found and no dose is written from the model.
+        return [_level_card(model, facts, knowledge, imatinib)]
     if model.trough >= model.answer.target_ng_per_ml:
-        return []
+        return [_level_card(model, facts, knowledge, imatinib)] if above_watch else []
     return [_tdm_card(model, facts, knowledge, draft, use)]
+
+
+def _level_card(model: ModelDosing | None, facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
+                why: str = "") -> Card:
+    """A level the model gives no dose from, said as found: above the watch level, or one the fit cannot explain
+    (more than a factor 2 from its fitted curve, or a trough below the target that the fit puts at or above it)."""
+    level = facts.imatinib_levels[0]
+    tdm = knowledge.imatinib.tdm
+    target = _target(facts, knowledge)
+    assessed = assess_level(level, target, knowledge)
+    watch = tdm.watch_above_ng_ml
+    found = assessed.text if assessed is not None else f"Latest imatinib level: **{level.shown}**."
+    above = assessed is not None and assessed.above_watch
+    below = assessed is not None and assessed.comparable and assessed.below_target
+    parts = [found]
+    if model is not None:
+        fitted = (f"Fitted with the population model (MAP), it gives a steady-state trough of **{model.trough:.0f} "
+                  f"ng/mL** on {regimen_text(model.dose.per_administration_mg, model.request.regimen.interval_hours)}")
+        if model.answer.unexplained_level:
+            parts.append(f"{fitted}, but the level is more than a factor 2 from the fitted curve: the model cannot "
+                         "explain it, and gives no dose from it.")
+        elif below:
+            parts.append(f"{fitted}, at or above the target, while the level measured is below it: the model and "
+                         "the measurement disagree, so the model gives no dose from it.")
+        else:
+            parts.append(f"{fitted}.")
+    elif why:
+        parts.append(why if why.startswith("No model-based dose") else f"No model-based dose: {why}")
+    if above:
+        parts.append(f"No toxic level is defined: above {watch:g} ng/mL, exposure is to be watched closely for "
+                     "adverse effects (Evidence below).")
+    todo = ("**What to do**: check the value and its unit with the laboratory, the sample's timing against the last "
+            "dose, adherence and any interacting medicine; repeat the level before a dose decision. " + tdm.sampling)
+    if above and not (model is not None and model.answer.unexplained_level):
+        todo = (f"**What to do**: watch closely for imatinib's adverse effects; check the sample was a trough and "
+                f"repeat it if in doubt. {tdm.sampling}")
+    if above:
+        summary = f"Imatinib level {level.shown}, above the {watch:g} ng/mL watch level: watch closely"
+    elif below:
+        summary = (f"Imatinib level {level.shown}, below the {target.min_ng_ml:g} ng/mL target: the model cannot "
+                   "explain it, no model-based dose")
+    else:
+        summary = f"Imatinib level {level.shown}: the model cannot explain it, no model-based dose"
+    cited = {source: "the trough target" for source in target.sources}
+    for source in tdm.watch_above_sources if above else ():
+        cited.setdefault(source, "the watch level")
+    for source in tdm.sampling_sources:
+        cited.setdefault(source, "sampling")
+    if model is not None:
+        cited = model_evidence(knowledge, cited)
+    return Card(
+        summary=fit_summary(summary),
+        detail="\n\n".join([
+            " ".join(parts),
+            todo,
+            section("**Evidence**", evidence_lines(knowledge, cited)),
+            footer(knowledge, facts, [use], CONSULTED),
+        ]),
+        indicator="warning" if above or below else "info",
+        source=card_source(knowledge, TOPIC, "Imatinib level against the trough target (population PK)"),
+    )
 
 
 def _tdm_card(model: ModelDosing, facts: PatientFacts, knowledge: Knowledge, draft: MedicationUse | None,
@@ -247,7 +319,7 @@ def _unfitted_card(model: "ModelDosing | NoModel", why: str, stands: Standing, f
             footer(knowledge, facts, [use], CONSULTED),
         ]),
         indicator="info",
-        source=card_source(knowledge, TOPIC, "Imatinib level below target (population PK)"),
+        source=card_source(knowledge, TOPIC, "Imatinib level against the trough target (population PK)"),
     )
 
 

@@ -414,11 +414,13 @@ def _tdm(knowledge: Knowledge) -> Topic:
                   "history, so a sample drawn hours after a dose is not read as a trough.", pk.status, pk.sources)
     failure = knowledge.response.failure
     return Topic(
-        "imatinib-tdm", "Imatinib level below target (population PK)",
+        "imatinib-tdm", "Imatinib level against the trough target (population PK)",
         "When the latest imatinib level, fitted with the population PK model, gives an individual steady-state "
         "trough below the target, the card says what the level means, gives the model's proposal with its predicted "
         "trough and every candidate regimen, and the BCR-ABL1 response beside the exposure; a failure milestone "
-        "calls for changing the TKI rather than only raising the dose.",
+        "calls for changing the TKI rather than only raising the dose. A level the model cannot explain (more than a "
+        "factor 2 from its fitted curve, or a trough below the target that the fit puts at or above it) is said as "
+        "measured, with no dose from the model; a level above the watch level is said to be watched closely.",
         (Section("The model", (model,)),
          Section("The trough level", tuple(_tdm_items(knowledge))),
          Section("The response", (_sourced(knowledge, "A failure milestone", failure),))),
