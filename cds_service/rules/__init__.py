@@ -12,6 +12,7 @@ Rule = Callable[[PatientFacts, Knowledge], list[Card]]
 def default_rules() -> tuple[Rule, ...]:
     from cds_service.rules.combinations import combination_cards, pd1_with_ibd_cards
     from cds_service.rules.de_induction import de_induction_cards
+    from cds_service.rules.dose_check import dose_check_cards
     from cds_service.rules.duplicate_tkis import duplicate_tki_cards
     from cds_service.rules.guide import decision_guide_cards
     from cds_service.rules.inducers import inducer_interaction_cards
@@ -24,6 +25,7 @@ def default_rules() -> tuple[Rule, ...]:
         inhibitor_interaction_cards,
         de_induction_cards,
         tdm_cards,
+        dose_check_cards,
         variant_cards,
         pd1_with_ibd_cards,
         duplicate_tki_cards,

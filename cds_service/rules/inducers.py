@@ -146,11 +146,10 @@ def _no_increase_for_level(level: LevelAssessment | None) -> str | None:
     return None
 
 
-def _read_dose(
-    interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge
-) -> tuple[Dose | None, str, str]:
-    """The current daily dose (a per-m² dose converted with the BSA), why none could be read, and a note on it."""
-    reading = interaction.imatinib.dose(knowledge)
+def daily_dose(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) -> tuple[Dose | None, str, str]:
+    """The dose of an imatinib use (a per-m² dose converted with the BSA), why none could be read, and a note on
+    it (a dose outside the labelled range)."""
+    reading = use.dose(knowledge)
     if reading.dose is None and reading.per_m2_mg is not None and reading.per_m2_administrations:
         bsa = body_surface_area(facts.profile, facts.today, knowledge.imatinib.paediatric)
         if isinstance(bsa, str):
@@ -177,7 +176,7 @@ def dose_advice(
     if isinstance(child, str):
         return DoseAdvice(f"No dose suggestion: {child}.")
     prefix = f"{child.text} " if child else ""
-    dose, problem, note = _read_dose(interaction, facts, knowledge)
+    dose, problem, note = daily_dose(interaction.imatinib, facts, knowledge)
     if dose is None:
         return DoseAdvice(f"{prefix}No dose suggestion: {problem}.")
     if interaction.imatinib_is_draft and (several := several_imatinib_orders(facts, knowledge)) is not None:

@@ -407,6 +407,23 @@ def _duplicates(knowledge: Knowledge) -> Topic:
     )
 
 
+def _dose_check(knowledge: Knowledge) -> Topic:
+    dosing = knowledge.imatinib.dosing
+    labelled, plausible = dosing.labelled_daily_mg, dosing.plausible_daily_mg
+    return Topic(
+        "imatinib-dose-check", "The imatinib dose being ordered",
+        "Without an inducer (whose card reads the dose itself), the imatinib dose being ordered is checked on its "
+        "own: a dose outside any a source gives, or written per kg, is an order to check; one outside the label's "
+        "daily doses is flagged; a child's dose is held against 340 mg/m²/day by body-surface area and 600 mg/day; a "
+        "dose that cannot be read is said to be unchecked.",
+        (Section("Adults", (
+            _item(knowledge, "Labelled daily doses", labelled.text, labelled.status, labelled.sources),
+            _item(knowledge, "Any dose a source gives", f"{plausible.text}; outside it, the order is to be checked.",
+                  plausible.status, plausible.sources))),
+         Section("Children", tuple(_paediatric_items(knowledge)[:3]))),
+    )
+
+
 def _tdm(knowledge: Knowledge) -> Topic:
     pk = knowledge.pk
     model = _item(knowledge, f"Population PK model {pk.model_id} (version {pk.version})",
@@ -472,6 +489,7 @@ _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
     "imatinib-inducer-stopped": _inducer_stopped,
     "duplicate-bcr-abl1-inhibitors": _duplicates,
     "imatinib-tdm": _tdm,
+    "imatinib-dose-check": _dose_check,
 }
 
 

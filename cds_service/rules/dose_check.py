@@ -1,0 +1,95 @@
+"""The imatinib dose being ordered, checked on its own: against the range any source gives, the label's range, and a
+child's dose by body-surface area.
+
+Only the inducer card read the draft's dose, so without an inducer an order of 4000 mg/day, 800 mg/day for a
+10-year-old of 1.06 m² or "1 tablet" of no known strength answered `{"cards": []}`, which a client shows as all
+clear. With a strong inducer the inducer card says all of this in its dose line, so this card stays away.
+"""
+
+from cds_service.facts import PatientFacts
+from cds_service.facts.medications import MedicationUse
+from cds_service.knowledge import Knowledge
+from cds_service.protocol.cards import Card, Indicator
+from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
+from cds_service.rules.inducers import daily_dose, find_interactions
+from cds_service.rules.paediatric import paediatric_limit
+
+TOPIC = "imatinib-dose-check"
+CONSULTED = ("patient", "vitalSigns")
+
+
+def dose_check_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
+    raised_by_inducer = {id(i.imatinib) for i in find_interactions(facts, knowledge) if i.management == "dose-increase"}
+    cards = []
+    for use in facts.medications:
+        if ("imatinib" not in use.ingredients or use.origin != "draft" or not use.under_decision
+                or id(use) in raised_by_inducer or facts.plan.removal_of(use.reference)):
+            continue
+        if (card := _dose_card(use, facts, knowledge)) is not None:
+            cards.append(card)
+    return cards
+
+
+def _dose_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) -> Card | None:
+    dosing, paediatric = knowledge.imatinib.dosing, knowledge.imatinib.paediatric
+    dose, problem, note = daily_dose(use, facts, knowledge)
+    child = paediatric_limit(facts, knowledge)
+    cited: dict[str, str] = {}
+    indicator: Indicator = "info"
+    if dose is None:
+        summary = "Imatinib order: the dose cannot be checked as written"
+        found = f"The imatinib dose being ordered cannot be read: {problem}."
+        todo = ("**What to do**: write the dose in mg (or in tablets of a named strength) with its frequency, so "
+                "that it can be checked.")
+        if "check the order" in problem:  # outside any dose a source gives, or per kg: a typing error, likely
+            summary, indicator = "Imatinib order: the dose as written is not an imatinib dose; check the order", \
+                "warning"
+            todo = "**What to do**: check the dose, its unit and its frequency before signing."
+        cited.update({s: "the labelled and plausible daily doses" for s in (*dosing.labelled_daily_mg.sources,
+                                                                             *dosing.plausible_daily_mg.sources)})
+    elif isinstance(child, str):
+        if dose.daily_mg <= paediatric.max_daily_mg:
+            return _labelled_card(use, facts, knowledge, dose.daily_mg)
+        summary = (f"Imatinib {dose.daily_mg:g} mg/day for a child: above the {paediatric.max_daily_mg} mg/day "
+                   "paediatric maximum")
+        found = f"{child}. The order is {dose.daily_mg:g} mg/day, above {paediatric.max_daily_mg} mg/day at any BSA."
+        todo = "**What to do**: check the dose; record a current weight and height to dose by BSA."
+        indicator = "warning"
+        cited.update({s: "the dose in children" for s in paediatric.sources})
+    elif child is not None:
+        if dose.daily_mg <= child.max_daily_mg:
+            return _labelled_card(use, facts, knowledge, dose.daily_mg)
+        over = dose.daily_mg > paediatric.max_daily_mg
+        summary = (f"Imatinib {dose.daily_mg:g} mg/day for a child of {child.bsa.m2:.2f} m²: above "
+                   f"{'the 600 mg/day paediatric maximum' if over else 'the dose by body-surface area'}")
+        found = f"{child.text} The order is **{dose.daily_mg:g} mg/day**.{note and ' ' + note.strip()}"
+        todo = f"**What to do**: check the dose: {child.max_daily_mg} mg/day is the most this BSA calls for."
+        indicator = "warning"
+        cited.update({s: "the dose in children" for s in (*paediatric.sources, *paediatric.bsa_sources)})
+    else:
+        return _labelled_card(use, facts, knowledge, dose.daily_mg)
+    return _card(summary, indicator, [found, todo], cited, use, facts, knowledge)
+
+
+def _labelled_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge, daily_mg: float) -> Card | None:
+    """A dose that was read but lies outside the label's daily doses (e.g. 1000 mg/day): flagged, not refused."""
+    labelled = knowledge.imatinib.dosing.labelled_daily_mg
+    if labelled.contains(daily_mg):
+        return None
+    found = (f"The imatinib dose being ordered is **{daily_mg:g} mg/day**, outside the labelled daily doses, "
+             f"{labelled.text}.")
+    cited = {s: "the labelled daily doses" for s in labelled.sources}
+    return _card(f"Imatinib {daily_mg:g} mg/day: outside the labelled {labelled.text}", "info",
+                 [found, "**What to do**: check the dose is intended."], cited, use, facts, knowledge)
+
+
+def _card(summary: str, indicator: Indicator, blocks: list[str], cited: dict[str, str], use: MedicationUse,
+          facts: PatientFacts, knowledge: Knowledge) -> Card:
+    return Card(
+        summary=fit_summary(summary),
+        detail="\n\n".join([*blocks, section("**Evidence**", evidence_lines(knowledge, cited)),
+                            footer(knowledge, facts, [use], CONSULTED)]),
+        indicator=indicator,
+        source=card_source(knowledge, TOPIC, "The imatinib dose being ordered"),
+        overrideReasons=[override("dose-intended", "The dose is intended")],
+    )

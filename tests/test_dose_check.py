@@ -1,0 +1,90 @@
+"""The imatinib dose being ordered is checked without an inducer too: before, only the inducer card read it, so 4000
+mg/day, 800 mg/day for a child of 1.06 m² or a tablet count of no known strength answered `{"cards": []}`."""
+
+import pytest
+
+from tests.helpers import bundle, cards_of, hook_request, resource
+from tests.meds import order
+from tests.test_paediatric_dosing import born, height, patient, weight
+
+TOPIC = "imatinib-dose-check"
+HOOK = {"R4": "order-sign", "STU3": "order-select", "DSTU2": "medication-prescribe"}
+
+
+def dose_cards(response) -> list[dict]:
+    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == TOPIC]
+
+
+def ordering(call, draft: dict, version: str = "R4", prefetch: dict | None = None) -> list[dict]:
+    response = call(hook_request(HOOK[version], [draft], prefetch=prefetch or {}))
+    assert response.status_code == 200, response.text
+    return dose_cards(response)
+
+
+def imatinib(version: str = "R4", **dose) -> dict:
+    return order(version, "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", **dose)
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize(("dose", "daily"), [({"mg": 4000}, "4000"), ({"mg": 400, "per_day": 24}, "9600"),
+                                             ({"tablets": 40}, "16,000"), ({"mg": 0.4}, "0.4")])
+def test_a_dose_outside_any_a_source_gives_is_an_order_to_check(call, version, dose, daily):
+    [card] = ordering(call, imatinib(version, **dose), version)
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Imatinib order: the dose as written is not an imatinib dose; check the order"
+    assert f"the order reads as {daily} mg/day, outside 50-1200 mg/day" in card["detail"]
+    assert "check the dose, its unit and its frequency before signing" in card["detail"]
+    assert "Gleevec (imatinib mesylate) tablets, US prescribing information" in card["detail"]
+    assert not card.get("suggestions")
+
+
+def test_a_dose_that_cannot_be_read_is_said_to_be_unchecked(call):
+    draft = order("R4", "imatinib-draft", "imatinib oral tablet", status="draft", tablets=1)  # no strength
+    [card] = ordering(call, draft)
+    assert card["indicator"] == "info"
+    assert card["summary"] == "Imatinib order: the dose cannot be checked as written"
+    assert "the dose is a count of tablets but the tablet strength is not known" in card["detail"]
+
+
+def test_a_dose_outside_the_labelled_range_is_flagged(call):
+    [card] = ordering(call, imatinib(mg=500, per_day=2))
+    assert card["indicator"] == "info"
+    assert card["summary"] == "Imatinib 1000 mg/day: outside the labelled 100-800 mg/day"
+
+
+@pytest.mark.parametrize("dose", [{"mg": 400}, {"mg": 400, "per_day": 2}, {"tablets": 1}, {"mg": 100}])
+def test_a_labelled_adult_dose_gets_no_dose_card(call, dose):
+    assert ordering(call, imatinib(**dose)) == []
+
+
+def child(years: int = 10, *measures: dict) -> dict:
+    return {"patient": patient(born(years)), "vitalSigns": bundle(*measures)}
+
+
+@pytest.mark.parametrize(("mg", "summary"), [
+    (800, "Imatinib 800 mg/day for a child of 1.06 m²: above the 600 mg/day paediatric maximum"),
+    (400, "Imatinib 400 mg/day for a child of 1.06 m²: above the dose by body-surface area"),
+])
+def test_a_childs_dose_above_the_bsa_dose_is_flagged(call, mg, summary):
+    [card] = ordering(call, imatinib(mg=mg), prefetch=child(10, weight(30), height(135)))
+    assert card["indicator"] == "warning" and card["summary"] == summary
+    assert "340 mg/m² x 1.06 m² = 361 mg/day, so at most **300 mg/day**" in card["detail"]
+    assert f"The order is **{mg} mg/day**" in card["detail"]
+
+
+def test_a_childs_dose_within_the_bsa_dose_gets_no_dose_card(call):
+    assert ordering(call, imatinib(mg=300), prefetch=child(10, weight(30), height(135))) == []
+
+
+def test_a_child_without_a_weight_and_height_is_held_to_600_mg(call):
+    [card] = ordering(call, imatinib(mg=800), prefetch=child(10))
+    assert card["summary"] == "Imatinib 800 mg/day for a child: above the 600 mg/day paediatric maximum"
+    assert "No dose is computed: no body weight and no height is on record" in card["detail"]
+    assert ordering(call, imatinib(mg=300), prefetch=child(10)) == []
+
+
+def test_with_a_strong_inducer_the_inducer_card_reads_the_dose_and_no_dose_card_is_added(call):
+    response = call(hook_request("order-sign", [imatinib(mg=4000)],
+                                 prefetch={"activeMedications": bundle(resource("rifampin-active-r4.json"))}))
+    assert dose_cards(response) == []
+    assert any("outside 50-1200 mg/day" in c["detail"] for c in cards_of(response))
