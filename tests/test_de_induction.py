@@ -246,3 +246,37 @@ def test_a_statement_recorded_as_stopped_without_an_end_date_ended_by_the_day_it
     [card] = de_induction_cards(call(body))
     assert card["summary"].startswith("Carbamazepine stopped 6 days ago")
     assert "by dateAsserted, the day it was recorded as stopped" in card["detail"]
+
+
+def without_stop_date(body: dict) -> dict:
+    """The stopped inducer order of `renewal` with no end recorded anywhere: only its status says it stopped."""
+    for key in ("medicationHistory", "medicationOrderHistory"):
+        for entry in (body["prefetch"].get(key) or {}).get("entry", ()):
+            resource = entry["resource"]
+            if resource["id"] == "inducer-stopped":
+                resource.pop("dateEnded", None)
+                resource.pop("dispenseRequest", None)
+    return body
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize("status", ["stopped", "completed"])
+def test_an_inducer_order_stopped_with_no_stop_date_asks_when_and_gives_the_latest_step_back(call, version, status):
+    body = without_stop_date(renewal(version, stopped_days_ago=5, started_days_ago=32))
+    for key in ("medicationHistory", "medicationOrderHistory"):
+        for entry in (body["prefetch"].get(key) or {}).get("entry", ()):
+            if entry["resource"]["id"] == "inducer-stopped":
+                entry["resource"]["status"] = status
+    [card] = de_induction_cards(call(body))
+    latest = (today() + timedelta(days=14)).isoformat()
+    assert card["summary"] == ("Rifampin recorded as stopped, no stop date: imatinib still 600 mg/day; step back to "
+                               "400 mg/day 14 days after the stop")
+    assert f"with no stop date: it stopped between {ago(32)}, when it was written, and today" in card["detail"]
+    assert "Ask when rifampin was stopped" in card["detail"]
+    assert f"by **{latest}** at the latest, or now if it stopped more than 14 days ago" in card["detail"]
+    # No dose change from a date the record does not give: only the trough, dated from the latest step back.
+    assert [s["label"] for s in card["suggestions"]] == ["Order an imatinib trough level"]
+
+
+def test_an_inducer_order_without_a_stop_date_written_before_the_look_back_gives_no_card(call):
+    assert de_induction_cards(call(without_stop_date(renewal(stopped_days_ago=5, started_days_ago=70)))) == []

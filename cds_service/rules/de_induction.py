@@ -10,7 +10,7 @@ gave before the inducer, which is what the sources' step back aims at.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
@@ -53,6 +53,8 @@ class EndedInducer:
     use: MedicationUse
     ingredient: str
     span: Span
+    # Recorded as stopped or completed with no stop date: `span.end` is today, the latest it can have stopped.
+    end_unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,15 @@ def _ended_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedIndu
         if not strong:
             continue
         span = span_of(use)
-        if span.end is None or span.start is None:
+        if span.start is None:
+            continue
+        if span.end is None:
+            # Stopped, with no stop date: it stopped between its start and today. Only a start within the
+            # look-back says the stop was recent enough to matter.
+            if use.status not in ("stopped", "completed") or (facts.today - span.start.day).days > lookback:
+                continue
+            today = Instant(datetime.combine(facts.today, time(), UTC), "day", facts.today.isoformat())
+            found.append(EndedInducer(use, strong[0], Span(span.start, today, None), end_unknown=True))
             continue
         since = (facts.today - span.end.day).days
         if 0 <= since <= lookback:
@@ -237,11 +247,19 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         )
         draw_on = facts.today + timedelta(days=facts_de.trough_after_dose_change_days)
         draw_why = f"at least {facts_de.trough_after_dose_change_days} days after the step back (ARUP)"
+    elif inducer.end_unknown:
+        step = (
+            f"1. Ask when {name} was stopped: the record gives no stop date. Keep {current_mg:g} mg/day until "
+            f"{facts_de.keep_adjusted_days} days after the stop, then step back to **{before_mg:g} mg/day**: by "
+            f"**{finding.step_back_on.isoformat()}** at the latest, or now if it stopped more than "
+            f"{facts_de.keep_adjusted_days} days ago."
+        )
     else:
         step = (
             f"1. Keep {current_mg:g} mg/day until **{finding.step_back_on.isoformat()}** (in {remaining} days, "
             f"{facts_de.keep_adjusted_days} days after {name} stopped), then step back to **{before_mg:g} mg/day**."
         )
+    if remaining > 0:
         # The level is for the dose stepped back to: drawn once that dose has run as long as ARUP asks.
         draw_on = finding.step_back_on + timedelta(days=facts_de.trough_after_dose_change_days)
         draw_why = (f"at least {facts_de.trough_after_dose_change_days} days after the step back on "
@@ -261,10 +279,13 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
     basis = (f"the dose before {name}" if finding.before_is_pre_inducer
              else f"the first dose recorded during {name}; no dose before it is in the history")
     ended_where = inducer.span.end_from or "its end date"
+    start = inducer.span.start
+    ended = (f"with no stop date: it stopped between {start.shown()}, when it was written, and today"
+             if inducer.end_unknown and start is not None else
+             f"ended {end.shown()} ({ended_where}), {finding.days_since_end} days ago")
     detail = "\n\n".join([
         f"Found: {escape_markdown(inducer.use.display)} ({origin_phrase(inducer.use)}, status "
-        f"{inducer.use.status or 'not given'}), ended {end.shown()} ({ended_where}), {finding.days_since_end} days "
-        f"ago. {_history_line(finding)}",
+        f"{inducer.use.status or 'not given'}), {ended}. {_history_line(finding)}",
         "**What happens**\n\n"
         f"Imatinib exposure rises as {name}'s induction wears off. CYP3A activity is back to baseline about "
         f"{facts_de.baseline_after_days} days after {measured} is stopped{after} (status {facts_de.baseline_status}); "
@@ -292,6 +313,9 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
         actions=[Action(type="create", description="Order an imatinib trough level", resource=trough)],
     )])
     summary = (
+        f"{name.capitalize()} recorded as stopped, no stop date: imatinib still {current_mg:g} mg/day; step back to "
+        f"{before_mg:g} mg/day {facts_de.keep_adjusted_days} days after the stop"
+        if inducer.end_unknown else
         f"{name.capitalize()} stopped {finding.days_since_end} days ago: imatinib still {current_mg:g} mg/day; "
         f"step back to {before_mg:g} mg/day"
         if remaining <= 0
