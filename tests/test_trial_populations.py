@@ -51,12 +51,63 @@ def test_a_kinase_domain_mutation_gets_no_evidence_from_the_trial_that_excluded_
     assert trial_links(card) == set()
 
 
-def test_failure_without_a_mutation_result_keeps_the_asciminib_trial(call):
+def test_failure_without_a_mutation_result_keeps_the_asciminib_trial_and_says_the_test_is_missing(call):
     card = guide_card(call, labs=[resource("bcr-abl1-is-failure-r4.json")])
     assert card["source"]["topic"]["code"] == "decision-guide-cml-failure"
-    assert f"{ASCIMINIB_TRIAL}: this patient fits (status V2)." in card["detail"]
+    assert f"{ASCIMINIB_TRIAL}: this patient may fit, not confirmed: no BCR-ABL1 mutation test on record (status " \
+        "V2)." in card["detail"]
     assert "mutation-driven resistance" not in card["detail"]  # the claim is about mutations; none on record
     assert trial_links(card) == {"NCT03578367"}
+
+
+def test_failure_with_a_negative_mutation_test_fits_the_asciminib_trial(call):
+    labs = [resource("bcr-abl1-is-failure-r4.json"), resource("lab-text-abl1-no-mutation-r4.json")]
+    card = guide_card(call, labs=labs)
+    assert f"{ASCIMINIB_TRIAL}: this patient fits (status V2)." in card["detail"]
+
+
+def is_result(percent: float, comparator: str | None = None) -> dict:
+    result = resource("bcr-abl1-is-failure-r4.json")
+    result["id"] = f"is-{percent:g}"
+    result["valueQuantity"]["value"] = percent
+    if comparator:
+        result["valueQuantity"]["comparator"] = comparator
+    return result
+
+
+def asciminib_card(call, *labs: dict) -> dict:
+    """Asciminib ordered beside imatinib: the combination card, whose evidence is NCT03578367."""
+    body = hook_request("order-sign", [asciminib_draft()], prefetch={
+        "conditions": bundle(resource(CML)),
+        "labResults": bundle(resource("lab-text-abl1-no-mutation-r4.json"), *labs),
+        "activeMedications": bundle(resource("imatinib-400-active-r4.json")),
+        "medicationHistory": bundle(resource(ON_IMATINIB)),
+    })
+    [card] = [c for c in cards_of(call(body)) if c["source"]["topic"]["code"].startswith("combination-")]
+    return card
+
+
+@pytest.mark.parametrize(("percent", "comparator"), [(0.003, None), (0.0032, None), (0.002, "<")])
+def test_a_deep_molecular_response_is_not_the_asciminib_trials_population(call, percent, comparator):
+    card = asciminib_card(call, is_result(percent, comparator))
+    assert f"Not counted: {ASCIMINIB_TRIAL}; this patient: a deep molecular response" in card["detail"]
+    assert "this patient fits" not in card["detail"]
+    assert "Ph-IS (Spanish harmonisation group)" in card["detail"]  # what a deep molecular response is
+
+
+@pytest.mark.parametrize(("labs", "unconfirmed"), [
+    ((), "no BCR-ABL1 IS result on record shows the response is not deep"),
+    ((is_result(0.006),), "the latest BCR-ABL1 IS result is a deep molecular response by some definitions (MR4, at "
+                          "most 0.01 % IS)"),
+])
+def test_a_response_the_record_does_not_settle_leaves_the_asciminib_trial_unconfirmed(call, labs, unconfirmed):
+    card = asciminib_card(call, *labs)
+    assert f"{ASCIMINIB_TRIAL}: this patient may fit, not confirmed: {unconfirmed}" in card["detail"]
+
+
+def test_a_response_that_is_not_deep_fits_the_asciminib_trial(call):
+    card = asciminib_card(call, is_result(0.5))
+    assert f"{ASCIMINIB_TRIAL}: this patient fits (status V2)." in card["detail"]
 
 
 def test_the_t315i_guide_lists_no_imatinib_combination(call, knowledge):
@@ -179,4 +230,5 @@ def test_a_trial_of_one_partner_lends_nothing_to_another_partner_of_the_same_str
 
 def test_the_asciminib_trial_still_counts_for_asciminib_added_to_imatinib(call):
     card = combination_card(call, asciminib_draft(), conditions=(CML,), history=(ON_IMATINIB,), imatinib="active")
-    assert f"{ASCIMINIB_TRIAL}: this patient fits" in card["detail"]
+    assert f"{ASCIMINIB_TRIAL}: this patient may fit, not confirmed: no BCR-ABL1 IS result on record shows the " \
+        "response is not deep; no BCR-ABL1 mutation test on record" in card["detail"]

@@ -433,6 +433,7 @@ def _check_genomics(knowledge: Knowledge) -> None:
     response = knowledge.response
     _cite_check(knowledge, response.is_result.sources, "response.toml: [is_result]")
     _cite_check(knowledge, response.failure.sources, "response.toml: [failure]")
+    _cite_check(knowledge, response.deep_response.sources, "response.toml: [deep_response]")
     months = [m.months for m in response.milestones]
     if months != sorted(set(months)):
         raise KnowledgeError("response.toml: milestones must be in increasing order of months")

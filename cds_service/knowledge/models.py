@@ -307,10 +307,18 @@ class Milestone(_Entry):
     status: Status
 
 
+class DeepResponse(_Entry):
+    deep_max_percent: float = Field(gt=0)  # at or below: a deep molecular response by every definition in use
+    possibly_deep_max_percent: float = Field(gt=0)  # up to this: by some definitions only
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
 class MolecularResponse(_Entry):
     is_result: IsResultCode
     milestones: list[Milestone] = Field(min_length=1)
     failure: SourcedText
+    deep_response: DeepResponse
 
 
 # Combination strategies, the decision guide, trials and safety notes (combinations.toml).
@@ -410,6 +418,8 @@ class CuratedTrial(_Entry):
     mutations: list[MutationCategory | Literal["none"]] | None = None
     prior: list[PriorTherapy] | None = None
     lines: list[LineOfTherapy] | None = None
+    without_deep_response: bool = False  # enrolled only patients without a deep molecular response (CML)
+    tested_without_mutations: bool = False  # enrolled only patients a mutation test found without BCR-ABL1 mutations
     population: str  # whom it enrolled, in words ("untreated chronic-phase CML")
     population_sources: list[str] = Field(min_length=1)
     population_status: Status

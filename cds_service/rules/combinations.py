@@ -110,8 +110,7 @@ def combination_evidence(
         text = "No evidence in the knowledge base fits this patient."
     else:
         text = f"Level for this patient: {FITTING_EVIDENCE_LEVELS[found.level]}."
-    items = [f"- {t.nct} enrolled {t.population}: this patient fits (status {t.population_status})."
-             for t in found.trials]
+    items = [f"- {fit.fit_line()}." for fit in found.fitting]
     items += [f"- Not counted: {f.why_not()}." for f in found.left_out if f.trial.cancer == inputs.cancer]
     for trial in found.trials:
         for source in (*trial.sources, *trial.population_sources):
@@ -119,6 +118,10 @@ def combination_evidence(
     for fit in found.left_out:
         for source in fit.trial.population_sources if fit.trial.cancer == inputs.cancer else ():
             cited.setdefault(source, f"whom {fit.trial.nct} enrolled")
+    if inputs.deep_response != "no" and any(f.trial.without_deep_response and f.trial.cancer == inputs.cancer
+                                            for f in (*found.fitting, *found.left_out)):
+        for source in knowledge.response.deep_response.sources:
+            cited.setdefault(source, "what a deep molecular response is (MR4, MR4.5)")
     parts = [text, "\n".join(items)] if items else [text]
     if found.claim_applies and (claim := claim_line(knowledge, strategy)):
         parts.append(claim)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cds_service.facts import PatientFacts
 from cds_service.facts.conditions import Diagnosis
 from cds_service.facts.genomics import VariantFinding, detected_variants
-from cds_service.facts.response import ResponseAssessment, assess_response
+from cds_service.facts.response import IsResult, ResponseAssessment, assess_response
 from cds_service.facts.therapy import TherapyHistory, therapy_history
 from cds_service.gather.trials import LiveTrials, TrialQuery, study_url
 from cds_service.knowledge import Knowledge
@@ -59,6 +59,11 @@ class Scenario:
     mutations: frozenset[str]  # variant categories, {"none"} when no variant
     prior: frozenset[str]  # none | imatinib | second-generation
     response: str = "unknown"  # optimal | warning | failure | early | unknown
+    # The latest BCR-ABL1 IS result against the deep-response thresholds: deep | possibly | no | unknown.
+    deep_response: str = "unknown"
+    # Whether "no mutation" is a test's result (the guide's form, a negative result on record) or only that none is
+    # on record: a trial that enrolled patients without mutations is then not confirmed to fit.
+    mutations_tested: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,7 @@ class GuideInputs:
     response: ResponseAssessment | None  # CML only
     # The variant categories every guide row and trial is matched on ("none" when no variant), worked out once.
     mutations: frozenset[str]
+    deep_response: str = "unknown"
 
     @property
     def cancer(self) -> str:
@@ -83,6 +89,8 @@ class GuideInputs:
             mutations=self.mutations,
             prior=frozenset(self.therapy.categories),
             response=self.response.category if self.response else "unknown",
+            deep_response=self.deep_response,
+            mutations_tested=bool(self.variants or self.tested_negative),
         )
 
 
@@ -107,7 +115,22 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
     if diagnosis.id == "cml":
         response = assess_response(facts.bcr_abl1_results, therapy.imatinib_start, knowledge)
     mutations: frozenset[str] = frozenset(meaning.category for _, meaning in variants) or frozenset({"none"})
-    return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations)
+    deep = deep_response(response.latest if response else None, knowledge)
+    return GuideInputs(diagnosis, variants, tested_negative, therapy, response, mutations, deep)
+
+
+def deep_response(latest: IsResult | None, knowledge: Knowledge) -> str:
+    """deep | possibly (a deep response by some definitions only) | no | unknown (no IS result)."""
+    if latest is None:
+        return "unknown"
+    thresholds = knowledge.response.deep_response
+    if latest.percent <= thresholds.deep_max_percent:
+        return "deep"
+    if latest.below_limit:  # "<0.005 %": at most that, so not settled above the deep threshold
+        return "possibly" if latest.percent <= thresholds.possibly_deep_max_percent else "unknown"
+    if latest.percent <= thresholds.possibly_deep_max_percent:
+        return "possibly"
+    return "no"
 
 
 def _fits(stated: Sequence[str] | None, patient: Iterable[str | None]) -> bool:
@@ -165,10 +188,21 @@ class TrialFit:
 
     trial: CuratedTrial
     differs: tuple[str, ...]  # empty when it fits
+    # What the trial required that the record does not show either way ("no BCR-ABL1 mutation test on record"):
+    # the trial still counts, and the card says it is not confirmed.
+    unconfirmed: tuple[str, ...] = ()
 
     @property
     def fits(self) -> bool:
         return not self.differs
+
+    def fit_line(self) -> str:
+        """"NCT03578367 enrolled ...: this patient fits" (or "may fit: not on record: ...")."""
+        trial = self.trial
+        if self.unconfirmed:
+            return (f"{trial.nct} enrolled {trial.population}: this patient may fit, not confirmed: "
+                    f"{'; '.join(self.unconfirmed)} (status {trial.population_status})")
+        return f"{trial.nct} enrolled {trial.population}: this patient fits (status {trial.population_status})"
 
     def why_not(self) -> str:
         """"NCT01991379 enrolled treatment-naive advanced GIST; this patient: past first-line therapy"."""
@@ -194,7 +228,18 @@ def trial_fit(trial: CuratedTrial, scenario: Scenario, knowledge: Knowledge) -> 
         differs.append(f"past first-line therapy ({why})" if line == "later" else "on first-line therapy")
     if trial.population_status == "U" and not differs:
         differs.append("eligibility not seen")
-    return TrialFit(trial, tuple(differs))
+    unconfirmed: list[str] = []
+    if trial.without_deep_response:
+        if scenario.deep_response == "deep":
+            differs.append("a deep molecular response (the latest BCR-ABL1 IS result)")
+        elif scenario.deep_response == "possibly":
+            unconfirmed.append("the latest BCR-ABL1 IS result is a deep molecular response by some definitions "
+                               "(MR4, at most 0.01 % IS)")
+        elif scenario.deep_response == "unknown":
+            unconfirmed.append("no BCR-ABL1 IS result on record shows the response is not deep")
+    if trial.tested_without_mutations and scenario.mutations == {"none"} and not scenario.mutations_tested:
+        unconfirmed.append("no BCR-ABL1 mutation test on record")
+    return TrialFit(trial, tuple(differs), tuple(unconfirmed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +252,7 @@ class StrategyEvidence:
     trials: tuple[CuratedTrial, ...]
     left_out: tuple[TrialFit, ...]
     claim_applies: bool
+    fitting: tuple[TrialFit, ...] = ()  # the fits of `trials`, with what the record does not confirm
 
     @property
     def shown(self) -> bool:
@@ -239,7 +285,7 @@ def strategy_evidence(
     )
     return StrategyEvidence(
         strategy_id, strategy, tuple(f.trial for f in fits if f.fits), tuple(f for f in fits if not f.fits),
-        claim_applies,
+        claim_applies, tuple(f for f in fits if f.fits),
     )
 
 
@@ -365,8 +411,8 @@ def _strategy_line(evidence: StrategyEvidence, facts: PatientFacts, knowledge: K
     strategy = evidence.strategy
     level = evidence.level or "review-only"
     line = f"- **{strategy.label}**, evidence for this patient: {FITTING_EVIDENCE_LEVELS[level]}."
-    for trial in evidence.trials:
-        line += f"\n  - {trial.nct} enrolled {trial.population}: this patient fits (status {trial.population_status})."
+    for fit in evidence.fitting:
+        line += f"\n  - {fit.fit_line()}."
     if evidence.claim_applies and (claim := claim_line(knowledge, strategy)):
         line += f"\n  - {claim}"
     indication = facts.indication()
