@@ -113,3 +113,50 @@ def test_an_inducer_being_ordered_now_has_raised_nothing_yet(call):
     body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(active)})
     card = next(c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + carbamazepine"))
     assert "already raised" not in card["detail"]
+
+
+def phenytoin_draft() -> dict:
+    order = resource("carbamazepine-active-r4.json")
+    order.update(id="phenytoin-draft", status="draft")
+    order["medicationCodeableConcept"] = {"text": "phenytoin sodium 100 MG Extended Release Oral Capsule"}
+    return order
+
+
+def test_a_dose_raised_for_one_inducer_is_not_raised_again_when_a_second_is_ordered(call):
+    """Carbamazepine runs and imatinib was raised for it; phenytoin is ordered now: the card is about phenytoin,
+    and the dose raised for carbamazepine still counts."""
+    active = [carbamazepine("2026-09-01"), imatinib_order("ima-600", 600, "2026-09-10")]
+    body = hook_request("order-select", [phenytoin_draft()], prefetch={
+        "activeMedications": bundle(*active),
+        "medicationHistory": bundle(*active, imatinib_order("ima-400", 400, "2026-06-01", status="completed")),
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+    })
+    [card] = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + phenytoin")]
+    assert "No further increase: imatinib was already raised while carbamazepine ran: 600 mg/day since " \
+        "2026-09-10" in card["detail"]
+    assert "800 mg" not in card["detail"]
+
+
+def test_an_inducer_without_a_start_date_and_a_dose_above_the_standard_one_is_not_raised_again(call):
+    rifampin = resource("rifampin-active-r4.json")
+    rifampin.pop("authoredOn", None)
+    body = hook_request("order-sign", [imatinib_draft(value=600, unit="mg")], prefetch={
+        "activeMedications": bundle(rifampin),
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+    })
+    [card] = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin")]
+    assert not increases(card)
+    assert ("No further increase: rifampin has no start date on record and the dose is already above the standard "
+            "dose for chronic myeloid leukaemia (400 mg/day), so it may have been raised for rifampin already; rely "
+            "on the trough level.") in card["detail"]
+
+
+def test_an_inducer_without_a_start_date_and_the_standard_dose_is_raised(call):
+    rifampin = resource("rifampin-active-r4.json")
+    rifampin.pop("authoredOn", None)
+    body = hook_request("order-sign", [imatinib_draft(value=400, unit="mg")], prefetch={
+        "activeMedications": bundle(rifampin),
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+    })
+    [card] = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin")]
+    assert daily_mg(updated_order(card), {}) == 600

@@ -38,7 +38,7 @@ from cds_service.rules.levels import LevelAssessment, inducer_start, latest_leve
 from cds_service.rules.orders import dose_update, trough_order
 from cds_service.rules.paediatric import paediatric_limit
 from cds_service.rules.pk_dosing import ModelDosing, NoModel, model_dosing, proposal_increase, regimen_text, regimen_use
-from cds_service.rules.ratchet import already_raised
+from cds_service.rules.ratchet import already_raised, maybe_raised, running_strong_inducers
 from cds_service.rules.tdm import response_lines
 
 Management = Literal["dose-increase", "monitor", "stop"]
@@ -184,7 +184,12 @@ def dose_advice(
     current = f"{prefix}Current imatinib dose {dose.daily_mg:.4g} mg/day."
     # The holds come before any source of an increase, the PK model's included: a dose already raised for this
     # inducer, or a trough at target or above the watch level, is not raised again.
-    raised = already_raised(list(interaction.inducers), facts, knowledge)
+    on_record = [*interaction.inducers, *(found for found in running_strong_inducers(facts, knowledge)
+                                          if found not in interaction.inducers)]
+    raised = already_raised(on_record, facts, knowledge)
+    if raised is None and (maybe := maybe_raised(on_record, dose.daily_mg, facts, knowledge)) is not None:
+        trough = f" {_level_found(level)}" if level is not None else " No trough level is on record: check one."
+        return DoseAdvice(f"{current} No further increase: {maybe}; rely on the trough level.{trough}{note}")
     if raised is not None:
         lower = (f" The dose being ordered ({dose.daily_mg:.4g} mg/day) is below the raised dose: check it is "
                  "intended." if dose.daily_mg < raised.raised.daily_mg else "")

@@ -73,3 +73,31 @@ def already_raised(
         if raised is not None:
             found.append(AlreadyRaised(raised, baseline, where, knowledge.ingredients[ingredient].name, since))
     return min(found, key=lambda f: f.inducer_since.at) if found else None
+
+
+def running_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[tuple[MedicationUse, str]]:
+    """The strong inducers the patient already takes (active orders, statements): a dose raised for any of them
+    is not raised again for another one being ordered now."""
+    return [
+        (use, ingredient)
+        for use in facts.medications
+        if use.systemic and use.origin != "draft" and "imatinib" not in use.ingredients
+        for ingredient in sorted(use.ingredients)
+        if ingredient in knowledge.inducers and knowledge.inducers[ingredient].management == "dose-increase"
+    ]
+
+
+def maybe_raised(
+    inducers: list[tuple[MedicationUse, str]], daily_mg: float, facts: PatientFacts, knowledge: Knowledge
+) -> str | None:
+    """Why a dose above the standard one is not raised when an inducer on record has no start date: the record
+    cannot say whether it was raised for that inducer already, so a second +50 % is not offered."""
+    undated = [ingredient for use, ingredient in inducers if use.origin != "draft" and written_on(use) is None]
+    if not undated:
+        return None
+    standard, which = standard_daily_mg(facts, knowledge)
+    if daily_mg <= standard:
+        return None
+    name = knowledge.ingredients[undated[0]].name
+    return (f"{name} has no start date on record and the dose is already above {which} ({standard:g} mg/day), so "
+            f"it may have been raised for {name} already")
