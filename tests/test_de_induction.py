@@ -6,7 +6,7 @@ import pytest
 
 from cds_service.facts.timeline import parse_instant
 from cds_service.fhir_validation import emitted_version, validation_problems
-from tests.helpers import bundle, cards_of, hook_request, suggestion
+from tests.helpers import bundle, cards_of, hook_request, resource, suggestion
 from tests.meds import order, statement
 from tests.rendering import assert_renders_as_written
 
@@ -139,8 +139,8 @@ def test_each_fhir_version_reads_the_end_and_writes_the_step_back_in_its_own_sha
     assert update["resourceType"] == ("MedicationOrder" if version == "DSTU2" else "MedicationRequest")
     trough = trough_resource(card)
     assert trough["resourceType"] == trough_type
-    for resource in (update, trough):
-        assert validation_problems(resource, emitted_version(resource)) == []
+    for written in (update, trough):
+        assert validation_problems(written, emitted_version(written)) == []
 
 
 def test_the_end_in_a_dosage_bounds_period_counts(call):
@@ -280,3 +280,38 @@ def test_an_inducer_order_stopped_with_no_stop_date_asks_when_and_gives_the_late
 
 def test_an_inducer_order_without_a_stop_date_written_before_the_look_back_gives_no_card(call):
     assert de_induction_cards(call(without_stop_date(renewal(stopped_days_ago=5, started_days_ago=70)))) == []
+
+
+def with_level(body: dict, value: float, days_ago: int) -> dict:
+    level = resource("imatinib-trough-low-r4.json")
+    level["valueQuantity"]["value"] = value
+    level["effectiveDateTime"] = f"{ago(days_ago)}T08:00:00Z"
+    body["prefetch"]["labResults"] = bundle(level)
+    return body
+
+
+def tdm_cards(response) -> list[dict]:
+    return [c for c in cards_of(response) if c["source"]["topic"]["code"] == "imatinib-tdm"]
+
+
+def test_a_level_drawn_under_the_stopped_inducer_is_not_fitted_beside_the_step_back(call):
+    """Fitted, a trough drawn while rifampin ran reads the induced clearance as the patient's own: the TDM card
+    proposed 600 mg/day beside the card stepping back to 400."""
+    response = call(with_level(renewal(stopped_days_ago=21, started_days_ago=150), 450, days_ago=40))
+    [card] = de_induction_cards(response)
+    assert suggestion(card, "Step imatinib back to 400 mg/day")
+    assert tdm_cards(response) == []
+
+
+def test_a_low_level_drawn_under_a_stopped_inducer_is_said_as_found_and_not_fitted(call):
+    body = with_level(renewal(stopped_days_ago=21, started_days_ago=150, raised_mg=None, draft_mg=400), 450, 40)
+    [card] = tdm_cards(call(body))
+    assert card["summary"] == "Imatinib level 450 ng/mL, below the 1000 ng/mL target: no model-based dose"
+    assert f"was drawn while rifampin ran or its induction wore off (rifampin stopped {ago(21)})" in card["detail"]
+    assert not card.get("suggestions")
+
+
+def test_a_level_drawn_well_after_the_inducer_stopped_is_fitted(call):
+    body = with_level(renewal(stopped_days_ago=40, started_days_ago=150, raised_mg=None, draft_mg=400), 450, 5)
+    [card] = tdm_cards(call(body))
+    assert card["summary"].startswith("Imatinib trough predicted")

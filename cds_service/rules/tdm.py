@@ -11,10 +11,13 @@ a factor 2 from the fitted curve, or a trough below the target that the fit, lea
 it), or one above the watch level: a card says the level as measured, and no dose is written from the model.
 """
 
+from datetime import timedelta
+
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
+from cds_service.facts.timeline import span_of
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
 from cds_service.pk.estimate import ModelRequest
@@ -126,6 +129,16 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     imatinib = draft or taken
     if imatinib is None or not facts.imatinib_levels or _inducer_involved(facts, knowledge):
         return []
+    if (under := _drawn_under_inducer(facts, knowledge)) is not None:
+        from cds_service.rules.de_induction import find_de_induction  # it imports the inducer rule, which imports this
+
+        if find_de_induction(facts, knowledge) is not None:
+            return []  # the step-back card speaks for the dose, and orders the trough after it
+        stands = _standing(facts, knowledge)
+        if stands:
+            return [_unfitted_card(NoModel(under), under, stands, facts, knowledge, imatinib)]
+        assessed = assess_level(facts.imatinib_levels[0], _target(facts, knowledge), knowledge)
+        return [_level_card(None, facts, knowledge, imatinib, under)] if assessed and assessed.above_watch else []
     use = regimen_use(facts, imatinib)
     model = model_dosing(facts, knowledge, use)
     assessed = assess_level(facts.imatinib_levels[0], _target(facts, knowledge), knowledge)
@@ -147,6 +160,30 @@ def tdm_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     if model.trough >= model.answer.target_ng_per_ml:
         return [_level_card(model, facts, knowledge, imatinib)] if above_watch else []
     return [_tdm_card(model, facts, knowledge, draft, use)]
+
+
+def _drawn_under_inducer(facts: PatientFacts, knowledge: Knowledge) -> str | None:
+    """Why the latest level does not show the exposure without an inducer: it was drawn while a strong inducer that
+    has since stopped ran, or in the weeks its induction takes to wear off. Fitted, it reads the induced clearance
+    as the patient's own and proposes a higher dose just as the exposure rises again."""
+    level = facts.imatinib_levels[0]
+    if level.drawn is None:
+        return None
+    wearing_off = timedelta(days=knowledge.interactions.de_induction.keep_adjusted_days)
+    for use in (*facts.history, *facts.past_statements):
+        if not use.systemic or use.status in ("cancelled", "entered-in-error", "draft"):
+            continue
+        strong = sorted(i for i in use.ingredients if i in knowledge.inducers
+                        and knowledge.inducers[i].strength == "strong")
+        span = span_of(use)
+        if not strong or span.start is None or span.end is None:
+            continue
+        if span.start.at <= level.drawn.at <= span.end.at + wearing_off:
+            name = knowledge.ingredients[strong[0]].name
+            return (f"the latest level ({level.shown}, drawn {level.drawn.shown()}) was drawn while {name} ran or "
+                    f"its induction wore off ({name} stopped {span.end.shown()}): it does not show the exposure "
+                    "without it, so the model does not fit it; a new trough will")
+    return None
 
 
 def _level_card(model: ModelDosing | None, facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
