@@ -198,3 +198,11 @@ def test_the_childs_limit_holds_in_every_fhir_version(call, hook, draft, inducer
     card = next(c for c in cards if "strong CYP3A4" in c["summary"])
     assert "at most **500 mg/day**" in card["detail"]
     assert [s["label"] for s in increases(card)] == ["Increase imatinib to 500 mg/day"]
+
+
+def test_a_patient_without_a_birth_date_gets_the_adult_dose_and_is_told_so(call):
+    card = carbamazepine_card(call, imatinib_draft(value=200, unit="mg"), None, weight(22), height(120))
+    assert "No birth date on record: an adult's dose (a child's is 340 mg/m²/day, at most 600 mg/day)." \
+        in card["detail"]
+    with_birth = carbamazepine_card(call, imatinib_draft(value=400, unit="mg"), born(40), weight(70), height(175))
+    assert "No birth date on record" not in with_birth["detail"]

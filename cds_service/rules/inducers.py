@@ -219,6 +219,12 @@ def dose_advice(
     else:
         text = (f"{current} If the inducer cannot be avoided, increase it by at least "
                 f"{dosing.inducer_increase_fraction:.0%}: **{description}**.{not_written}{note}")
+        if facts.profile.youngest_age is None and "patient" not in facts.unavailable:
+            # An adult's dose, said to be one: nothing on record says this is no child (an unread Patient is
+            # named among the data not checked instead).
+            paediatric = knowledge.imatinib.paediatric
+            text += (f" No birth date on record: an adult's dose (a child's is {paediatric.dose_mg_per_m2:g} "
+                     f"mg/m²/day, at most {paediatric.max_daily_mg} mg/day).")
     if plan.capped and not child:
         unconfirmed = dosing.unconfirmed_max_daily_mg_with_inducer
         text += (f" Capped at {dosing.max_daily_mg_with_inducer} mg/day, the highest dose this service suggests "
