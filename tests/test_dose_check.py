@@ -32,7 +32,8 @@ def test_a_dose_outside_any_a_source_gives_is_an_order_to_check(call, version, d
     [card] = ordering(call, imatinib(version, **dose), version)
     assert card["indicator"] == "warning"
     assert card["summary"] == "Imatinib order: the dose as written is not an imatinib dose; check the order"
-    assert f"the order reads as {daily} mg/day, outside 50-1200 mg/day" in card["detail"]
+    assert (f"The imatinib dose being ordered is not one to act on: the order reads as {daily} mg/day, outside "
+            "50-1200 mg/day") in card["detail"]
     assert "check the dose, its unit and its frequency before signing" in card["detail"]
     assert "Gleevec (imatinib mesylate) tablets, US prescribing information" in card["detail"]
     assert not card.get("suggestions")

@@ -44,6 +44,7 @@ def _dose_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) ->
         if "check the order" in problem:  # outside any dose a source gives, or per kg: a typing error, likely
             summary, indicator = "Imatinib order: the dose as written is not an imatinib dose; check the order", \
                 "warning"
+            found = f"The imatinib dose being ordered is not one to act on: {problem}."
             todo = "**What to do**: check the dose, its unit and its frequency before signing."
         cited.update({s: "the labelled and plausible daily doses" for s in (*dosing.labelled_daily_mg.sources,
                                                                              *dosing.plausible_daily_mg.sources)})
