@@ -472,6 +472,8 @@ def strong_inducer_card(
         else:
             dose = dose_advice(interaction, facts, knowledge, level, fitted)
             exposure = None if fitted else predicted_troughs(found, knowledge, dose.plan)
+            if isinstance(found.model, NoModel) and daily_dose(interaction.imatinib, facts, knowledge)[0] is None:
+                exposure = None  # the dose line has said why the dose cannot be read: not twice
     draw_on = _trough_day(interaction, facts, knowledge, dose.changes_dose)
 
     orders_trough = not (removal or trough_elsewhere)
