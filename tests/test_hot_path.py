@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bench.pk import order_select_with_level
 from cds_service.engine import Engine
 from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.facts.medications import identify, is_systemic
@@ -96,6 +97,47 @@ def test_the_byte_level_check_never_clears_a_body_the_walk_refuses(data, max_dep
     body = orjson.dumps(data)
     if limits_hold(body, limits):
         check_json_limits(data, limits)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(_JSON, st.integers(1, 8), st.integers(0, 12))
+def test_the_byte_level_check_of_a_large_body_never_clears_a_body_the_walk_refuses(data, max_depth, max_entries):
+    """The same property past 32 kB, where the check is vectorised instead of peeled round by round."""
+    limits = JsonLimits(max_depth=max_depth, max_bundle_entries=max_entries)
+    padded = [data, "x" * 40_000]
+    body = orjson.dumps(padded)
+    assert len(body) > 32_768
+    if limits_hold(body, limits):
+        check_json_limits(padded, limits)
+
+
+@pytest.mark.parametrize("pad", [0, 40_000])
+def test_strings_with_stray_brackets_in_a_large_body_cannot_make_it_look_shallow(pad):
+    limits = JsonLimits(max_depth=64, max_bundle_entries=100)
+    body = b"[" * 50 + b'"' + b"]" * 49 + b'",' + b"[" * 50 + b"]" * 50 + b',"' + b"[" * 49 + b'"' + b"]" * 50
+    body = body[:-1] + b',"' + b"x" * pad + b'"]'
+    data = orjson.loads(body)
+    assert not limits_hold(body, limits)
+    with pytest.raises(BadRequest, match="nested deeper than the 64-level limit"):
+        check_json_limits(data, limits, body=body)
+
+
+def test_a_large_ordinary_body_is_cleared_without_the_walk_and_its_depth_is_read():
+    body = orjson.dumps(order_select_with_level(prefetched=200))
+    assert len(body) > 32_768
+    assert limits_hold(body, JsonLimits())
+    depth = max_depth_of(orjson.loads(body))
+    assert limits_hold(body, JsonLimits(max_depth=depth)) and not limits_hold(body, JsonLimits(max_depth=depth - 1))
+    entries = sum(len(v.get("entry", ())) for v in orjson.loads(body)["prefetch"].values() if isinstance(v, dict))
+    assert not limits_hold(body, JsonLimits(max_bundle_entries=entries - 1))
+
+
+def max_depth_of(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((max_depth_of(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((max_depth_of(v) for v in value), default=0)
+    return 0
 
 
 def test_strings_with_stray_brackets_cannot_make_a_deep_body_look_shallow():

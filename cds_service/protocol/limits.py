@@ -10,6 +10,8 @@ words, any refusal.
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cds_service.errors import BadRequest, PayloadTooLarge
 
 
@@ -38,6 +40,8 @@ def limits_hold(body: bytes, limits: JsonLimits) -> bool:
     """
     if b"\\" in body:
         return False
+    if len(body) >= _LARGE:
+        return _large_body_holds(body, limits)
     kept = body.translate(_ONE_KIND, _NOT_STRUCTURE)
     if kept.count(b",") + kept.count(b"[") > limits.max_bundle_entries:
         return False
@@ -47,6 +51,25 @@ def limits_hold(body: bytes, limits: JsonLimits) -> bool:
         if not structure:
             return True
     return False
+
+
+_LARGE = 32_768  # from here, one vectorised pass beats the rounds of `bytes.replace` (111 kB: 70 us against 160)
+_BRACKETS = np.zeros(256, dtype=np.int8)
+_BRACKETS[[ord("["), ord("{")]] = 1
+_BRACKETS[[ord("]"), ord("}")]] = -1
+
+
+def _large_body_holds(body: bytes, limits: JsonLimits) -> bool:
+    """`limits_hold` for a large body, in numpy: the same bound on entries, and the depth read off directly. With
+    no backslash, quotes pair up, so a bracket after an odd number of quotes is inside a string and counts for
+    nothing; the running sum of the others is the depth at each point of the text."""
+    kept = np.frombuffer(body.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    if int(np.count_nonzero(kept == ord(","))) + int(np.count_nonzero((kept == ord("[")) | (kept == ord("{")))) \
+            > limits.max_bundle_entries:
+        return False
+    outside = (np.cumsum(kept == ord('"'), dtype=np.int32) & 1) == 0
+    depth = np.cumsum(_BRACKETS[kept] * outside, dtype=np.int32)
+    return bool(depth.size == 0 or int(depth.max()) <= limits.max_depth)
 
 
 def check_json_limits(data: Any, limits: JsonLimits, what: str = "request body", body: bytes | None = None) -> None:
