@@ -2,9 +2,10 @@
 authenticated like the hook calls, answered by the same computation the cards and the command line use."""
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -101,7 +102,12 @@ def page_query(request: ModelRequest) -> str:
                    ("lu", level.unit)]
     if request.inducer:
         params.append(("inducer", request.inducer))
-    return urlencode(params)
+    # What urlencode gives, without quoting the numbers and plain words that are nearly all of it (a call's
+    # links are built on every answer).
+    return "&".join(f"{key}={value if _PLAIN.fullmatch(value) else quote_plus(value)}" for key, value in params)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def request_from_query(query: dict[str, list[str]]) -> DosingRequest:
