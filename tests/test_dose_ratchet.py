@@ -137,14 +137,20 @@ def test_a_dose_raised_for_one_inducer_is_not_raised_again_when_a_second_is_orde
     assert "800 mg" not in card["detail"]
 
 
-def test_an_inducer_without_a_start_date_and_a_dose_above_the_standard_one_is_not_raised_again(call):
+def rifampin_card_without_its_start(call, draft_mg: int) -> dict:
+    """Rifampin active with no start date on record, imatinib `draft_mg` being ordered."""
     rifampin = resource("rifampin-active-r4.json")
     rifampin.pop("authoredOn", None)
-    body = hook_request("order-sign", [imatinib_draft(value=600, unit="mg")], prefetch={
+    body = hook_request("order-sign", [imatinib_draft(value=draft_mg, unit="mg")], prefetch={
         "activeMedications": bundle(rifampin),
         "conditions": bundle(resource("condition-cml-chronic-r4.json")),
     })
     [card] = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin")]
+    return card
+
+
+def test_an_inducer_without_a_start_date_and_a_dose_above_the_standard_one_is_not_raised_again(call):
+    card = rifampin_card_without_its_start(call, 600)
     assert not increases(card)
     assert ("No further increase: rifampin has no start date on record and the dose is already above the standard "
             "dose for chronic myeloid leukaemia (400 mg/day), so it may have been raised for rifampin already; rely "
@@ -152,11 +158,4 @@ def test_an_inducer_without_a_start_date_and_a_dose_above_the_standard_one_is_no
 
 
 def test_an_inducer_without_a_start_date_and_the_standard_dose_is_raised(call):
-    rifampin = resource("rifampin-active-r4.json")
-    rifampin.pop("authoredOn", None)
-    body = hook_request("order-sign", [imatinib_draft(value=400, unit="mg")], prefetch={
-        "activeMedications": bundle(rifampin),
-        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
-    })
-    [card] = [c for c in cards_of(call(body)) if c["summary"].startswith("Imatinib + rifampin")]
-    assert daily_mg(updated_order(card), {}) == 600
+    assert daily_mg(updated_order(rifampin_card_without_its_start(call, 400)), {}) == 600
