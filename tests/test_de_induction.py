@@ -315,3 +315,25 @@ def test_a_level_drawn_well_after_the_inducer_stopped_is_fitted(call):
     body = with_level(renewal(stopped_days_ago=40, started_days_ago=150, raised_mg=None, draft_mg=400), 450, 5)
     [card] = tdm_cards(call(body))
     assert card["summary"].startswith("Imatinib trough predicted")
+
+
+def test_a_level_drawn_after_an_inducer_stopped_with_no_stop_date_is_not_fitted(call):
+    """The step-back card takes the undated stop as today at the latest; the TDM card must not fit a level drawn
+    since the inducer started as the patient's own exposure (it proposed 800 mg/day beside the step back)."""
+    body = with_level(without_stop_date(renewal(stopped_days_ago=5, started_days_ago=40)), 450, days_ago=10)
+    response = call(body)
+    assert de_induction_cards(response)
+    assert tdm_cards(response) == []
+    alone = with_level(without_stop_date(renewal(stopped_days_ago=5, started_days_ago=40, raised_mg=None,
+                                                 draft_mg=400)), 450, days_ago=10)
+    [card] = tdm_cards(call(alone))
+    assert "rifampin is recorded as stopped, with no stop date" in card["detail"] and not card.get("suggestions")
+
+
+def test_an_inducer_end_date_at_the_end_of_the_calendar_is_read_without_failing(call):
+    body = with_level(renewal(stopped_days_ago=5, started_days_ago=40, raised_mg=None, draft_mg=400), 450, 10)
+    for entry in body["prefetch"]["medicationHistory"]["entry"]:
+        if entry["resource"]["id"] == "inducer-stopped":
+            entry["resource"]["dispenseRequest"]["validityPeriod"]["end"] = "9999-12-31"
+    response = call(body)
+    assert response.status_code == 200, response.text

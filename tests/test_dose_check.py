@@ -90,3 +90,27 @@ def test_with_a_strong_inducer_the_inducer_card_reads_the_dose_and_no_dose_card_
     assert dose_cards(response) == []
     [card] = cards_of(response)
     assert card["detail"].count("outside 50-1200 mg/day") == 1  # said once, in the dose line, not again by the model
+
+
+def test_a_child_without_a_weight_and_height_on_an_inducer_still_gets_the_dose_checked(call):
+    """The inducer card stops at "record a weight and height" before it reads the dose, so the check speaks."""
+    prefetch = {**child(10), "activeMedications": bundle(resource("carbamazepine-active-r4.json"))}
+    [card] = ordering(call, imatinib(mg=800), prefetch=prefetch)
+    assert card["summary"] == "Imatinib 800 mg/day for a child: above the 600 mg/day paediatric maximum"
+
+
+def test_two_orders_whose_sum_is_above_the_label_get_one_card(call):
+    drafts = [imatinib(mg=800), {**imatinib(mg=800), "id": "imatinib-draft-2"}]
+    response = call(hook_request("order-sign", drafts, prefetch={}))
+    [card] = dose_cards(response)
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "2 imatinib orders written together: 1600 mg/day if all are taken, above the labelled " \
+        "maximum"
+    assert "(800 mg/day and 800 mg/day: 1600 mg/day if all are taken): check whether they are one regimen" \
+        in card["detail"]
+
+
+def test_two_orders_of_a_twice_daily_regimen_get_an_info_card(call):
+    drafts = [imatinib(mg=400), {**imatinib(mg=400), "id": "imatinib-draft-2"}]
+    [card] = dose_cards(call(hook_request("order-sign", drafts, prefetch={})))
+    assert card["indicator"] == "info" and card["summary"].endswith("800 mg/day if all are taken")

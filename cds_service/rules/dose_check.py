@@ -10,7 +10,15 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Card, Indicator
-from cds_service.rules.common import card_source, evidence_lines, fit_summary, footer, override, section
+from cds_service.rules.common import (
+    card_source,
+    evidence_lines,
+    fit_summary,
+    footer,
+    override,
+    section,
+    several_imatinib_orders,
+)
 from cds_service.rules.inducers import daily_dose, find_interactions
 from cds_service.rules.paediatric import paediatric_limit
 
@@ -19,15 +27,36 @@ CONSULTED = ("patient", "vitalSigns")
 
 
 def dose_check_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
-    raised_by_inducer = {id(i.imatinib) for i in find_interactions(facts, knowledge) if i.management == "dose-increase"}
-    cards = []
-    for use in facts.medications:
-        if ("imatinib" not in use.ingredients or use.origin != "draft" or not use.under_decision
-                or id(use) in raised_by_inducer or facts.plan.removal_of(use.reference)):
-            continue
-        if (card := _dose_card(use, facts, knowledge)) is not None:
-            cards.append(card)
-    return cards
+    # The inducer card reads the dose itself, except for a child whose dose it cannot compute (no recent weight
+    # and height): it then stops before the dose, so the check here still speaks.
+    reads_the_dose = not isinstance(paediatric_limit(facts, knowledge), str)
+    by_inducer_card = {id(i.imatinib) for i in find_interactions(facts, knowledge)
+                       if i.management == "dose-increase"} if reads_the_dose else set()
+    drafts = [use for use in facts.medications
+              if "imatinib" in use.ingredients and use.origin == "draft" and use.under_decision
+              and not facts.plan.removal_of(use.reference)]
+    if len(drafts) > 1:
+        # Each may be a dose on its own; together they may not be. The inducer card, when there is one, says so.
+        covered = any(id(use) in by_inducer_card for use in drafts)
+        several = several_imatinib_orders(facts, knowledge)
+        return [] if covered or several is None else [_several_card(drafts, several, facts, knowledge)]
+    return [card for use in drafts if id(use) not in by_inducer_card
+            and (card := _dose_card(use, facts, knowledge)) is not None]
+
+
+def _several_card(drafts: list[MedicationUse], several: str, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    dosing = knowledge.imatinib.dosing
+    doses = [daily_dose(use, facts, knowledge)[0] for use in drafts]
+    total = sum(dose.daily_mg for dose in doses if dose is not None)
+    unread = any(dose is None for dose in doses)
+    over = total > dosing.labelled_daily_mg.max_mg
+    cited = {s: "the labelled and plausible daily doses" for s in (*dosing.labelled_daily_mg.sources,
+                                                                    *dosing.plausible_daily_mg.sources)}
+    summary = (f"{len(drafts)} imatinib orders written together: {total:g} mg/day if all are taken"
+               + (", above the labelled maximum" if over else ""))
+    return _card(summary, "warning" if over or unread else "info",
+                 [f"{several[0].upper()}{several[1:]}.", "**What to do**: keep one order with the whole daily dose."],
+                 cited, drafts[0], facts, knowledge)
 
 
 def _dose_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) -> Card | None:

@@ -169,20 +169,36 @@ def _drawn_under_inducer(facts: PatientFacts, knowledge: Knowledge) -> str | Non
     level = facts.imatinib_levels[0]
     if level.drawn is None:
         return None
-    wearing_off = timedelta(days=knowledge.interactions.de_induction.keep_adjusted_days)
+    from cds_service.rules.de_induction import TAKEN_STATUSES  # it imports the inducer rule, which imports this
+
+    de_induction = knowledge.interactions.de_induction
+    wearing_off = timedelta(days=de_induction.keep_adjusted_days)
+    drawn = level.drawn.at
     for use in (*facts.history, *facts.past_statements):
-        if not use.systemic or use.status in ("cancelled", "entered-in-error", "draft"):
+        if not use.systemic or (use.resource.get("resourceType") != "MedicationStatement"
+                                and use.status not in TAKEN_STATUSES):
             continue
         strong = sorted(i for i in use.ingredients if i in knowledge.inducers
                         and knowledge.inducers[i].strength == "strong")
         span = span_of(use)
-        if not strong or span.start is None or span.end is None:
+        if not strong or span.start is None or drawn < span.start.at:
             continue
-        if span.start.at <= level.drawn.at <= span.end.at + wearing_off:
-            name = knowledge.ingredients[strong[0]].name
-            return (f"the latest level ({level.shown}, drawn {level.drawn.shown()}) was drawn while {name} ran or "
-                    f"its induction wore off ({name} stopped {span.end.shown()}): it does not show the exposure "
-                    "without it, so the model does not fit it; a new trough will")
+        name = knowledge.ingredients[strong[0]].name
+        if span.end is None:
+            # Stopped with no stop date (the de-induction card takes it as stopped by today): any level since its
+            # start was drawn under it.
+            recent = (facts.today - span.start.day).days <= de_induction.lookback_days
+            if use.status in ("stopped", "completed") and recent:
+                ended = f"{name} is recorded as stopped, with no stop date"
+            else:
+                continue
+        elif drawn - span.end.at <= wearing_off:  # a difference of datetimes: no overflow at any date
+            ended = f"{name} stopped {span.end.shown()}"
+        else:
+            continue
+        return (f"the latest level ({level.shown}, drawn {level.drawn.shown()}) was drawn while {name} ran or its "
+                f"induction wore off ({ended}): it does not show the exposure without it, so the model does not "
+                "fit it; a new trough will")
     return None
 
 
