@@ -35,6 +35,11 @@ def override(code: str, display: str) -> OverrideReason:
     return OverrideReason(code=code, system=OVERRIDE_SYSTEM, display=display)
 
 
+def imatinib_drafts(facts: PatientFacts) -> list[MedicationUse]:
+    """The imatinib orders being decided in this call."""
+    return [m for m in facts.medications if "imatinib" in m.ingredients and m.origin == "draft" and m.under_decision]
+
+
 def several_imatinib_orders(facts: PatientFacts, knowledge: Knowledge) -> str | None:
     """Why no dose is written when more than one imatinib order is being decided at once, or None.
 
@@ -42,7 +47,7 @@ def several_imatinib_orders(facts: PatientFacts, knowledge: Knowledge) -> str | 
     mg/day if both were accepted. Whether two orders are one regimen (a twice-daily dose written as two) or a
     duplicate is the prescriber's to say, so no card changes either dose.
     """
-    drafts = [m for m in facts.medications if "imatinib" in m.ingredients and m.origin == "draft" and m.under_decision]
+    drafts = imatinib_drafts(facts)
     if len(drafts) < 2:
         return None
     doses = [draft.dose(knowledge).dose for draft in drafts]

@@ -77,7 +77,10 @@ def _still_induced(facts: PatientFacts, knowledge: Knowledge) -> bool:
     )
 
 
-def _ended_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
+def stopped_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
+    """Every strong inducer the record shows as taken and since ended, with its span: an end date, or, recorded as
+    stopped or completed with none, today (the latest it can have stopped; only for a start within the look-back).
+    The step-back card reads those ended within the look-back; the TDM card, whether a level was drawn under one."""
     lookback = knowledge.interactions.de_induction.lookback_days
     found = []
     for use in (*facts.history, *facts.past_statements):
@@ -98,10 +101,15 @@ def _ended_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedIndu
                 continue
             today = Instant(datetime.combine(facts.today, time(), UTC), "day", facts.today.isoformat())
             found.append(EndedInducer(use, strong[0], Span(span.start, today, None), end_unknown=True))
-            continue
-        since = (facts.today - span.end.day).days
-        if 0 <= since <= lookback:
+        else:
             found.append(EndedInducer(use, strong[0], span))
+    return found
+
+
+def _ended_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
+    lookback = knowledge.interactions.de_induction.lookback_days
+    found = [e for e in stopped_strong_inducers(facts, knowledge)
+             if e.span.end is not None and 0 <= (facts.today - e.span.end.day).days <= lookback]
     return sorted(found, key=lambda e: e.span.end.at if e.span.end else _NEVER, reverse=True)
 
 

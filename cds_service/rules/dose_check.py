@@ -15,6 +15,7 @@ from cds_service.rules.common import (
     evidence_lines,
     fit_summary,
     footer,
+    imatinib_drafts,
     override,
     section,
     several_imatinib_orders,
@@ -32,9 +33,7 @@ def dose_check_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     reads_the_dose = not isinstance(paediatric_limit(facts, knowledge), str)
     by_inducer_card = {id(i.imatinib) for i in find_interactions(facts, knowledge)
                        if i.management == "dose-increase"} if reads_the_dose else set()
-    drafts = [use for use in facts.medications
-              if "imatinib" in use.ingredients and use.origin == "draft" and use.under_decision
-              and not facts.plan.removal_of(use.reference)]
+    drafts = [use for use in imatinib_drafts(facts) if not facts.plan.removal_of(use.reference)]
     if len(drafts) > 1:
         # Each may be a dose on its own; together they may not be. The inducer card, when there is one, says so.
         covered = any(id(use) in by_inducer_card for use in drafts)

@@ -187,13 +187,12 @@ def dose_advice(
     on_record = [*interaction.inducers, *(found for found in running_strong_inducers(facts, knowledge)
                                           if found not in interaction.inducers)]
     raised = already_raised(on_record, facts, knowledge)
+    trough = f" {_level_found(level)}" if level is not None else " No trough level is on record: check one."
     if raised is None and (maybe := maybe_raised(on_record, dose.daily_mg, facts, knowledge)) is not None:
-        trough = f" {_level_found(level)}" if level is not None else " No trough level is on record: check one."
         return DoseAdvice(f"{current} No further increase: {maybe}; rely on the trough level.{trough}{note}")
     if raised is not None:
         lower = (f" The dose being ordered ({dose.daily_mg:.4g} mg/day) is below the raised dose: check it is "
                  "intended." if dose.daily_mg < raised.raised.daily_mg else "")
-        trough = f" {_level_found(level)}" if level is not None else " No trough level is on record: check one."
         return DoseAdvice(f"{current} No further increase: {raised.text()}.{lower}{trough}{note}")
     held = _no_increase_for_level(level)
     if held is not None:

@@ -17,7 +17,6 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.response import ResponseAssessment, assess_response
 from cds_service.facts.therapy import therapy_history
-from cds_service.facts.timeline import span_of
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import TroughTarget
 from cds_service.pk.estimate import ModelRequest
@@ -169,33 +168,18 @@ def _drawn_under_inducer(facts: PatientFacts, knowledge: Knowledge) -> str | Non
     level = facts.imatinib_levels[0]
     if level.drawn is None:
         return None
-    from cds_service.rules.de_induction import TAKEN_STATUSES  # it imports the inducer rule, which imports this
+    from cds_service.rules.de_induction import stopped_strong_inducers  # it imports the inducer rule (and this)
 
-    de_induction = knowledge.interactions.de_induction
-    wearing_off = timedelta(days=de_induction.keep_adjusted_days)
+    wearing_off = timedelta(days=knowledge.interactions.de_induction.keep_adjusted_days)
     drawn = level.drawn.at
-    for use in (*facts.history, *facts.past_statements):
-        if not use.systemic or (use.resource.get("resourceType") != "MedicationStatement"
-                                and use.status not in TAKEN_STATUSES):
+    for inducer in stopped_strong_inducers(facts, knowledge):
+        start, end = inducer.span.start, inducer.span.end
+        # A difference of datetimes: no overflow at any date (an end of 9999-12-31 plus 14 days would).
+        if start is None or end is None or drawn < start.at or drawn - end.at > wearing_off:
             continue
-        strong = sorted(i for i in use.ingredients if i in knowledge.inducers
-                        and knowledge.inducers[i].strength == "strong")
-        span = span_of(use)
-        if not strong or span.start is None or drawn < span.start.at:
-            continue
-        name = knowledge.ingredients[strong[0]].name
-        if span.end is None:
-            # Stopped with no stop date (the de-induction card takes it as stopped by today): any level since its
-            # start was drawn under it.
-            recent = (facts.today - span.start.day).days <= de_induction.lookback_days
-            if use.status in ("stopped", "completed") and recent:
-                ended = f"{name} is recorded as stopped, with no stop date"
-            else:
-                continue
-        elif drawn - span.end.at <= wearing_off:  # a difference of datetimes: no overflow at any date
-            ended = f"{name} stopped {span.end.shown()}"
-        else:
-            continue
+        name = knowledge.ingredients[inducer.ingredient].name
+        ended = (f"{name} is recorded as stopped, with no stop date" if inducer.end_unknown
+                 else f"{name} stopped {end.shown()}")
         return (f"the latest level ({level.shown}, drawn {level.drawn.shown()}) was drawn while {name} ran or its "
                 f"induction wore off ({ended}): it does not show the exposure without it, so the model does not "
                 "fit it; a new trough will")
