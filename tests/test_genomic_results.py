@@ -245,3 +245,57 @@ def test_variant_results_are_fetched_with_their_own_query_when_not_prefetched(re
     })
     del body["prefetch"]["genomicVariants"]
     assert variant_card(cards_of(call(body)))["indicator"] == "critical"
+
+
+@pytest.mark.parametrize(("text", "found", "absent"), [
+    ("T315I not detected. E255K detected.", "ABL1 E255K", "T315I"),
+    ("T315I not detected; p.Glu255Lys detected", "ABL1 E255K", "T315I"),
+    ("E255K detected, F317L not detected", "ABL1 E255K", "F317L"),
+])
+def test_structured_variant_whose_words_report_another_change_found_reports_that_change(call, text, found, absent):
+    """The components say T315I; the words say T315I was not found but another change was. The other change was
+    dropped (no card), and the components' own change must not be read as found against the words."""
+    result = assessment_in_words("ABL1 kinase domain", text, keep_components=True)
+    cards = imatinib_order(call, result)
+    card = variant_card(cards)
+    assert found in card["summary"] and absent not in card["summary"]
+    assert not [c for c in cards if c["indicator"] == "critical"]  # T315I is the critical one: not found
+
+
+def test_structured_variant_coded_present_whose_words_add_a_second_change_reports_both(call):
+    result = resource("variant-abl1-t315i-genomics-ig-r4.json")  # coded Present, components T315I
+    result["valueCodeableConcept"]["text"] = "T315I detected. E255K detected."
+    cards = imatinib_order(call, result)
+    card = variant_card(cards)
+    assert card["indicator"] == "critical"
+    assert "T315I" in card["summary"] and "E255K" in card["detail"]
+
+
+def test_words_naming_another_genes_change_are_not_added_to_the_structured_gene(call):
+    result = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    result["valueCodeableConcept"]["text"] = "T315I detected. TP53 R248Q detected."
+    card = variant_card(imatinib_order(call, result))
+    assert "R248Q" not in card["summary"] and "ABL1 R248Q" not in card["detail"]
+
+
+@pytest.mark.parametrize(("text", "critical", "summary_has", "summary_lacks"), [
+    ("T315I detected. E255K not detected.", True, "ABL1 T315I", "E255K"),
+    ("T315I not detected. E255K detected.", False, "ABL1 E255K", "T315I"),
+    ("E255K detected", True, "ABL1 E255K", "F317L"),
+])
+def test_hgvs_coded_result_whose_words_name_several_changes_reads_each_as_its_clause_says(
+    call, text, critical, summary_has, summary_lacks
+):
+    """One "not detected" anywhere in the words read the coded T315I as absent: no card at all for a T315I found."""
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
+    result["valueCodeableConcept"]["text"] = text
+    cards = imatinib_order(call, result)
+    card = variant_card(cards)
+    assert (card["indicator"] == "critical") is critical
+    assert summary_has in card["summary"] and summary_lacks not in card["summary"]
+
+
+def test_hgvs_coded_result_said_not_detected_in_words_is_no_finding(call):
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
+    result["valueCodeableConcept"]["text"] = "Not detected"
+    assert not [c for c in imatinib_order(call, result) if c["source"]["topic"]["code"].startswith("tki-variant")]

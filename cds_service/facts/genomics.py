@@ -195,8 +195,13 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
     return "unclear"
 
 
-def _changes_said(texts: list[str], index: VariantIndex) -> list[tuple[str | None, int | None, str]]:
-    """(protein change, exon, "present" or "absent") for each change a result's clauses name with a result word."""
+def _changes_said(
+    texts: list[str], index: VariantIndex, of_gene: str | None = None
+) -> list[tuple[str | None, int | None, str]]:
+    """(protein change, exon, "present" or "absent") for each change a result's clauses name with a result word.
+
+    With `of_gene`, only the changes that can be that gene's: a clause that names another gene ("TP53 R248Q
+    detected", or a gene of the knowledge base other than `of_gene`) says nothing about it."""
     said: list[tuple[str | None, int | None, str]] = []
     for text in texts:
         for _, clause in _clauses(text, index):
@@ -206,9 +211,16 @@ def _changes_said(texts: list[str], index: VariantIndex) -> list[tuple[str | Non
                 status = "present"
             else:
                 continue
+            if of_gene is not None and _names_a_gene_other_than(clause, of_gene, index):
+                continue
             exon = _exon_in([clause])
             said.extend((protein, exon, status) for _, protein, _ in _changes_at(clause))
     return said
+
+
+def _names_a_gene_other_than(clause: str, gene: str, index: VariantIndex) -> bool:
+    named = {index.gene_by_alias[m.group(1)] for m in index.alias_pattern.finditer(clause)}
+    return bool(named - {gene}) or (not named and _names_another_gene(clause))
 
 
 def _said_of(protein: str | None, exon: int | None, said: list[tuple[str | None, int | None, str]]) -> str | None:
@@ -285,19 +297,43 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
         return _as_said(found, _changes_said(_value_texts(observation), index)) if assessment == "mixed" else found
 
     protein, short = _first_hgvs(component_texts(reading.protein_component))
+    exon = _exon_in(_all_texts(observation))
+    said = _changes_said(_value_texts(observation), index, of_gene=gene)
+    others = _other_changes_said(observation, gene, protein, said, base)
     if assessment == "mixed":
-        status = _said_of(protein, _exon_in(_all_texts(observation)), _changes_said(_value_texts(observation), index))
+        status = _said_of(protein, exon, said)
         if status is None:
-            return []  # the value reports other changes, not this one: unclear
+            return others  # the value reports other changes, not this one: this one is unclear
         assessment = status
     dna = next(iter(component_texts(reading.dna_component)), None)
     genomic = next(iter(component_texts(reading.genomic_component)), None)
     evidence = "; ".join(filter(None, [f"gene {gene}", protein, dna, genomic]))
     return [VariantFinding(
-        gene=gene, protein=protein, short=short, exon=_exon_in(_all_texts(observation)),
+        gene=gene, protein=protein, short=short, exon=exon,
         detected=assessment != "absent", read_from="components", evidence=evidence,
         dna=dna, genomic=genomic, assessment_missing=assessment == "missing", **base,
-    )]
+    ), *others]
+
+
+def _other_changes_said(
+    observation: Resource, gene: str, protein: str | None, said: list[tuple[str | None, int | None, str]],
+    base: dict[str, Any],
+) -> list["Reading"]:
+    """Changes of the structured gene that the value's words report beside the components' own ("T315I not
+    detected. E255K detected."), each as its clause says: a lab that writes a second change in words has found, or
+    ruled out, that one too."""
+    words = [concept_text(observation.get("valueCodeableConcept")), observation.get("valueString")]
+    text = "; ".join(dict.fromkeys(w for w in words if isinstance(w, str) and w))
+    found: dict[str, VariantFinding] = {}
+    for other, _exon, status in said:
+        if other is None or other == protein or other in found:
+            continue
+        change = parse_protein_change(other)
+        found[other] = VariantFinding(
+            gene=gene, protein=other, short=change.short if change else None, exon=None,
+            detected=status == "present", read_from="text", evidence=text, **base,
+        )
+    return list(found.values())
 
 
 def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[str, Any]) -> list["Reading"]:
@@ -323,13 +359,16 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
             protein=protein, short=short, exon=_exon_in(texts), candidates=candidates,
             from_title=bool(title.candidates), evidence="; ".join(texts), **base,
         )]
-    # The interpretation (a list in R4, one concept in STU3) or the value's own text may say "Not detected".
-    said = [t for concept in [*one_or_many(observation.get("interpretation")), value] for t in _texts(concept)]
-    negative = any(index.negative_pattern.search(t) for t in said)
+    # The interpretation (a list in R4, one concept in STU3) or the value's own text may say "Not detected"; a text
+    # that names this change with its result decides for it ("T315I detected. E255K not detected." is no negative).
+    words = [t for concept in [*one_or_many(observation.get("interpretation")), value] for t in _texts(concept)]
+    said = _changes_said(words, index, of_gene=gene)
+    status = _said_of(protein, None, said) if protein else None
+    detected = status == "present" if status else not any(index.negative_pattern.search(t) for t in words)
     return [VariantFinding(
-        gene=gene, protein=protein, short=short, exon=_exon_in(texts), detected=not negative,
+        gene=gene, protein=protein, short=short, exon=_exon_in(texts), detected=detected,
         read_from="coded value", evidence="; ".join(texts), **base,
-    )]
+    ), *_other_changes_said(observation, gene, protein, said, base)]
 
 
 def _names_another_gene(clause: str) -> bool:
