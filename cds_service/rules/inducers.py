@@ -7,7 +7,7 @@ St John's wort gets "stop it"; moderate inducers get an info card suggesting a t
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -34,7 +34,7 @@ from cds_service.rules.common import (
     several_imatinib_orders,
 )
 from cds_service.rules.dosing import DoseIncrease, plan_dose_increase
-from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date
+from cds_service.rules.levels import LevelAssessment, inducer_start, latest_level, trough_date, under_induction
 from cds_service.rules.orders import dose_update, trough_order
 from cds_service.rules.paediatric import paediatric_limit
 from cds_service.rules.pk_dosing import ModelDosing, NoModel, model_dosing, proposal_increase, regimen_text, regimen_use
@@ -302,7 +302,10 @@ def _inducer_model(interaction: InducerInteraction, facts: PatientFacts, knowled
     started = [written_on(u) for u, _ in interaction.inducers if u.origin != "draft"]
     since = min((s for s in started if s is not None), key=lambda s: s.at, default=None)
     latest = facts.imatinib_levels[0].drawn if facts.imatinib_levels else None
-    if since is not None and latest is not None and latest.at >= since.at:  # else no level to fit: skip the fit
+    # A level from before the induction is established (about two weeks) would be fitted as if fully induced: the
+    # fit is skipped, and the card names the level as not showing the exposure under the inducer (`under_induction`).
+    settled = timedelta(days=knowledge.imatinib.tdm.days_until_trough)
+    if since is not None and latest is not None and latest.at - since.at >= settled:
         found = model_dosing(facts, knowledge, use, inducer=inducer, level_from=since)
         if isinstance(found, ModelDosing) and found.level is not None:
             return InducerModel(inducer, found)
@@ -452,7 +455,8 @@ def strong_inducer_card(
     interaction: InducerInteraction, facts: PatientFacts, knowledge: Knowledge, strong_card: str | None = None
 ) -> Card:
     target, target_text = trough_target(facts, knowledge)
-    level = latest_level(facts, target, knowledge)
+    level = under_induction(latest_level(facts, target, knowledge), [u for u, _ in interaction.inducers], facts.today,
+                            knowledge)
     draft_ref = interaction.imatinib.reference if interaction.imatinib_is_draft else None
     removal = facts.plan.removal_of(draft_ref)
     dose_elsewhere = facts.plan.dose_elsewhere(draft_ref, STRONG_TOPIC)

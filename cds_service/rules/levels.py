@@ -5,7 +5,7 @@ says it was read as one); a level drawn hours after a dose is named as such and 
 watch level rules out any dose increase.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -122,6 +122,30 @@ def standing(level: ImatinibLevel, floor: float) -> Standing:
 
 def latest_level(facts: PatientFacts, target: TroughTarget | None, knowledge: Knowledge) -> LevelAssessment | None:
     return assess_level(facts.imatinib_levels[0] if facts.imatinib_levels else None, target, knowledge)
+
+
+def under_induction(
+    level: LevelAssessment | None, inducers: list[MedicationUse], today: date, knowledge: Knowledge
+) -> LevelAssessment | None:
+    """The level as a measure of the exposure under `inducers`: one drawn before they started, or in the first
+    days of induction (which builds over about two weeks), shows the exposure without them, so it neither meets
+    the target nor rules out the increase: it is named, and not compared. A level without a draw date is left as
+    it is (the card says it was read as a trough)."""
+    if level is None or not level.comparable or level.below_target or level.level.drawn is None:
+        return level  # below the target without the induction's full effect: lower still with it
+    start = inducer_start(inducers, today)
+    settled = start + timedelta(days=knowledge.imatinib.tdm.days_until_trough)
+    drawn = level.level.drawn.day
+    if drawn >= settled:
+        return level
+    if drawn < start:
+        why = f"was drawn before the inducer started ({start.isoformat()})"
+    else:
+        why = (f"was drawn {(drawn - start).days} days into the inducer ({start.isoformat()}), before its induction "
+               f"is established (about {knowledge.imatinib.tdm.days_until_trough} days)")
+    why += ", so it is not compared with the target"
+    text = f"Latest imatinib level: **{level.level.shown}** on {level.drawn_on}, {why.removeprefix('was ')}."
+    return replace(level, comparable=False, below_target=False, above_watch=False, not_compared=why, text=text)
 
 
 def therapy_start(facts: PatientFacts) -> date | None:
