@@ -299,3 +299,62 @@ def test_hgvs_coded_result_said_not_detected_in_words_is_no_finding(call):
     result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
     result["valueCodeableConcept"]["text"] = "Not detected"
     assert not [c for c in imatinib_order(call, result) if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+def variant_cards(cards):
+    return [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+def kinase_domain_text(text: str, title: str = "BCR-ABL1 kinase domain mutation analysis") -> dict:
+    report = resource("lab-text-abl1-t315i-detected-r4.json")
+    report["code"]["text"] = title
+    report["valueString"] = text
+    return report
+
+
+@pytest.mark.parametrize("text", [
+    "T315I below limit of detection", "T315I below the limit of detection", "ABL1 T315I: below the LOD",
+    "T315I below LOD", "T315I undetectable", "T315I ruled out", "ABL1 T315I mutation was ruled out",
+    "T315I not identified", "T315I: not present", "T315I absent", "T315I: none found", "T315I: none identified",
+    "T315I: none detected",
+])
+def test_more_negative_wordings_are_not_findings(call, text):
+    cards = imatinib_order(call, kinase_domain_text(text), hook="order-select")
+    assert not variant_cards(cards), [c["summary"] for c in cards]
+    assert not [c for c in cards if c["indicator"] == "critical"]
+
+
+@pytest.mark.parametrize("text", [
+    "Mutations tested: T315I, F317L, E255K. Result: none detected",
+    "Mutations tested: T315I, F317L, E255K. Result: none found",
+    "No mutations detected in the ABL1 kinase domain. Sequencing covers codons 240-500 including T315I, Y253H, "
+    "E255K/V and F359V.",
+    "Panel includes T315I, Y253H and F317L. No mutation detected.",
+    "Screened for T315I, F317L and E255K: none detected",
+    "Screened for T315I and E255K. Result: negative",
+    "No variants identified. Mutations tested: T315I; F317L; V299L",
+    "Negative. Assay covers T315I, E255K and F359V",
+    "No mutation detected in the kinase domain, including T315I",
+    "Mutations tested: T315I, F317L. F317L not detected.",
+])
+def test_changes_listed_as_tested_in_a_result_reporting_nothing_found_are_not_findings(call, text):
+    cards = imatinib_order(call, kinase_domain_text(text), hook="order-select")
+    assert not variant_cards(cards), [c["summary"] for c in cards]
+    assert not [c for c in cards if c["indicator"] == "critical"]
+
+
+@pytest.mark.parametrize(("text", "found", "absent"), [
+    ("Panel includes T315I and F317L. T315I detected.", "ABL1 T315I", "F317L"),
+    ("Mutations tested: T315I, F317L, E255K. Result: E255K detected", "ABL1 E255K", "T315I"),
+    ("Screened for T315I and F317L. T315I detected; F317L not detected", "ABL1 T315I", "F317L"),
+    ("Kinase domain mutations detected, including T315I", "ABL1 T315I", "F317L"),
+])
+def test_a_change_listed_as_tested_counts_only_as_its_result_says(call, text, found, absent):
+    card = variant_card(imatinib_order(call, kinase_domain_text(text), hook="order-select"))
+    assert found in card["summary"] and absent not in card["summary"]
+
+
+def test_a_tested_word_in_the_tests_title_does_not_make_the_results_change_a_list_of_what_was_tested(call):
+    report = kinase_domain_text("ABL1 T315I", title="ABL1 kinase domain sequencing (covers codons 240-500)")
+    card = variant_card(imatinib_order(call, report, hook="order-select"))
+    assert card["indicator"] == "critical"

@@ -50,6 +50,8 @@ _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
 # detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
 _AND = re.compile(r"\s+(?i:and)\s+")
 _CLAUSES = re.compile(r"[;\n]|[,.]\s|\s(?i:but)\s")
+# Sentences, for the lists of what a test looked for ("Mutations tested: T315I, F317L, E255K."): a comma ends none.
+_SENTENCE = re.compile(r"[^;\n]+?(?=\.\s|\.?$|[;\n])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,25 +533,32 @@ def _from_text(
     unattributed: dict[tuple[str | None, int | None], UnattributedChange] = {}
     carried: tuple[int, str | None] = (-1, None)  # the gene the text named last, and where
     negatives: list[str] = []
-    for start, clause in _clauses(text, index):
+    clauses = _clauses(text, index)
+    tested = _tested_lists(text, boundary, index)
+    nothing_found = _reports_nothing_found(clauses, boundary, tested, index)
+    for start, clause in clauses:
         mentions = [(start + m.start(), index.gene_by_alias[m.group(1)]) for m in index.alias_pattern.finditer(clause)]
         other_gene = not mentions and _names_another_gene(clause)
-        negative = bool(index.negative_pattern.search(clause)) or any(
-            part.strip().lower().startswith("no ") for part in clause.split(":")
-        )
-        detected = detected_by_value and not negative
+        status = _status_of(clause, index)
+        negative = status == "absent"
+        detected = detected_by_value and not negative and not nothing_found
         exon = _exon_in([clause])
         changes = [] if other_gene else _changes_at(clause)
         for offset, protein, short in changes:
             at = start + offset
+            found = detected
+            if status is None and (listed := _listed_as_tested(at, tested)) is not None:
+                if listed == "tested" and not nothing_found:
+                    continue  # what was looked for: only another clause that names it with a result says more
+                found = detected_by_value and listed == "present" and not nothing_found
             gene = _gene_for(at, mentions, carried, allowed, boundary, named_title)
             if gene is not None:
                 finding = VariantFinding(
-                    gene=gene, protein=protein, short=short, exon=exon, detected=detected, read_from="text",
+                    gene=gene, protein=protein, short=short, exon=exon, detected=found, read_from="text",
                     evidence=text, **base,
                 )
                 findings.setdefault(finding.key, finding)
-            elif detected and (protein or exon) and (candidates := _candidates(protein, named_title, index)):
+            elif found and (protein or exon) and (candidates := _candidates(protein, named_title, index)):
                 unattributed.setdefault((protein, exon), UnattributedChange(
                     protein=protein, short=short, exon=exon, candidates=candidates,
                     from_title=bool(named_title.candidates), evidence=text, **base,
@@ -572,6 +581,50 @@ def _from_text(
             )
             findings.setdefault(finding.key, finding)
     return [*findings.values(), *unattributed.values()]
+
+
+def _status_of(clause: str, index: VariantIndex) -> str | None:
+    """"absent" for a negative clause (a negative word, or a part starting with "no"), "present" for a positive
+    one, None for a clause with no result word."""
+    if index.negative_pattern.search(clause) or any(p.strip().lower().startswith("no ") for p in clause.split(":")):
+        return "absent"
+    return "present" if index.positive_pattern.search(clause) else None
+
+
+def _tested_lists(text: str, boundary: int, index: VariantIndex) -> list[tuple[int, int, str]]:
+    """(start, end, reading) of each list of what a test looked for in the result (from `boundary` on: "Mutations
+    tested: T315I, F317L", "panel includes ...", "sequencing covers codons 240-500 including ..."): from its word to
+    the end of the sentence. The reading is "tested", or the result a word before it in its sentence gives the list
+    ("mutations detected, including T315I": "present"; "no mutation detected in the kinase domain, including
+    T315I": "absent")."""
+    lists: list[tuple[int, int, str]] = []
+    for sentence in _SENTENCE.finditer(text, boundary):
+        if match := index.tested_pattern.search(sentence.group(0)):
+            lead = sentence.group(0)[:match.start()]
+            lists.append((sentence.start() + match.start(), sentence.end(), _status_of(lead, index) or "tested"))
+    return lists
+
+
+def _listed_as_tested(at: int, lists: list[tuple[int, int, str]]) -> str | None:
+    return next((reading for start, end, reading in lists if start <= at < end), None)
+
+
+def _reports_nothing_found(
+    clauses: list[tuple[int, str]], boundary: int, lists: list[tuple[int, int, str]], index: VariantIndex
+) -> bool:
+    """The result's only result words are negative, and it says so of the whole test ("Result: none detected", "No
+    mutations detected") or lists what was tested: every change it names is then absent. "T315I and no F317L" (a
+    negative of one change only) still reports T315I."""
+    statuses = []
+    for start, clause in clauses:
+        if start + len(clause) <= boundary:
+            continue
+        part = clause[max(boundary - start, 0):]
+        if (status := _status_of(part, index)) is not None:
+            statuses.append((status, bool(_changes_at(part))))
+    if not statuses or any(status == "present" for status, _ in statuses):
+        return False
+    return any(not names_change for _, names_change in statuses) or bool(lists)
 
 
 def _gene_for(

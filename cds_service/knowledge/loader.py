@@ -65,6 +65,7 @@ class VariantIndex:
     alias_pattern: re.Pattern[str]
     negative_pattern: re.Pattern[str]
     positive_pattern: re.Pattern[str]
+    tested_pattern: re.Pattern[str]
 
     @classmethod
     def build(cls, genomics: Genomics) -> "VariantIndex":
@@ -95,6 +96,7 @@ class VariantIndex:
             alias_pattern=re.compile(rf"(?<![\w:/-])({_alternatives(by_alias)})(?![\w:/-])"),
             negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),
             positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
+            tested_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.tested_terms)})(?!\w)", re.IGNORECASE),
         )
 
     def meaning(self, gene: str, protein: str | None, exon: int | None) -> VariantMeaning | None:

@@ -226,6 +226,7 @@ class VariantReading(_Entry):
     gene_systems: list[str] = Field(min_length=1)
     negative_terms: list[str] = Field(min_length=1)
     positive_terms: list[str] = Field(min_length=1)
+    tested_terms: list[str] = Field(min_length=1)
     sources: list[str]
     status: Status
 
