@@ -354,6 +354,27 @@ def test_a_change_listed_as_tested_counts_only_as_its_result_says(call, text, fo
     assert found in card["summary"] and absent not in card["summary"]
 
 
+@pytest.mark.parametrize(("text", "title"), [
+    ("JAK2 V617F detected", "BCR-ABL1 kinase domain mutation analysis"),
+    ("JAK2 p.Val617Phe detected", "BCR-ABL1 kinase domain mutation analysis"),
+    ("Result: JAK2 V617F positive", "ABL1 mutation analysis"),
+    ("ASXL1 exon 12 frameshift detected", "BCR-ABL1 kinase domain mutation analysis"),
+    ("IDH2 R140Q detected", "BCR::ABL1 mutation screen"),
+])
+def test_a_gene_named_in_the_result_wins_over_the_titles_gene_even_one_the_knowledge_base_does_not_hold(
+    call, text, title
+):
+    cards = imatinib_order(call, kinase_domain_text(text, title), hook="order-select")
+    assert not variant_cards(cards), [c["summary"] for c in cards]
+    assert not [c for c in cards if c["indicator"] == "critical"]
+
+
+def test_the_titles_gene_still_counts_after_another_genes_clause_names_it_again(call):
+    text = "JAK2 V617F detected; ABL1 T315I detected"
+    card = variant_card(imatinib_order(call, kinase_domain_text(text), hook="order-select"))
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+
+
 def test_a_tested_word_in_the_tests_title_does_not_make_the_results_change_a_list_of_what_was_tested(call):
     report = kinase_domain_text("ABL1 T315I", title="ABL1 kinase domain sequencing (covers codons 240-500)")
     card = variant_card(imatinib_order(call, report, hook="order-select"))

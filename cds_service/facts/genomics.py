@@ -539,6 +539,7 @@ def _from_text(
     for start, clause in clauses:
         mentions = [(start + m.start(), index.gene_by_alias[m.group(1)]) for m in index.alias_pattern.finditer(clause)]
         other_gene = not mentions and _names_another_gene(clause)
+        others = _other_symbols(clause, start, max(boundary - start, 0), index)
         status = _status_of(clause, index)
         negative = status == "absent"
         detected = detected_by_value and not negative and not nothing_found
@@ -546,6 +547,8 @@ def _from_text(
         changes = [] if other_gene else _changes_at(clause)
         for offset, protein, short in changes:
             at = start + offset
+            if max((p for p in others if p < at), default=-1) > max((p for p, _ in mentions if p < at), default=-1):
+                continue  # "JAK2 V617F detected" under a BCR-ABL1 title: the gene the result names wins
             found = detected
             if status is None and (listed := _listed_as_tested(at, tested)) is not None:
                 if listed == "tested" and not nothing_found:
@@ -569,6 +572,8 @@ def _from_text(
             carried = kept[-1]
         elif other_gene:
             carried = (start, None)  # the report moved on to a gene the knowledge base does not hold
+        if others and others[-1] > carried[0]:
+            carried = (others[-1], None)
         if not changes and negative:
             gene = _gene_for(end, kept, carried, allowed, boundary, named_title)
             if gene is not None:
@@ -625,6 +630,20 @@ def _reports_nothing_found(
     if not statuses or any(status == "present" for status, _ in statuses):
         return False
     return any(not names_change for _, names_change in statuses) or bool(lists)
+
+
+# Symbols of that shape that are no gene: BCR-ABL1 transcripts (p210, e13a2) and molecular response levels (MR4).
+_NOT_A_GENE = re.compile(r"[Pp]\d+|[EeBb]\d+[Aa]\d+|MR\d+")
+
+
+def _other_symbols(clause: str, start: int, result_from: int, index: VariantIndex) -> list[int]:
+    """Where the result's part of a clause names a gene symbol the knowledge base does not hold (JAK2, ASXL1), in
+    order: a change after one is that gene's, not the gene of the test's title."""
+    masked = index.alias_pattern.sub(lambda m: "\x00" * len(m.group(0)), clause)
+    return [
+        start + m.start() for m in _SYMBOL_WITH_DIGIT.finditer(masked, result_from)
+        if not _MISSENSE_1.fullmatch(m.group(1)) and not _NOT_A_GENE.fullmatch(m.group(1))
+    ]
 
 
 def _gene_for(
