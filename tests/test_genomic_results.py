@@ -375,6 +375,15 @@ def test_the_titles_gene_still_counts_after_another_genes_clause_names_it_again(
     assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
 
 
+@pytest.mark.parametrize("text", [
+    "ABL1:p.Thr315Ile", "ABL1:p.T315I", "ABL1:T315I detected", "BCR::ABL1:p.Thr315Ile", "ABL1:p.(Thr315Ile)",
+])
+def test_a_gene_written_before_its_hgvs_change_with_a_colon_names_the_gene(call, text):
+    card = variant_card(imatinib_order(call, kinase_domain_text(text, title="Molecular result"), hook="order-select"))
+    assert card["indicator"] == "critical"
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+
+
 def test_a_tested_word_in_the_tests_title_does_not_make_the_results_change_a_list_of_what_was_tested(call):
     report = kinase_domain_text("ABL1 T315I", title="ABL1 kinase domain sequencing (covers codons 240-500)")
     card = variant_card(imatinib_order(call, report, hook="order-select"))

@@ -92,8 +92,8 @@ class VariantIndex:
                 protein: tuple(dict.fromkeys(v.gene for v in genomics.variants if v.protein == protein))
                 for protein in {v.protein for v in genomics.variants if v.protein}
             },
-            # Case-sensitive: "KIT" is a gene, "kit" is not.
-            alias_pattern=re.compile(rf"(?<![\w:/-])({_alternatives(by_alias)})(?![\w:/-])"),
+            # Case-sensitive: "KIT" is a gene, "kit" is not. "ABL1:p.Thr315Ile" names ABL1; "BCR::ABL1" is one name.
+            alias_pattern=re.compile(rf"(?<![\w:/-])({_alternatives(by_alias)})(?![\w/-]|::)"),
             negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),
             positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
             tested_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.tested_terms)})(?!\w)", re.IGNORECASE),
