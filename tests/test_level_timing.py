@@ -51,6 +51,13 @@ def increases(card: dict) -> list[dict]:
         ({"note": [{"text": "Sample drawn 2 h after the morning dose"}]}, "2 h after a dose (read from its note)"),
         ({"note": [{"text": "taken 90 min after her imatinib tablet"}]}, "1.5 h after a dose (read from its note)"),
         ({"comments": "drawn after this morning's dose"}, "a post-dose sample (read from its comment)"),
+        # The dose named by the medicine, and "trough" said of what the sample was not.
+        ({"note": [{"text": "Drawn 2 hrs after imatinib"}]}, "2 h after a dose (read from its note)"),
+        ({"note": [{"text": "1 hour after she took her imatinib"}]}, "1 h after a dose (read from its note)"),
+        ({"note": [{"text": "Not a trough sample"}]}, "recorded as not a trough (read from its note)"),
+        ({"note": [{"text": "non-trough level"}]}, "recorded as not a trough (read from its note)"),
+        ({"comment": "this is NOT a pre-dose sample"}, "recorded as not a trough (read from its comment)"),
+        ({"note": [{"text": "not drawn as a trough"}]}, "recorded as not a trough (read from its note)"),
     ],
 )
 def test_a_sample_that_is_not_a_trough_is_never_called_one_nor_compared(call, changes, timing):

@@ -31,10 +31,15 @@ _TO_NG_ML = {
 _CODED_HOURS_AFTER_DOSE: dict[tuple[str, str], float] = {("http://loinc.org", "103609-4"): 24.0}
 # "the dose", "the morning dose", "her last imatinib dose", "this morning's tablet": up to three words between
 # "after" and the dose; never "after the dose change" (a trough is drawn days after a dose change).
-_DOSE_AFTER = (r"(?:post|after)[- ]?(?:[\w']+\s+){0,3}?(?:dose|dosing|administration|intake|tablet)s?\b"
+_DOSE_AFTER = (r"(?:post|after)[- ]?(?:[\w']+\s+){0,3}?(?:dose|dosing|administration|intake|tablet|imatinib|gleevec|"
+               r"glivec)s?\b"
                r"(?!\s*(?:change|increase|reduction|adjust|escalat|modif|titrat))")
 _HOURS_AFTER = re.compile(rf"\b(\d+(?:\.\d+)?)\s*(h|hr|hrs|hours?|min|mins|minutes)\s*{_DOSE_AFTER}", re.IGNORECASE)
+_TROUGH = r"(?:trough|pre[- ]?dose|before (?:the )?(?:next )?dose)"
 _NOT_TROUGH_WORDS = {
+    # "Not a trough sample", "non-trough", "this is not a pre-dose sample": the word "trough" said of what it was not.
+    "not-trough": re.compile(rf"\b(?:not|non|no longer)[- ](?:(?:a|an|the|drawn|taken|as)\s+){{0,3}}{_TROUGH}",
+                             re.IGNORECASE),
     "peak": re.compile(r"\bpeak\b|\bc\s?max\b", re.IGNORECASE),
     "random": re.compile(r"\brandom\b", re.IGNORECASE),
     "post-dose": re.compile(rf"\bpost[- ]?dose\b|\b{_DOSE_AFTER}", re.IGNORECASE),
@@ -149,8 +154,9 @@ def sample_timing(observation: Resource) -> SampleTiming:
             return SampleTiming("unknown", f"{hours:g} h after a dose", where, hours)
         for word, pattern in _NOT_TROUGH_WORDS.items():
             if pattern.search(text):
-                return SampleTiming("not-trough", "a post-dose sample" if word == "post-dose" else f"a {word} sample",
-                                    where)
+                text = {"post-dose": "a post-dose sample", "not-trough": "recorded as not a trough"}.get(
+                    word, f"a {word} sample")
+                return SampleTiming("not-trough", text, where)
         if said_trough is None and _TROUGH_WORDS.search(text):
             said_trough = (where, text)
     if said_trough:
