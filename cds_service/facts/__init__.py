@@ -5,7 +5,7 @@ Extraction happens once per request; rules are pure functions of `PatientFacts` 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar, cast
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
@@ -44,6 +44,9 @@ class PatientFacts:
     history: tuple[MedicationUse, ...]
     diagnoses: tuple[Diagnosis, ...]
     imatinib_levels: tuple[ImatinibLevel, ...]
+    # Levels dated more than a day after today (a date error: a time zone explains a day, not more), kept out of
+    # `imatinib_levels` so that none is the "latest", fitted or held against the target; the coverage card names them.
+    levels_dated_later: tuple[ImatinibLevel, ...] = ()
     unavailable: dict[str, str] = field(default_factory=dict)
     # `Medication/x` references (on the record or the drafts) that could not be read, with the reason.
     unresolved_medications: dict[str, str] = field(default_factory=dict)
@@ -196,6 +199,9 @@ def extract_facts(
     window = knowledge.imatinib.tdm.trough_window_hours
     levels = [timed_by_doses(level, given, interval, window)
               for level in imatinib_levels(results.levels, knowledge.level_codes)]
+    latest_plausible = day + timedelta(days=1)
+    dated_later = tuple(level for level in levels if level.drawn is not None and level.drawn.day > latest_plausible)
+    levels = [level for level in levels if level not in dated_later]
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)
@@ -208,6 +214,7 @@ def extract_facts(
         history=tuple(history),
         diagnoses=tuple(diagnoses(conditions, knowledge)),
         imatinib_levels=tuple(levels),
+        levels_dated_later=dated_later,
         unavailable=dict(record.unavailable),
         unresolved_medications=dict(record.unresolved_medications),
         today=day,

@@ -76,11 +76,14 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
         if (reason := facts.unavailable.get(key)) is not None and not_checked_prefix(key) not in named
     ]
     unresolved = sorted(ref for ref in facts.unresolved_medications if ref not in named)
-    if not gaps and not (unresolved and needs):
+    misdated = facts.levels_dated_later if needs else ()
+    if not gaps and not (unresolved and needs) and not misdated:
         return None
     labels = [PREFETCH_BY_KEY[key].label for key, _, _ in gaps]
     if unresolved:
         labels.append("some medicines on the record")
+    if misdated:
+        labels.append("an imatinib level dated after today")
     drugs = "imatinib" if any("imatinib" in d.ingredients for d in facts.draft_orders if d.under_decision) else (
         ", ".join(sorted({d.display for d in facts.draft_orders if d.under_decision and d.ingredients})) or "imatinib"
     )
@@ -97,6 +100,12 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
     for ref in unresolved:
         lines.append(f"- the medicine named by {escape_markdown(ref)} could not be identified "
                      f"({escape_markdown(facts.unresolved_medications[ref])}).")
+    for level in misdated:
+        where = f" ({escape_markdown(level.reference)})" if level.reference else ""
+        dated = level.drawn.shown() if level.drawn else ""
+        lines.append(f"- the imatinib level {level.shown}{where} is dated {dated}, after today: a date error in the "
+                     "record, so it was not used (not as the latest level, not against the trough target, not in "
+                     "the model). Check its date with the laboratory.")
     lines += [
         "",
         "**What to do**",
@@ -109,7 +118,10 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
         footer(knowledge, facts, []),
     ]
     return Card(
-        summary=fit_summary(f"Imatinib interaction check incomplete: {_joined(labels)} could not be read"),
+        summary=fit_summary(
+            "Imatinib level dated after today: not used; check its date with the laboratory" if labels == [
+                "an imatinib level dated after today"] else
+            f"Imatinib interaction check incomplete: {_joined(labels)} could not be read"),
         detail="\n".join(lines),
         indicator="info",
         source=card_source(knowledge, "imatinib-check-incomplete", "Imatinib check incomplete: data not available"),
