@@ -1,6 +1,8 @@
 """The imatinib dose being ordered is checked without an inducer too: before, only the inducer card read it, so 4000
 mg/day, 800 mg/day for a child of 1.06 m² or a tablet count of no known strength answered `{"cards": []}`."""
 
+import re
+
 import pytest
 
 from tests.helpers import bundle, cards_of, hook_request, resource
@@ -81,7 +83,43 @@ def test_a_child_without_a_weight_and_height_is_held_to_600_mg(call):
     [card] = ordering(call, imatinib(mg=800), prefetch=child(10))
     assert card["summary"] == "Imatinib 800 mg/day for a child: above the 600 mg/day paediatric maximum"
     assert "No dose is computed: no body weight and no height is on record" in card["detail"]
-    assert ordering(call, imatinib(mg=300), prefetch=child(10)) == []
+
+
+@pytest.mark.parametrize("mg", [100, 300, 400, 600])
+@pytest.mark.parametrize(("years", "measures", "why"), [
+    (3, [], "no body weight and no height is on record"),
+    (10, [weight(30)], "no height is on record"),
+    (10, [height(135)], "no body weight is on record"),
+    (10, [weight(30, days_ago=540), height(135, days_ago=540)], "older than the 30 days a child's dose is computed"),
+    (10, [weight(30), height(4.4, "[ft_i]")], "4.4 [ft_i]"),
+    (10, [weight(30, "[stone_av]"), height(135)], "a unit this service cannot convert"),
+    (10, [weight(0), height(135)], "not above zero"),
+    (10, [weight(-30), height(135)], "not above zero"),
+    (10, [weight(30), height(1.35)], "the latest height, 1.35 cm"),
+    (16, [weight(1e200), height(1e200)], "is not a measure of a person"),
+])
+def test_a_child_whose_dose_cannot_be_checked_by_bsa_gets_a_card_at_any_dose(call, years, measures, why, mg):
+    """Before, a child ordered up to 600 mg/day with no usable weight and height got `{"cards": []}` (all clear)."""
+    [card] = ordering(call, imatinib(mg=mg), prefetch=child(years, *measures))
+    assert card["indicator"] == "info"
+    assert card["summary"] == (f"Imatinib {mg} mg/day for a child: not checked against 340 mg/m²/day, no usable "
+                               "weight and height")
+    assert f"Child patient, {years} years old" in card["detail"]
+    assert why in card["detail"]
+    assert (f"The order is **{mg} mg/day**; without a BSA it cannot be checked against 340 mg/m²/day, only "
+            "against the 600 mg/day that no child's dose exceeds.") in card["detail"]
+    assert "**What to do**: record a current weight and height" in card["detail"]
+    assert "Gleevec (imatinib mesylate) tablets, US prescribing information" in card["detail"]
+    assert not re.search(r"(?<![\d.])0 mg/day", card["detail"])
+
+
+@pytest.mark.parametrize(("w", "h"), [
+    (weight(1058.2, "[oz_av]"), height(135)), (weight(1058.2, "oz"), height(1.35, "m")),
+    (weight(66.14, "[lb_av]"), height(53.15, "[in_i]")), (weight(30000, "g"), height(1350, "mm")),
+])
+def test_a_childs_weight_and_height_in_any_unit_the_service_converts_are_used(call, w, h):
+    [card] = ordering(call, imatinib(mg=400), prefetch=child(10, w, h))
+    assert "BSA **1.06 m²**" in card["detail"]
 
 
 def test_with_a_strong_inducer_the_inducer_card_reads_the_dose_and_no_dose_card_is_added(call):

@@ -28,11 +28,17 @@ CONSULTED = ("patient", "vitalSigns")
 
 
 def dose_check_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
-    # The inducer card reads the dose itself, except for a child whose dose it cannot compute (no recent weight
-    # and height): it then stops before the dose, so the check here still speaks.
-    reads_the_dose = not isinstance(paediatric_limit(facts, knowledge), str)
+    # The inducer card reads the dose itself, except for a child whose dose it cannot compute (no usable weight
+    # and height): it then stops before the dose, saying why ("No dose suggestion: ..."), so the check here speaks
+    # only for a dose above the 600 mg/day no child's dose exceeds.
+    no_bsa = isinstance(paediatric_limit(facts, knowledge), str)
     by_inducer_card = {id(i.imatinib) for i in find_interactions(facts, knowledge)
-                       if i.management == "dose-increase"} if reads_the_dose else set()
+                       if i.management == "dose-increase"}
+    if no_bsa:
+        max_mg = knowledge.imatinib.paediatric.max_daily_mg
+        by_inducer_card = {ident for ident in by_inducer_card
+                           if not any(id(use) == ident and _above(use, max_mg, facts, knowledge)
+                                      for use in imatinib_drafts(facts))}
     drafts = [use for use in imatinib_drafts(facts) if not facts.plan.removal_of(use.reference)]
     if len(drafts) > 1:
         # Each may be a dose on its own; together they may not be. The inducer card, when there is one, says so.
@@ -41,6 +47,11 @@ def dose_check_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
         return [] if covered or several is None else [_several_card(drafts, several, facts, knowledge)]
     return [card for use in drafts if id(use) not in by_inducer_card
             and (card := _dose_card(use, facts, knowledge)) is not None]
+
+
+def _above(use: MedicationUse, max_mg: int, facts: PatientFacts, knowledge: Knowledge) -> bool:
+    dose = daily_dose(use, facts, knowledge)[0]
+    return dose is not None and dose.daily_mg > max_mg
 
 
 def _several_card(drafts: list[MedicationUse], several: str, facts: PatientFacts, knowledge: Knowledge) -> Card:
@@ -76,9 +87,18 @@ def _dose_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) ->
             todo = "**What to do**: check the dose, its unit and its frequency before signing."
         cited.update({s: "the labelled and plausible daily doses" for s in (*dosing.labelled_daily_mg.sources,
                                                                              *dosing.plausible_daily_mg.sources)})
+    elif isinstance(child, str) and dose.daily_mg <= paediatric.max_daily_mg:
+        # Never a silent all clear: a 600 mg/day order for a 3-year-old with no weight on record answered no card.
+        summary = (f"Imatinib {dose.daily_mg:g} mg/day for a child: not checked against "
+                   f"{paediatric.dose_mg_per_m2:g} mg/m²/day, no usable weight and height")
+        found = (f"{child}. The order is **{dose.daily_mg:g} mg/day**; without a BSA it cannot be checked against "
+                 f"{paediatric.dose_mg_per_m2:g} mg/m²/day, only against the {paediatric.max_daily_mg} mg/day that "
+                 f"no child's dose exceeds.{note and ' ' + note.strip()}")
+        todo = ("**What to do**: record a current weight and height (or correct the one on record), so that the dose "
+                f"can be checked by body-surface area ({paediatric.dose_mg_per_m2:g} mg/m² x BSA, at most "
+                f"{paediatric.max_daily_mg} mg/day); until then, check the dose against the child's size.")
+        cited.update({s: "the dose in children" for s in (*paediatric.sources, *paediatric.bsa_sources)})
     elif isinstance(child, str):
-        if dose.daily_mg <= paediatric.max_daily_mg:
-            return _labelled_card(use, facts, knowledge, dose.daily_mg)
         summary = (f"Imatinib {dose.daily_mg:g} mg/day for a child: above the {paediatric.max_daily_mg} mg/day "
                    "paediatric maximum")
         found = f"{child}. The order is {dose.daily_mg:g} mg/day, above {paediatric.max_daily_mg} mg/day at any BSA."
