@@ -73,6 +73,10 @@ def test_a_childs_dose_above_the_bsa_dose_is_flagged(call, mg, summary):
     assert card["indicator"] == "warning" and card["summary"] == summary
     assert "340 mg/m² x 1.06 m² = 361 mg/day, so at most **300 mg/day**" in card["detail"]
     assert f"The order is **{mg} mg/day**" in card["detail"]
+    if mg == 800:
+        assert "The order is **800 mg/day**, above the 600 mg/day paediatric maximum." in card["detail"]
+        assert ("check the dose: a child's dose is never above 600 mg/day (340 mg/m²/day x 1.06 m² is 361 mg/day)"
+                in card["detail"])
 
 
 def test_a_childs_dose_within_the_bsa_dose_gets_no_dose_card(call):
@@ -152,3 +156,52 @@ def test_two_orders_of_a_twice_daily_regimen_get_an_info_card(call):
     drafts = [imatinib(mg=400), {**imatinib(mg=400), "id": "imatinib-draft-2"}]
     [card] = dose_cards(call(hook_request("order-sign", drafts, prefetch={})))
     assert card["indicator"] == "info" and card["summary"].endswith("800 mg/day if all are taken")
+
+
+@pytest.mark.parametrize(("kg", "cm", "mg"), [
+    (20, 115, 250),  # BSA 0.80 m²: 340 mg/m² is 272 mg/day; 250 mg is 2.5 scored 100 mg tablets
+    (20, 115, 270),
+    (20, 115, 272),
+    (30, 135, 350),  # BSA 1.06 m²: 361 mg/day
+    (50, 160, 500),  # BSA 1.49 m²: 507 mg/day
+    (70, 175, 600),  # BSA 1.84 m²: 627 mg/day, at most 600
+])
+def test_a_childs_dose_within_340_mg_per_m2_is_not_called_too_high(call, kg, cm, mg):
+    assert ordering(call, imatinib(mg=mg), prefetch=child(10, weight(kg), height(cm))) == []
+
+
+@pytest.mark.parametrize(("kg", "cm", "mg", "by_bsa", "half_tablets"), [
+    (20, 115, 300, "272 mg/day", "250 mg/day"),
+    (30, 135, 400, "361 mg/day", "350 mg/day"),
+    (3.5, 50, 100, "75 mg/day", "50 mg/day"),  # BSA 0.22 m²
+])
+def test_a_childs_dose_above_340_mg_per_m2_is_flagged_with_that_dose(call, kg, cm, mg, by_bsa, half_tablets):
+    [card] = ordering(call, imatinib(mg=mg), prefetch=child(10, weight(kg), height(cm)))
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("above the dose by body-surface area")
+    assert f"The order is **{mg} mg/day**, above the {by_bsa} of 340 mg/m²/day." in card["detail"]
+    assert (f"**What to do**: check the dose: 340 mg/m²/day is {by_bsa} for this BSA; the most within it in half "
+            f"tablets (the 100 mg tablet is scored) is {half_tablets}.") in card["detail"]
+
+
+def test_a_child_too_small_for_half_a_tablet_is_never_told_0_mg(call):
+    # 1 kg, 35 cm: BSA 0.10 m², 340 mg/m² is 34 mg/day, less than half a 100 mg tablet.
+    [card] = ordering(call, imatinib(mg=100), prefetch=child(0, weight(1), height(35)))
+    assert "340 mg/m²/day is 34 mg/day for this BSA; that is less than half a 100 mg tablet" in card["detail"]
+    assert not re.search(r"(?<![\d.])0 mg", card["detail"])
+    prefetch = {**child(0, weight(1), height(35)),
+                "activeMedications": bundle(resource("carbamazepine-active-r4.json"))}
+    [inducer] = cards_of(call(hook_request("order-sign", [imatinib(mg=100)], prefetch=prefetch)))
+    assert not re.search(r"(?<![\d.])0 mg", inducer["detail"])
+    assert "above this child's dose by body-surface area (34 mg/day)" in inducer["detail"]
+
+
+def test_with_an_inducer_a_dose_within_340_mg_per_m2_is_not_called_above_the_childs_maximum(call):
+    # BSA 0.80 m²: 250 mg/day is within 272 mg/day; no whole-tablet increase fits under it.
+    prefetch = {**child(6, weight(20), height(115)),
+                "activeMedications": bundle(resource("carbamazepine-active-r4.json"))}
+    [card] = cards_of(call(hook_request("order-sign", [imatinib(mg=250)], prefetch=prefetch)))
+    assert "above this child's" not in card["detail"]
+    assert ("No dose increase: 250 mg/day is within 340 mg/m²/day for this BSA (272 mg/day) and no whole-tablet "
+            "increase fits under it") in card["detail"]
+    assert not [s for s in card.get("suggestions", []) if s["label"].startswith("Increase")]

@@ -21,7 +21,7 @@ from cds_service.rules.common import (
     several_imatinib_orders,
 )
 from cds_service.rules.inducers import daily_dose, find_interactions
-from cds_service.rules.paediatric import paediatric_limit
+from cds_service.rules.paediatric import paediatric_limit, per_m2_in_mg
 
 TOPIC = "imatinib-dose-check"
 CONSULTED = ("patient", "vitalSigns")
@@ -106,13 +106,24 @@ def _dose_card(use: MedicationUse, facts: PatientFacts, knowledge: Knowledge) ->
         indicator = "warning"
         cited.update({s: "the dose in children" for s in paediatric.sources})
     elif child is not None:
-        if dose.daily_mg <= child.max_daily_mg:
+        # Too high only above 340 mg/m² x BSA: 250 mg/day for 0.80 m² (272 mg/day) is within it.
+        if dose.daily_mg <= child.by_bsa_mg:
             return _labelled_card(use, facts, knowledge, dose.daily_mg)
         over = dose.daily_mg > paediatric.max_daily_mg
         summary = (f"Imatinib {dose.daily_mg:g} mg/day for a child of {child.bsa.m2:.2f} m²: above "
                    f"{'the 600 mg/day paediatric maximum' if over else 'the dose by body-surface area'}")
-        found = f"{child.text} The order is **{dose.daily_mg:g} mg/day**.{note and ' ' + note.strip()}"
-        todo = f"**What to do**: check the dose: {child.max_daily_mg} mg/day is the most this BSA calls for."
+        rule = f"{paediatric.dose_mg_per_m2:g} mg/m²/day"
+        above = (f"above the {paediatric.max_daily_mg} mg/day paediatric maximum" if over
+                 else f"above the {child.by_bsa_mg} mg/day of {rule}")
+        found = f"{child.text} The order is **{dose.daily_mg:g} mg/day**, {above}.{note and ' ' + note.strip()}"
+        step = min(knowledge.imatinib.dosing.tablet_strengths_mg)
+        most = (f"the most within it in half tablets (the {step} mg tablet is scored) is {child.half_tablets_mg} "
+                "mg/day" if child.half_tablets_mg else f"that is less than half a {step} mg tablet")
+        todo = (f"**What to do**: check the dose: {rule} is {child.by_bsa_mg} mg/day for this BSA; {most}."
+                if not over else
+                f"**What to do**: check the dose: a child's dose is never above {paediatric.max_daily_mg} mg/day "
+                f"({rule} x {child.bsa.m2:.2f} m² is "
+                f"{per_m2_in_mg(paediatric.dose_mg_per_m2, child.bsa):.0f} mg/day).")
         indicator = "warning"
         cited.update({s: "the dose in children" for s in (*paediatric.sources, *paediatric.bsa_sources)})
     else:

@@ -200,9 +200,16 @@ def dose_advice(
                           f"continues.{note}")
     if model is not None and not child:
         return _model_dose_advice(interaction, knowledge, dose, model, note)
-    if child and dose.daily_mg > child.max_daily_mg:
-        return DoseAdvice(f"{current} No dose increase: it is above this child's paediatric maximum of "
-                          f"{child.max_daily_mg} mg/day: check the dose.{note}")
+    if child and dose.daily_mg > child.by_bsa_mg:
+        paediatric = knowledge.imatinib.paediatric
+        limit = (f"paediatric maximum of {paediatric.max_daily_mg} mg/day" if dose.daily_mg > paediatric.max_daily_mg
+                 else f"dose by body-surface area ({child.by_bsa_mg} mg/day)")
+        return DoseAdvice(f"{current} No dose increase: it is above this child's {limit}: check the dose.{note}")
+    if child and dose.daily_mg > child.max_daily_mg:  # within 340 mg/m² x BSA, above its whole tablets
+        return DoseAdvice(f"{current} No dose increase: {dose.daily_mg:.4g} mg/day is within "
+                          f"{knowledge.imatinib.paediatric.dose_mg_per_m2:g} mg/m²/day for this BSA "
+                          f"({child.by_bsa_mg} mg/day) and no whole-tablet increase fits under it; rely on the trough "
+                          f"level.{note}")
     child_note = f" {knowledge.imatinib.paediatric.inducer_note}" if child else ""
     plan = plan_dose_increase(
         dose, dosing, ceiling=child.max_daily_mg if child else None,
