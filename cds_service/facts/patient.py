@@ -20,8 +20,8 @@ from cds_service.fhir import Resource, belongs_to, has_code_in, local_reference
 from cds_service.knowledge.models import Paediatric
 
 # Factors to kg and to cm (definitions of the units; UCUM codes and the words clients write).
-_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
-_TO_KG = {**_TO_KG, "[oz_av]": 0.028349523125, "oz": 0.028349523125}
+_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237,
+          "[oz_av]": 0.028349523125, "oz": 0.028349523125}
 _TO_CM = {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": 2.54, "in": 2.54, "inch": 2.54, "inches": 2.54}
 # What this service reads as the weight and height of a person, for a dose by BSA: a check of the data (a unit or
 # typing error: metres written as cm, kg as g), not a clinical limit. Wide on purpose: a newborn's measures and the
