@@ -159,3 +159,60 @@ def test_an_inducer_without_a_start_date_and_a_dose_above_the_standard_one_is_no
 
 def test_an_inducer_without_a_start_date_and_the_standard_dose_is_raised(call):
     assert daily_mg(updated_order(rifampin_card_without_its_start(call, 400)), {}) == 600
+
+
+def _stopped(order: dict, start: str, end: str) -> dict:
+    order = dict(order, status="stopped", authoredOn=start)
+    order["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
+    return order
+
+
+def _inducer_card(call, draft_mg: int, active: list[dict], history: list[dict]) -> dict:
+    body = hook_request("order-sign", [imatinib_draft(value=draft_mg, unit="mg")], prefetch={
+        "activeMedications": bundle(*active), "medicationHistory": bundle(*active, *history),
+        "conditions": bundle(resource("condition-cml-chronic-r4.json")),
+    })
+    cards = [c for c in cards_of(call(body)) if "strong CYP3A4 induction" in c["summary"]]
+    assert len(cards) == 1
+    return cards[0]
+
+
+@pytest.mark.parametrize(("first_until", "second_from"), [
+    ("2026-11-13", "2026-10-15"),  # phenytoin started while carbamazepine still ran
+    ("2026-11-13", "2026-11-13"),  # started the day carbamazepine stopped
+])
+def test_a_dose_raised_for_one_inducer_is_not_raised_again_when_another_takes_over_without_a_gap(
+    call, first_until, second_from
+):
+    """Raised to 600 for carbamazepine; phenytoin took over before it stopped, so the patient stayed induced: a
+    renewal was offered a second +50 % (800 mg/day) because the dose before phenytoin was already 600."""
+    phenytoin = dict(
+        carbamazepine(second_from), id="phenytoin-1",
+        medicationCodeableConcept={"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                               "code": "855671"}],
+                                   "text": "phenytoin sodium 100 MG Extended Release Oral Capsule"})
+    card = _inducer_card(
+        call, 600,
+        active=[phenytoin, imatinib_order("ima-600", 600, "2026-10-01")],
+        history=[imatinib_order("ima-400", 400, "2026-01-01", status="completed"),
+                 _stopped(carbamazepine("2026-10-01"), "2026-10-01", first_until)],
+    )
+    assert not increases(card)
+    assert "imatinib was already raised while carbamazepine then phenytoin ran: 600 mg/day since 2026-10-01" in \
+        card["detail"]
+    assert "up from 400 mg/day (before carbamazepine started)" in card["detail"]
+
+
+def test_a_new_inducer_after_a_gap_starts_a_new_induction_and_its_dose_is_raised(call):
+    """Carbamazepine stopped in June, its raise stepped back to 400; phenytoin from October: +50 % is due again."""
+    phenytoin = dict(carbamazepine("2026-10-15"), id="phenytoin-1", medicationCodeableConcept={
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "855671"}],
+        "text": "phenytoin sodium 100 MG Extended Release Oral Capsule"})
+    card = _inducer_card(
+        call, 400,
+        active=[phenytoin, imatinib_order("ima-400b", 400, "2026-07-01")],
+        history=[imatinib_order("ima-400", 400, "2026-01-01", status="completed"),
+                 imatinib_order("ima-600", 600, "2026-03-01", status="completed"),
+                 _stopped(carbamazepine("2026-03-01"), "2026-03-01", "2026-06-15")],
+    )
+    assert [s["label"] for s in increases(card)] == ["Increase imatinib to 600 mg/day"]

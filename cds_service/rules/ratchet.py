@@ -61,18 +61,41 @@ def already_raised(
     for use, ingredient in inducers:
         if use.origin == "draft":
             continue  # being ordered now: nothing can have been raised for it yet
-        since = written_on(use)
-        if since is None:
+        own_start = written_on(use)
+        if own_start is None:
             continue
+        since, names = _induction_from(own_start, knowledge.ingredients[ingredient].name, facts, knowledge)
         before = [e for e in events if e.on and e.on.at < since.at]
         if before:
-            baseline, where = before[-1].daily_mg, f"before {knowledge.ingredients[ingredient].name} started"
+            baseline, where = before[-1].daily_mg, f"before {names[0]} started"
         else:
             baseline, where = standard_daily_mg(facts, knowledge)
         raised = next((e for e in events if e.on and e.on.at >= since.at and e.daily_mg > baseline), None)
         if raised is not None:
-            found.append(AlreadyRaised(raised, baseline, where, knowledge.ingredients[ingredient].name, since))
+            found.append(AlreadyRaised(raised, baseline, where, " then ".join(dict.fromkeys(names)), since))
     return min(found, key=lambda f: f.inducer_since.at) if found else None
+
+
+def _induction_from(
+    start: Instant, name: str, facts: PatientFacts, knowledge: Knowledge
+) -> tuple[Instant, list[str]]:
+    """When the induction an inducer started on `start` belongs to began, and the inducers in it, first first: a
+    strong inducer that ran until at least `start` (carbamazepine, then phenytoin started before it stopped) kept
+    the patient induced, so a dose raised for the first one is already raised for the next."""
+    from cds_service.rules.de_induction import stopped_strong_inducers  # it imports the inducer rule (and this)
+
+    spans = [(i.span.start, i.span.end, knowledge.ingredients[i.ingredient].name)
+             for i in stopped_strong_inducers(facts, knowledge)
+             if i.span.start is not None and i.span.end is not None and not i.end_unknown]
+    names = [name]
+    changed = True
+    while changed:
+        changed = False
+        for begun, ended, other in spans:
+            if begun is not None and ended is not None and begun.at < start.at <= ended.at:
+                start, changed = begun, True
+                names.insert(0, other)
+    return start, names
 
 
 def running_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[tuple[MedicationUse, str]]:
