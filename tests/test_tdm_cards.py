@@ -216,3 +216,48 @@ def test_predicted_troughs_below_the_target_are_said_to_be_below_it(call):
     target = float(re.search(r"at least (\d+) ng/mL", card["detail"]).group(1))
     assert len(troughs) == 2 and all(t < target for t in troughs), (troughs, target)
     assert step.rstrip().endswith("both below the target.")
+
+
+# --- a level soon after a dose change -----------------------------------------------------------------------------
+
+def _on_imatinib_since(day: str, earlier: tuple[dict, ...]) -> tuple[dict, tuple[dict, ...]]:
+    active = {**resource("imatinib-400-active-r4.json"), "id": "ima-current", "authoredOn": day}
+    return active, (active, *earlier)
+
+
+def _earlier_order(mg: int, start: str, end: str) -> dict:
+    order = {**resource("imatinib-400-active-r4.json"), "id": f"ima-{mg}-{start}", "status": "completed",
+             "authoredOn": start, "dispenseRequest": {"validityPeriod": {"start": start, "end": end}}}
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = mg
+    return order
+
+
+@pytest.mark.parametrize(("changed_on", "drawn", "fitted"), [
+    ("2026-11-18", "2026-11-21T08:00:00Z", False),  # 3 days after the change
+    ("2026-11-18", "2026-11-25T08:00:00Z", False),  # 7 days: still short of ARUP's 8
+    ("2026-11-18", "2026-11-26T08:00:00Z", True),   # 8 days: fitted
+])
+def test_a_level_in_the_first_days_after_a_dose_change_is_not_fitted_without_the_doses_before(
+    call, changed_on, drawn, fitted
+):
+    """The fit knows only the current order's doses: 3 days after 300 -> 400 mg, it read the level as 3 doses of
+    400 mg from nothing and wrote a dose change from it."""
+    active, history = _on_imatinib_since(changed_on, (_earlier_order(300, "2026-01-05", changed_on),))
+    response = call(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                                 prefetch=prefetch(level(500, drawn), active=(active,), history=history)))
+    card = the_tdm_card(response)
+    if fitted:
+        assert "Fitted with the population model" in card["detail"]
+        assert suggestion(card, "Change imatinib to")
+    else:
+        assert "no model-based dose" in card["summary"]
+        assert "less than the 8 days ARUP asks after a dose change" in card["detail"]
+        assert not [s for s in card.get("suggestions") or () if s["label"].startswith("Change imatinib")]
+
+
+def test_a_level_days_into_a_first_ever_order_is_fitted_with_the_doses_it_had(call):
+    active, history = _on_imatinib_since("2026-11-16", ())
+    card = the_tdm_card(call(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
+                                          prefetch=prefetch(level(500, "2026-11-20T08:00:00Z"), active=(active,),
+                                                            history=history))))
+    assert "Fitted with the population model" in card["detail"]

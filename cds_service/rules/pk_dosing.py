@@ -25,7 +25,7 @@ from cds_service.pk.estimate import (
     estimate,
 )
 from cds_service.rules.dosing import DoseIncrease, tablets_for
-from cds_service.rules.levels import reported_value
+from cds_service.rules.levels import reported_value, therapy_start
 
 STEADY_STATE_DAYS = 60  # with no start on record, the regimen is taken to have run this long (steady state)
 
@@ -152,6 +152,10 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     if level is not None and (why := _not_a_measurement(level)):
         unfitted = why
         level = None
+    if level is not None and drawn is not None and start is not None and (why := _soon_after_a_change(
+            facts, knowledge, drawn, start)):
+        unfitted = why
+        level = None
     if level is not None and drawn is not None:
         placed = _place_level(level, interval)
         if isinstance(placed, str):
@@ -183,6 +187,21 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     if unfitted:
         notes.append(unfitted)
     return ModelDosing(answer, request, dose, level, level_reading, tuple(notes), unfitted)
+
+
+def _soon_after_a_change(facts: PatientFacts, knowledge: Knowledge, drawn: Instant, start: Instant) -> str:
+    """Why a level drawn in the first days of the current order, with imatinib on record before it, is not fitted:
+    the fit knows only the current order's doses, so the doses before it would be missing from the level it
+    explains (ARUP: at least 8 days after a dose change). "" when it can be fitted."""
+    wait = knowledge.imatinib.tdm.min_days_after_dose_change
+    days = (drawn.day - start.day).days
+    earlier = therapy_start(facts)
+    if days >= wait or earlier is None or earlier >= start.day:
+        return ""
+    return (f"The latest level ({drawn.shown()}) was drawn {days} days after the current order began "
+            f"({start.shown()}), with imatinib on record before it: less than the {wait} days ARUP asks after a "
+            f"dose change, and the model knows only the current order's doses: it is not fitted. A trough from "
+            f"{(start.day + timedelta(days=wait)).isoformat()} on is.")
 
 
 def _not_a_measurement(level: ImatinibLevel) -> str:
