@@ -162,3 +162,23 @@ def test_without_an_inducer_the_no_dose_change_line_stands_alone(call):
     body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
     [card] = inhibitor_cards(call(body))
     assert "That is for the inhibitor alone" not in card["detail"]
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("Noxafil 100 mg delayed-release tablet", "posaconazole"),
+    ("NIZORAL 200 MG Oral Tablet", "ketoconazole"),
+    ("Biaxin XL 500 mg extended-release tablet", "clarithromycin"),
+    ("Biaxin Filmtab 250 mg", "clarithromycin"),
+])
+def test_a_strong_inhibitor_named_only_by_its_brand_is_recognised(call, text, named):
+    """The EHR sent only the brand: the card was missing (an all clear) while inducer brands were recognised."""
+    draft = order("R4", "inhibitor-draft", text, status="draft", mg=100)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    [card] = inhibitor_cards(call(body))
+    assert named in card["summary"]
+
+
+def test_a_brand_shampoo_of_a_strong_inhibitor_inhibits_nothing(call):
+    draft = order("R4", "shampoo", "Nizoral A-D 1 % Shampoo", status="draft", mg=1)
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    assert inhibitor_cards(call(body)) == []
