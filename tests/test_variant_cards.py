@@ -148,3 +148,28 @@ def test_patient_already_on_imatinib_hears_only_of_resistance_not_of_cautions(ca
     cards = order(call, [resource("rifampin-draft-r4.json")], text_result("ABL1 E255K detected"),
                   active=[resource("imatinib-400-active-r4.json")])
     assert variant_cards(cards) == []
+
+
+@pytest.mark.parametrize(("written", "preferred"), [
+    ("KIT p.Asp816Val (D816V) detected", "Preferred: regorafenib, ripretinib (status U)"),
+    ("KIT N822K detected", "Preferred: regorafenib, ripretinib (status U)"),
+    ("secondary KIT p.Tyr823Asp detected", "Preferred: regorafenib, ripretinib (status U)"),
+    ("KIT K642E detected", "Preferred: sunitinib (status U)"),
+])
+def test_a_kit_change_written_without_its_exon_is_read_with_the_exon_the_sources_place_it_in(
+    call, written, preferred
+):
+    """'KIT p.Asp816Val detected' had no exon and fell to the KIT fallback row: no card for imatinib at all."""
+    result = resource("lab-text-kit-exon-17-r4.json")
+    result["valueString"] = written
+    cards = order(call, [resource("imatinib-400-draft-r4.json")], result, conditions=("condition-gist-r4.json",))
+    [card] = variant_cards(cards)
+    assert card["indicator"] == "warning"
+    assert preferred in card["detail"]
+
+
+def test_a_kit_change_no_source_places_stays_without_exon_advice(call):
+    result = resource("lab-text-kit-exon-17-r4.json")
+    result["valueString"] = "KIT p.Ala829Pro detected"  # no source table of the knowledge base names its exon
+    cards = order(call, [resource("imatinib-400-draft-r4.json")], result, conditions=("condition-gist-r4.json",))
+    assert variant_cards(cards) == []

@@ -66,6 +66,7 @@ class VariantIndex:
     negative_pattern: re.Pattern[str]
     positive_pattern: re.Pattern[str]
     tested_pattern: re.Pattern[str]
+    exon_of: dict[tuple[str, str], int]  # (KIT, p.Asp816Val) -> 17: where the sources place a change
 
     @classmethod
     def build(cls, genomics: Genomics) -> "VariantIndex":
@@ -97,12 +98,15 @@ class VariantIndex:
             negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),
             positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
             tested_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.tested_terms)})(?!\w)", re.IGNORECASE),
+            exon_of={(row.gene, protein): row.exon for row in genomics.exons for protein in row.proteins},
         )
 
     def meaning(self, gene: str, protein: str | None, exon: int | None) -> VariantMeaning | None:
-        """The most specific row: gene + protein change, else gene + exon, else the gene's fallback row."""
+        """The most specific row: gene + protein change, else gene + exon (the exon the sources place the change in
+        when the lab does not write it), else the gene's fallback row."""
         if protein and (found := self.by_protein.get((gene, protein))):
             return found
+        exon = exon or (self.exon_of.get((gene, protein)) if protein else None)
         if exon and (found := self.by_exon.get((gene, exon))):
             return found
         return self.fallback.get(gene)
@@ -413,6 +417,10 @@ def _check_genomics(knowledge: Knowledge) -> None:
             raise KnowledgeError(f"variants.toml: {row.id}: on_imatinib = 'avoid' exactly where the table names "
                                  "imatinib ([mutation_table] imatinib_named_for)")
     _cite_check(knowledge, genomics.change_of_therapy.sources, "variants.toml: [change_of_therapy]")
+    for index, row in enumerate(genomics.exons):
+        _cite_check(knowledge, row.sources, f"variants.toml: exons[{index}]")
+        if row.gene not in genomics.genes:
+            raise KnowledgeError(f"variants.toml: exons[{index}]: gene '{row.gene}' is not in [genes]")
     seen: set[tuple[str, str | None, int | None]] = set()
     for index, variant in enumerate(genomics.variants):
         where = f"variants.toml: variants[{index}] ({variant.id})"

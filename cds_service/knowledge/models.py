@@ -1,8 +1,8 @@
 """The shape of every knowledge file. A field a file gets wrong stops start-up with the file and entry named."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Status = Literal["V", "V2", "U", "derived"]
 
@@ -274,12 +274,24 @@ class ChangeOfTherapy(_Entry):
     status: Status
 
 
+class ExonOf(_Entry):
+    """The exon the sources place named changes in, for a lab that writes the change but not its exon."""
+
+    gene: str
+    exon: int = Field(gt=0)
+    proteins: list[Annotated[str, StringConstraints(pattern=r"^p\.[A-Z][a-z]{2}\d+[A-Z][a-z]{2}$")]] = Field(
+        min_length=1)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
 class Genomics(_Entry):
     reading: VariantReading
     mutation_table: MutationTable
     change_of_therapy: ChangeOfTherapy
     genes: dict[str, Gene]
     variants: list[VariantMeaning] = Field(min_length=1)
+    exons: list[ExonOf] = Field(default_factory=list)
 
 
 # Molecular response (response.toml).
