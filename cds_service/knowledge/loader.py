@@ -417,10 +417,10 @@ def _check_genomics(knowledge: Knowledge) -> None:
             raise KnowledgeError(f"variants.toml: {row.id}: on_imatinib = 'avoid' exactly where the table names "
                                  "imatinib ([mutation_table] imatinib_named_for)")
     _cite_check(knowledge, genomics.change_of_therapy.sources, "variants.toml: [change_of_therapy]")
-    for index, row in enumerate(genomics.exons):
-        _cite_check(knowledge, row.sources, f"variants.toml: exons[{index}]")
-        if row.gene not in genomics.genes:
-            raise KnowledgeError(f"variants.toml: exons[{index}]: gene '{row.gene}' is not in [genes]")
+    for index, placed in enumerate(genomics.exons):
+        _cite_check(knowledge, placed.sources, f"variants.toml: exons[{index}]")
+        if placed.gene not in genomics.genes:
+            raise KnowledgeError(f"variants.toml: exons[{index}]: gene '{placed.gene}' is not in [genes]")
     seen: set[tuple[str, str | None, int | None]] = set()
     for index, variant in enumerate(genomics.variants):
         where = f"variants.toml: variants[{index}] ({variant.id})"
