@@ -255,9 +255,15 @@ def test_a_level_in_the_first_days_after_a_dose_change_is_not_fitted_without_the
         assert not [s for s in card.get("suggestions") or () if s["label"].startswith("Change imatinib")]
 
 
-def test_a_level_days_into_a_first_ever_order_is_fitted_with_the_doses_it_had(call):
-    active, history = _on_imatinib_since("2026-11-16", ())
+@pytest.mark.parametrize(("started", "early"), [("2026-11-16", True), ("2026-10-01", False)])
+def test_a_level_days_into_a_first_ever_order_is_fitted_with_the_doses_it_had_and_called_early(call, started, early):
+    active, history = _on_imatinib_since(started, ())
     card = the_tdm_card(call(hook_request("order-sign", [resource("imatinib-400-draft-r4.json")],
                                           prefetch=prefetch(level(500, "2026-11-20T08:00:00Z"), active=(active,),
                                                             history=history))))
     assert "Fitted with the population model" in card["detail"]
+    said = ("The level was drawn 4 days into therapy (2026-11-16), before the 29 days of uninterrupted therapy ARUP "
+            "asks before a trough is held against the target: the fit counts the 4 doses so far, not a steady state; "
+            "confirm with a trough from 2026-12-15 on.")
+    assert (said in card["detail"]) is early
+    assert ("days into therapy" in card["detail"]) is early

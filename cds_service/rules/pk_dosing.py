@@ -169,6 +169,7 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
                 notes.append("The start of the current regimen is not recorded: it is taken to be at steady state.")
             else:
                 doses_given = max(1, int((last_dose - start.at).total_seconds() // (interval * 3600)) + 1)
+                notes.extend(_early_in_therapy(facts, knowledge, drawn, start, doses_given))
             first_dose = last_dose - timedelta(hours=(doses_given - 1) * interval)
             levels.append(MeasuredLevel(time=drawn.at, value=float(level.ng_ml), unit="ng/mL"))
     if first_dose is None:
@@ -187,6 +188,21 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
     if unfitted:
         notes.append(unfitted)
     return ModelDosing(answer, request, dose, level, level_reading, tuple(notes), unfitted)
+
+
+def _early_in_therapy(
+    facts: PatientFacts, knowledge: Knowledge, drawn: Instant, start: Instant, doses: int
+) -> list[str]:
+    """A level from the first weeks of a first order is fitted with the doses it had, but ARUP compares a trough
+    with the target only after 29 days of uninterrupted therapy: the card says so and when to confirm."""
+    tdm = knowledge.imatinib.tdm
+    days = (drawn.day - start.day).days
+    if days >= tdm.min_days_on_therapy or (therapy_start(facts) or start.day) < start.day:
+        return []
+    confirm = start.day + timedelta(days=tdm.min_days_on_therapy)
+    return [f"The level was drawn {days} days into therapy ({start.shown()}), before the {tdm.min_days_on_therapy} "
+            f"days of uninterrupted therapy ARUP asks before a trough is held against the target: the fit counts the "
+            f"{doses} doses so far, not a steady state; confirm with a trough from {confirm.isoformat()} on."]
 
 
 def _soon_after_a_change(facts: PatientFacts, knowledge: Knowledge, drawn: Instant, start: Instant) -> str:
