@@ -207,11 +207,7 @@ def _changes_said(
     said: list[tuple[str | None, int | None, str]] = []
     for text in texts:
         for _, clause in _clauses(text, index):
-            if index.negative_pattern.search(clause) or clause.strip().lower().startswith("no "):
-                status = "absent"
-            elif index.positive_pattern.search(clause):
-                status = "present"
-            else:
+            if (status := _status_of(clause, index)) is None:
                 continue
             if of_gene is not None and _names_a_gene_other_than(clause, of_gene, index):
                 continue

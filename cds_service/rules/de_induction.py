@@ -80,7 +80,12 @@ def _still_induced(facts: PatientFacts, knowledge: Knowledge) -> bool:
 def stopped_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
     """Every strong inducer the record shows as taken and since ended, with its span: an end date, or, recorded as
     stopped or completed with none, today (the latest it can have stopped; only for a start within the look-back).
-    The step-back card reads those ended within the look-back; the TDM card, whether a level was drawn under one."""
+    The step-back card reads those ended within the look-back; the TDM card, whether a level was drawn under one;
+    the ratchet, whether an inducer took over from one. Worked out once per call (`PatientFacts.once`)."""
+    return facts.once(("stopped strong inducers", id(knowledge)), lambda: _stopped_strong_inducers(facts, knowledge))
+
+
+def _stopped_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
     lookback = knowledge.interactions.de_induction.lookback_days
     found = []
     for use in (*facts.history, *facts.past_statements):
