@@ -167,7 +167,9 @@ def _paediatric_items(knowledge: Knowledge) -> list[Item]:
     return [
         _item(knowledge, "The dose in children", f"Under {paediatric.adult_from_years}: "
               f"{paediatric.dose_mg_per_m2:g} mg/m²/day by body-surface area, never above "
-              f"{paediatric.max_daily_mg} mg/day, in whole tablets.", paediatric.status, paediatric.sources),
+              f"{paediatric.max_daily_mg} mg/day. A dose being ordered is checked against that dose itself (the "
+              f"{min(knowledge.imatinib.dosing.tablet_strengths_mg)} mg tablet is scored); an increase the service "
+              "suggests is in whole tablets.", paediatric.status, paediatric.sources),
         _item(knowledge, "Body-surface area", "Mosteller: the square root of height (cm) x weight (kg) / 3600, "
               "in m².", paediatric.bsa_status, paediatric.bsa_sources),
         _item(knowledge, "How recent the weight and height must be", f"A weight of the last "
