@@ -120,7 +120,17 @@ def test_a_failing_recorded_answer_app_is_reported():
     out = Output()
     problems = around_the_rules_table(out, [(SCENARIOS[1], 32, good, echo, failing)])
     assert len(problems) == 1 and "recorded-answer app had 24000 responses above 399" in problems[0]
-    assert out.lines[-1].split()[-1] == "250"  # the evaluation: 400 - 150 us of CPU per request
+    row = next(line for line in out.lines if line.startswith(SCENARIOS[1].name)).split("|")
+    assert row[-2].strip() == "250"  # the evaluation: 400 - 150 us of CPU per request
+    assert row[-1].strip() == "210"  # what 3 x the echo leaves it: 3 x 120 - 150 us
+
+
+def test_a_shell_dearer_than_three_echoes_leaves_the_evaluation_nothing():
+    from bench.run import evaluation_allowance
+
+    echo = Load(3000.0, 3.0, 8.0, 9.0, 281.0, 12000, failed=0, socket_errors=0)
+    recorded = Load(700.0, 40.0, 57.0, 60.0, 1408.0, 2800, failed=0, socket_errors=0)
+    assert evaluation_allowance(echo, recorded) == 3 * 281.0 - 1408.0 < 0
 
 
 def _round(p50: float, p99: float, max_ms: float, cpu: float = 400.0, rps: float = 2500.0, **extra) -> Load:
