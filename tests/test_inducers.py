@@ -684,3 +684,15 @@ def test_every_hook_and_fhir_version_ignores_a_stopped_inducer(call, hook, versi
     stopped = resource(inducer_file)
     stopped["status"] = "stopped"
     assert cards_of(call(hook_request(hook, [resource(draft_file)], prefetch=with_active(stopped)))) == []
+
+
+def test_one_order_of_two_inducing_ingredients_is_removed_once(call):
+    """A phenobarbital / phenytoin capsule ordered for a patient on imatinib: one order, one 'Remove' suggestion
+    (there was one per inducing ingredient)."""
+    draft = order("R4", "pb-pht", "Phenobarbital 30 MG / Phenytoin sodium 100 MG Oral Capsule", status="draft",
+                  mg=100, code="855922")
+    body = hook_request("order-sign", [draft], prefetch=with_active(resource("imatinib-400-active-r4.json")))
+    card = only_card(call(body))
+    assert "phenobarbital + phenytoin" in card["summary"]
+    removals = [s["label"] for s in card["suggestions"] if s["label"].startswith("Remove")]
+    assert removals == ["Remove the Phenobarbital 30 MG / Phenytoin sodium 100 MG Oral Capsule order"]

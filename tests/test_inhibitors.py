@@ -182,3 +182,16 @@ def test_a_brand_shampoo_of_a_strong_inhibitor_inhibits_nothing(call):
     draft = order("R4", "shampoo", "Nizoral A-D 1 % Shampoo", status="draft", mg=1)
     body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active())})
     assert inhibitor_cards(call(body)) == []
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_one_order_of_two_inhibiting_ingredients_is_named_and_removed_once(call, hook):
+    """Lopinavir with ritonavir is one order: it was listed twice under 'Found', named twice as recognised by its
+    name, and offered as two identical 'Remove' suggestions (one per inhibiting ingredient)."""
+    text = "lopinavir 200 MG / ritonavir 50 MG Oral Tablet"
+    draft = order("R4", "lpv-r", text, status="draft", mg=400)
+    body = hook_request(hook, [draft], prefetch={"activeMedications": bundle(imatinib_active())})
+    [card] = inhibitor_cards(call(body))
+    assert card["summary"].startswith("Imatinib + lopinavir + ritonavir")
+    assert card["detail"].count(text) == 2  # once under "Found", once in the note on how it was recognised
+    assert [s["label"] for s in card["suggestions"]] == [f"Remove the {text} order"]

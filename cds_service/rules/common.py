@@ -1,5 +1,6 @@
 """Pieces every card shares: where it comes from, how its evidence is cited, which data it could not check."""
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from cds_service.facts import PatientFacts
@@ -33,6 +34,12 @@ def card_source(knowledge: Knowledge, topic_code: str, topic_display: str) -> So
 @lru_cache(maxsize=256)  # a fixed list per card kind, built once (OverrideReason is frozen)
 def override(code: str, display: str) -> OverrideReason:
     return OverrideReason(code=code, system=OVERRIDE_SYSTEM, display=display)
+
+
+def each_once(uses: Iterable[MedicationUse]) -> list[MedicationUse]:
+    """Each use once, in the order given: an order of two interacting ingredients (lopinavir with ritonavir) is one
+    order, so one line and one suggestion, however many of its ingredients a card is about."""
+    return list({id(use): use for use in uses}.values())
 
 
 def imatinib_drafts(facts: PatientFacts) -> list[MedicationUse]:
@@ -94,7 +101,7 @@ def footer(
 ) -> str:
     """How drugs were recognised, which of the data the card `consulted` could not be had, and the KB version."""
     notes = []
-    for use in uses:
+    for use in each_once(uses):
         if use.identity.recognised_by == "name":
             notes.append(
                 f"'{escape_markdown(use.display)}' was recognised by its name, not by a code the knowledge base knows."

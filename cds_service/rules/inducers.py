@@ -25,6 +25,7 @@ from cds_service.protocol.cards import Action, Card, Indicator, Suggestion
 from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
     card_source,
+    each_once,
     evidence_pointer,
     fit_summary,
     footer,
@@ -429,7 +430,7 @@ def _trough_suggestion(
 
 def _delete_suggestions(interaction: InducerInteraction) -> list[Suggestion]:
     suggestions = []
-    for use, _ in interaction.inducers:
+    for use in each_once(u for u, _ in interaction.inducers):
         if use.origin == "draft" and use.reference:
             suggestions.append(
                 Suggestion(

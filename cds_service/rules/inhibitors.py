@@ -14,6 +14,7 @@ from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
     card_source,
+    each_once,
     evidence_pointer,
     fit_summary,
     footer,
@@ -105,7 +106,7 @@ def _delete_suggestions(interaction: InhibitorInteraction) -> list[Suggestion]:
             label=f"Remove the {use.display} order"[:120],
             actions=[Action(type="delete", description=f"Remove the {use.display} order", resourceId=use.reference)],
         )
-        for use, _ in interaction.inhibitors
+        for use in each_once(u for u, _ in interaction.inhibitors)
         if _ordered_now(use) and use.reference
     ]
 
@@ -138,7 +139,7 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
     names = " + ".join(knowledge.ingredients[n].name for n in interaction.names)
     strong = interaction.strength == "strong"
     other_dose_advice = _other_dose_advice(facts, knowledge)
-    uses = [interaction.imatinib, *(u for u, _ in interaction.inhibitors)]
+    uses = each_once([interaction.imatinib, *(u for u, _ in interaction.inhibitors)])
     found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
     detail = "\n\n".join([
         f"Found: {found}.",
