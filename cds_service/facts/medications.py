@@ -47,6 +47,9 @@ class MedicationIdentity:
     display: str
     recognised_by: Literal["code", "name"] | None
     rxnorm_code: str | None
+    # The brands of several ingredients the name was read from (brands.toml ids): the card says which of their
+    # ingredients it is about, since the brand's name alone does not.
+    brands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,8 @@ class MedicationUse:
 
 
 def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
-    """By code first (RxNorm product or ingredient, ATC), else by ingredient or brand name in the text."""
+    """By code first (RxNorm product or ingredient, ATC), else by ingredient or brand name in the text (a brand of
+    several ingredients names them all)."""
     text = concept_text(concept)
     display = text
     rxnorm_code = first_rxnorm = None
@@ -125,11 +129,14 @@ def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
             found.add(knowledge.ingredients_by_atc[code])
     if found:
         return MedicationIdentity(frozenset(found), display or "", "code", rxnorm_code)
+    brands: dict[str, None] = {}
     for name in (text, *names) if text else names:
-        found.update(knowledge.ingredients_named_in(name))
+        named = knowledge.names_in(name)
+        found.update(named.ingredients)
+        brands.update(dict.fromkeys(named.brands))
     if not found:
         return MedicationIdentity(frozenset(), display or "", None, first_rxnorm)
-    return MedicationIdentity(frozenset(found), display or "", "name", None)
+    return MedicationIdentity(frozenset(found), display or "", "name", None, tuple(brands))
 
 
 class Identities:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cds_service.knowledge.models import (
+    Brand,
     Combinations,
     ConditionGroup,
     Genomics,
@@ -48,6 +49,14 @@ class Product:
     name: str
     ingredients: tuple[str, ...]
     strength_mg: float | None  # single-ingredient products only
+
+
+@dataclass(frozen=True, slots=True)
+class NamedIn:
+    """What the names in one text stand for: the ingredients, and the brands of several ingredients among them."""
+
+    ingredients: frozenset[str]
+    brands: tuple[str, ...]  # brands.toml ids, in the order the text names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,7 @@ class Knowledge:
         combinations: Combinations,
         interactions: Interactions,
         pk: PkModel,
+        brands: dict[str, Brand],
     ):
         self.manifest = manifest
         self.version = manifest.version
@@ -157,18 +167,15 @@ class Knowledge:
             for atc in ingredient.atc:
                 self.ingredients_by_atc[atc] = ingredient_id
 
-        names: dict[str, str] = {}
-        for ingredient_id, ingredient in ingredients.items():
-            for name in (*ingredient.names, *ingredient.brands):
-                names[_fold(name)] = ingredient_id
-        self.ingredient_by_name = names
-        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        self.brands = brands
+        self.ingredients_by_name, self.brand_by_name = _name_index(ingredients, self.brands)
+        alternatives = "|".join(re.escape(n) for n in sorted(self.ingredients_by_name, key=len, reverse=True))
         self.name_pattern = re.compile(rf"(?<!\w)({alternatives})(?!\w)", re.IGNORECASE)
 
         terms = "|".join(re.escape(t) for t in sorted(routes.non_systemic_terms, key=len, reverse=True))
         self.non_systemic_pattern = re.compile(rf"(?<!\w)({terms})(?!\w)", re.IGNORECASE)
         # EHRs send the same few thousand drug and route texts again and again: match each text once, not per request.
-        self.ingredients_named_in = lru_cache(maxsize=TEXT_MEMO_SIZE)(self._ingredients_named_in)
+        self.names_in = lru_cache(maxsize=TEXT_MEMO_SIZE)(self._names_in)
         self.names_non_systemic_route = lru_cache(maxsize=TEXT_MEMO_SIZE)(self._names_non_systemic_route)
 
         self.condition_by_code: dict[tuple[str, str], ConditionGroup] = {}
@@ -245,15 +252,41 @@ class Knowledge:
         """The sources by their short names, for a card that keeps the full citations on its evidence page."""
         return "; ".join(self.sources[s].short for s in source_ids)
 
-    def _ingredients_named_in(self, text: str) -> frozenset[str]:
-        """Ingredients whose name or brand appears in `text` as whole words (case- and apostrophe-insensitive)."""
-        return frozenset(
-            self.ingredient_by_name[match.group(1).casefold()] for match in self.name_pattern.finditer(fold_text(text))
+    def _names_in(self, text: str) -> NamedIn:
+        """The ingredients whose name or brand appears in `text` as whole words (case- and apostrophe-insensitive),
+        every ingredient of a brand of several among them, and those brands."""
+        names = [match.group(1).casefold() for match in self.name_pattern.finditer(fold_text(text))]
+        return NamedIn(
+            frozenset(i for name in names for i in self.ingredients_by_name[name]),
+            tuple(dict.fromkeys(self.brand_by_name[n] for n in names if n in self.brand_by_name)),
         )
 
     def _names_non_systemic_route(self, text: str) -> bool:
         """Whether `text` names a route or dose form that delivers no systemic dose (eye drops, cream, ...)."""
         return self.non_systemic_pattern.search(fold_text(text)) is not None
+
+
+def _name_index(
+    ingredients: dict[str, Ingredient], brands: dict[str, Brand]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Each folded name to the ingredients it stands for (a brand of several: all of them), and each such brand's
+    name to its brands.toml id. A name given twice is an error: one of the two would silently be lost."""
+    by_name: dict[str, tuple[str, ...]] = {}
+    brand_by_name: dict[str, str] = {}
+
+    def add(name: str, members: tuple[str, ...], where: str) -> None:
+        folded = _fold(name)
+        if folded in by_name:
+            raise KnowledgeError(f"{where}: the name '{name}' is already given to {', '.join(by_name[folded])}")
+        by_name[folded] = members
+
+    for ingredient_id, ingredient in ingredients.items():
+        for name in (*ingredient.names, *ingredient.brands):
+            add(name, (ingredient_id,), f"ingredients.toml: [{ingredient_id}]")
+    for brand_id, brand in brands.items():
+        add(brand.name, tuple(brand.ingredients), f"brands.toml: [{brand_id}]")
+        brand_by_name[_fold(brand.name)] = brand_id
+    return by_name, brand_by_name
 
 
 def _fold(text: str) -> str:
@@ -322,6 +355,8 @@ def _check_sources(knowledge: Knowledge) -> None:
 
     for key, ingredient in knowledge.ingredients.items():
         check(ingredient.sources, f"ingredients.toml: [{key}]")
+    for key, brand in knowledge.brands.items():
+        check(brand.sources, f"brands.toml: [{key}]")
     for key, inducer in knowledge.inducers.items():
         if key not in knowledge.ingredients:
             raise KnowledgeError(f"inducers.toml: [{key}]: not an ingredient in ingredients.toml")
@@ -371,6 +406,8 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         for index, entry in enumerate(conditions_raw)
     ]
     routes = _validate(Routes, _read_toml(folder / "routes.toml"), "routes.toml")
+    brands = _entries(Brand, _read_toml(folder / "brands.toml"), "brands.toml")
+    _check_brands(brands, ingredients)
     knowledge = Knowledge(
         manifest, sources, ingredients, inducers, products, imatinib, conditions, routes,
         genomics=_validate(Genomics, _read_toml(folder / "variants.toml"), "variants.toml"),
@@ -378,6 +415,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         combinations=_validate(Combinations, _read_toml(folder / "combinations.toml"), "combinations.toml"),
         interactions=_validate(Interactions, _read_toml(folder / "interactions.toml"), "interactions.toml"),
         pk=_validate(PkModel, _read_toml(folder / "pk_imatinib.toml"), "pk_imatinib.toml"),
+        brands=brands,
     )
     _check_sources(knowledge)
     _check_genomics(knowledge)
@@ -385,6 +423,20 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     _check_interactions(knowledge)
     _check_pk(knowledge)
     return knowledge
+
+
+def _check_brands(brands: dict[str, Brand], ingredients: dict[str, Ingredient]) -> None:
+    """A brand names only known ingredients, and never leaves one out among its `others` (no rule would see it)."""
+    known = {_fold(name): key for key, ingredient in ingredients.items() for name in ingredient.names}
+    for key, brand in brands.items():
+        where = f"brands.toml: [{key}]"
+        for ingredient in brand.ingredients:
+            if ingredient not in ingredients:
+                raise KnowledgeError(f"{where}: '{ingredient}' is not an ingredient in ingredients.toml")
+        for other in brand.others:
+            if _fold(other) in known:
+                raise KnowledgeError(f"{where}: '{other}' is ingredients.toml's [{known[_fold(other)]}]: list it "
+                                     "under ingredients, or no rule sees it")
 
 
 def _cite_check(knowledge: Knowledge, ids: list[str], where: str) -> None:

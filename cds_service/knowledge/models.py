@@ -37,6 +37,18 @@ class Ingredient(_Entry):
         return self.names[0]
 
 
+class Brand(_Entry):
+    """A brand of several active ingredients (a co-formulation or a co-packaged kit), as its US label names them.
+
+    One name stands for all of them, so the brand names every ingredient of ingredients.toml it contains; the
+    label's other ingredients are kept (`others`) so a card can say what else is in it."""
+
+    name: str
+    ingredients: list[str] = Field(min_length=1)  # ingredients.toml ids
+    others: list[str] = Field(default_factory=list)  # the label's other active ingredients, no rule is about them
+    sources: list[str] = Field(min_length=1)
+
+
 class Classification(_Entry):
     source: str
     class_: Literal["strong", "moderate", "weak"] = Field(alias="class")

@@ -140,9 +140,11 @@ def _round(x: float, digits: int = 1) -> float:
 
 def inducer_factor(name: str, knowledge: Knowledge) -> tuple[float, str]:
     """The prior's clearance factor for a named inducer and the sentence that says where it comes from."""
-    ingredient = name if name in knowledge.ingredients else knowledge.ingredient_by_name.get(_fold(name.strip()))
-    if ingredient is None:
+    named = (name,) if name in knowledge.ingredients else knowledge.ingredients_by_name.get(_fold(name.strip()), ())
+    if not named:
         raise DosingInputError("inducer", f"{name!r} is not an ingredient the knowledge base knows")
+    # A brand of several ingredients (Rifater) is read as the inducer among them.
+    ingredient = next((i for i in named if i in knowledge.inducers), named[0])
     inducer = knowledge.inducers.get(ingredient)
     if inducer is None:
         raise DosingInputError("inducer", f"{name!r} is not a CYP3A inducer in the knowledge base")

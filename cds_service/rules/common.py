@@ -99,12 +99,14 @@ def footer(
     knowledge: Knowledge, facts: PatientFacts, uses: list[MedicationUse], consulted: tuple[str, ...] = (),
     *, legend: bool = True,
 ) -> str:
-    """How drugs were recognised, which of the data the card `consulted` could not be had, and the KB version."""
+    """How drugs were recognised (a brand of several ingredients: what it contains, and the label that says so),
+    which of the data the card `consulted` could not be had, and the KB version."""
     notes = []
     for use in each_once(uses):
         if use.identity.recognised_by == "name":
             notes.append(
                 f"'{escape_markdown(use.display)}' was recognised by its name, not by a code the knowledge base knows."
+                + "".join(f" {brand_contents(knowledge, b)}" for b in use.identity.brands)
             )
     for key, reason in sorted(facts.unavailable.items()):
         if key in consulted:
@@ -125,6 +127,35 @@ def not_checked_line(key: str, reason: str) -> str:
 def not_checked_prefix(key: str) -> str:
     query = PREFETCH_BY_KEY.get(key)
     return f"Not checked: {query.label if query else key}"
+
+
+def in_words(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def brand_ingredients(use: MedicationUse, about: Iterable[str], knowledge: Knowledge) -> str | None:
+    """Which of a brand's ingredients a card is about ("lopinavir and ritonavir"), when the order names only a
+    brand of several (Kaletra): the brand's name alone does not say. None for any other order."""
+    names = [knowledge.ingredients[i].name for i in sorted(about)]
+    return in_words(names) if use.identity.brands and names else None
+
+
+def as_found(use: MedicationUse, about: Iterable[str], knowledge: Knowledge) -> str:
+    """A use as "Found:" lists it: its own name and where it is in the record, with the ingredients `about` which
+    the card is when that name is a brand of several ("Kaletra 200 mg/50 mg tablet (lopinavir and ritonavir;
+    being ordered now)")."""
+    parts = [brand_ingredients(use, about, knowledge), origin_phrase(use)]
+    return f"{escape_markdown(use.display)} ({'; '.join(p for p in parts if p)})"
+
+
+def brand_contents(knowledge: Knowledge, brand_id: str) -> str:
+    """What a brand of several ingredients contains, and the label that says so."""
+    brand = knowledge.brands[brand_id]
+    others = f", with {in_words(brand.others)}" if brand.others else ""
+    labels = "; ".join(f"{knowledge.sources[s].short}, status {knowledge.sources[s].status}" for s in brand.sources)
+    return (f"{brand.name} contains {in_words([knowledge.ingredients[i].name for i in brand.ingredients])}{others} "
+            f"({labels}).")
 
 
 def origin_phrase(use: MedicationUse) -> str:

@@ -11,14 +11,14 @@ from typing import Literal
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
-from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
+from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import (
+    as_found,
     card_source,
     each_once,
     evidence_pointer,
     fit_summary,
     footer,
-    origin_phrase,
     override,
     section,
 )
@@ -140,7 +140,10 @@ def inhibitor_card(interaction: InhibitorInteraction, facts: PatientFacts, knowl
     strong = interaction.strength == "strong"
     other_dose_advice = _other_dose_advice(facts, knowledge)
     uses = each_once([interaction.imatinib, *(u for u, _ in interaction.inhibitors)])
-    found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
+    about: dict[int, set[str]] = {}
+    for use, ingredient in interaction.inhibitors:
+        about.setdefault(id(use), set()).add(ingredient)
+    found = "; ".join(as_found(u, about.get(id(u), ()), knowledge) for u in uses)
     detail = "\n\n".join([
         f"Found: {found}.",
         section("**What happens**", "\n".join(effects)),

@@ -12,7 +12,7 @@ from functools import lru_cache
 from cds_service.gather.trials import study_url
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.models import Inducer, SourcedText, Strategy
-from cds_service.rules.common import EVIDENCE_LEVELS, agent_names
+from cds_service.rules.common import EVIDENCE_LEVELS, agent_names, in_words
 from cds_service.rules.guide import monitoring_notes
 
 
@@ -94,6 +94,24 @@ def _inducer_item(knowledge: Knowledge, ingredient_id: str, inducer: Inducer) ->
         text += " No imatinib-specific measurement; the class effect is expected."
         status = _weakest(knowledge, sources)
     return _item(knowledge, name, text, status, sources)
+
+
+def _brand_items(knowledge: Knowledge, members: set[str]) -> tuple[Item, ...]:
+    """The brands of several ingredients that contain one of `members`: a card names such a brand's ingredients,
+    and this is where its label is cited."""
+    items = []
+    for brand in knowledge.brands.values():
+        if members.intersection(brand.ingredients):
+            text = (f"Read as {in_words([knowledge.ingredients[i].name for i in brand.ingredients])} when it is the "
+                    "only name on the order")
+            text += f"; its other active ingredients: {in_words(brand.others)}." if brand.others else "."
+            items.append(_item(knowledge, brand.name, text, _weakest(knowledge, brand.sources), brand.sources))
+    return tuple(items)
+
+
+def _brand_section(knowledge: Knowledge, members: set[str]) -> tuple[Section, ...]:
+    items = _brand_items(knowledge, members)
+    return (Section("Brands of several ingredients", items),) if items else ()
 
 
 def _percent(fraction: float) -> str:
@@ -258,7 +276,8 @@ def _inhibitor(knowledge: Knowledge, strength: str) -> Topic:
                                    _sourced(knowledge, "Monitoring", inhibition.monitoring),
                                    _sourced(knowledge, "Management", inhibition.management),
                                    _sourced(knowledge, "Grapefruit", inhibition.grapefruit))),
-         Section("The inhibitors", tuple(inhibitors))),
+         Section("The inhibitors", tuple(inhibitors)),
+         *_brand_section(knowledge, {i for i, x in knowledge.inhibitors.items() if x.strength == strength})),
     )
 
 
