@@ -17,6 +17,9 @@ from cds_service.knowledge.loader import BUNDLED_DIR
 from tests.helpers import bundle, cards_of, hook_request, resource
 from tests.meds import order, statement
 from tests.rendering import assert_renders_as_written
+from tests.test_de_induction import TOPIC as INDUCER_STOPPED
+from tests.test_de_induction import renewal
+from tests.test_dosing_api import PATH, PUBLIC_CASE
 
 STRONG_INHIBITOR = "imatinib-strong-cyp3a4-inhibitor"
 KALETRA = "Kaletra 200 mg/50 mg tablet"
@@ -147,14 +150,69 @@ def test_beside_a_single_ingredient_brand_only_the_brand_of_several_names_its_in
     assert card["detail"].count(" contains ") == 1
 
 
-def test_the_inhibitor_page_cites_each_brands_label(client, knowledge):
-    page = html.unescape(client.get(f"/evidence/{STRONG_INHIBITOR}").text)
+@pytest.mark.parametrize("topic", [STRONG_INHIBITOR, "imatinib-strong-cyp3a4-inducer"])
+def test_the_evidence_page_cites_the_label_of_each_brand_it_covers(client, knowledge, topic):
+    page = html.unescape(client.get(f"/evidence/{topic}").text)
+    members = set(knowledge.inhibitors) if topic == STRONG_INHIBITOR else set(knowledge.inducers)
     assert "Brands of several ingredients" in page
     for brand in knowledge.brands.values():
-        if set(brand.ingredients) & set(knowledge.inhibitors):
+        if set(brand.ingredients) & members:
             assert brand.name in page
             for source in brand.sources:
                 assert knowledge.sources[source].citation in page
+
+
+STRONG_INDUCER = "imatinib-strong-cyp3a4-inducer"
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+@pytest.mark.parametrize(("version", "shape", "text", "named", "contents"), [
+    ("R4", "text", "Rifater tablet", "rifampin",
+     "Rifater contains rifampin, with isoniazid and pyrazinamide (RIFATER US label, status V; RxNorm, status V)."),
+    ("STU3", "display", "RIFAMATE 300 mg/150 mg capsule", "rifampin",
+     "Rifamate contains rifampin, with isoniazid (RIFAMATE US label, status V2; RxNorm, status V)."),
+    ("DSTU2", "contained", "IsonaRif capsule", "rifampin",
+     "IsonaRif contains rifampin, with isoniazid (RxNorm, status V)."),
+    ("R4", "contained", "Orkambi 200 mg/125 mg tablet", "lumacaftor",
+     "Orkambi contains lumacaftor, with ivacaftor (ORKAMBI US label, status V)."),
+])
+def test_imatinib_ordered_for_a_patient_on_an_inducer_brand_names_the_inducer_in_it(
+        call, hook, version, shape, text, named, contents):
+    """Rifater, Rifamate and IsonaRif were brands of rifampin alone (the card never said they hold isoniazid, nor
+    which of their ingredients it was about); Orkambi, lumacaftor with ivacaftor, was not recognised at all."""
+    brand = with_concept(order(version, "brand", text, mg=600, authored="2026-09-01"), shape, text)
+    body = hook_request(hook, [resource(IMATINIB_DRAFTS[version])],
+                        prefetch={"activeMedications": bundle(brand)})
+    [card] = cards_of_topic(call(body), STRONG_INDUCER)
+    assert named in card["summary"]
+    assert f"{named} ({text}, an active order)" in card["detail"]
+    assert contents in card["detail"]
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_an_inducer_brand_ordered_for_a_patient_on_imatinib_names_the_inducer_in_it(call, hook):
+    draft = order("R4", "rifater", "Rifater tablet", status="draft", mg=600)
+    body = hook_request(hook, [draft], prefetch={"activeMedications": bundle(resource("imatinib-400-active-r4.json"))})
+    [card] = cards_of_topic(call(body), STRONG_INDUCER)
+    assert "rifampin (Rifater tablet, being ordered now)" in card["detail"]
+    assert "Rifater contains rifampin, with isoniazid and pyrazinamide" in card["detail"]
+    assert [s["label"] for s in card["suggestions"] if s["label"].startswith("Remove")] == [
+        "Remove the Rifater tablet order"]
+
+
+def test_a_stopped_inducer_brand_names_the_inducer_in_it(call):
+    [card] = cards_of_topic(call(renewal(inducer="Rifater tablet")), INDUCER_STOPPED)
+    assert card["detail"].startswith("Found: Rifater tablet (rifampin; an earlier order, status stopped)")
+
+
+def test_the_dosing_api_reads_an_inducer_brand_as_the_inducer_in_it(client):
+    def clearance(inducer: str) -> float:
+        answer = client.post(PATH, json={**PUBLIC_CASE, "levels": [], "inducer": inducer})
+        assert answer.status_code == 200, answer.text
+        return float(answer.json()["a_priori"]["clearance_l_per_h"])
+
+    assert clearance("Orkambi") == clearance("lumacaftor")
+    assert clearance("Rifater") == clearance("rifampicin")
 
 
 def copy_bundled(tmp_path: Path) -> Path:
@@ -173,9 +231,12 @@ def test_every_rule_that_reads_ingredients_sees_each_ingredient_of_a_brand(tmp_p
     with TestClient(create_app(settings, load_knowledge(folder))) as client:
         draft = order("R4", "combo", "Testocombo 100 mg tablet", status="draft", mg=100)
         body = hook_request("order-sign", [draft], prefetch={"activeMedications": bundle(imatinib_active("R4"))})
-        topics = {c["source"]["topic"]["code"] for c in cards_of(client.post("/cds-services/imatinib-order-sign",
-                                                                              json=body))}
-    assert {STRONG_INHIBITOR, "duplicate-bcr-abl1-inhibitors"} <= topics
+        response = client.post("/cds-services/imatinib-order-sign", json=body)
+        cards = {c["source"]["topic"]["code"]: c for c in cards_of(response)}
+    assert {STRONG_INHIBITOR, "duplicate-bcr-abl1-inhibitors"} <= set(cards)
+    assert "Testocombo 100 mg tablet (ritonavir; being ordered now)" in found_line(cards[STRONG_INHIBITOR])
+    assert "Testocombo 100 mg tablet (dasatinib; being ordered now)" in found_line(
+        cards["duplicate-bcr-abl1-inhibitors"])
 
 
 @pytest.mark.parametrize(("file", "old", "new", "message"), [

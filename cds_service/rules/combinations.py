@@ -14,13 +14,13 @@ from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
     agent_names,
+    as_found,
     card_source,
     claim_line,
     evidence_lines,
     evidence_pointer,
     fit_summary,
     footer,
-    origin_phrase,
     override,
     section,
 )
@@ -141,9 +141,9 @@ def monitoring_card(combination: Combination, facts: PatientFacts, knowledge: Kn
                                                     frozenset(combination.agents))
     for source, supports in evidence_cited.items():
         cited.setdefault(source, supports)
-    found = "; ".join(
-        f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in (combination.imatinib, *combination.partners)
-    )
+    agents = frozenset(combination.agents)
+    found = "; ".join(as_found(u, u.ingredients & agents, knowledge)
+                      for u in (combination.imatinib, *combination.partners))
     detail = "\n\n".join(filter(None, [
         f"Found: {found}. If imatinib and {names} are to be taken together, this is the combination "
         f"\u201c{strategy.label}\u201d.",
@@ -188,7 +188,7 @@ def pd1_with_ibd_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
                 actions=[Action(type="delete", description=f"Remove the {drug} order", resourceId=order.reference)],
             ))
         detail = "\n\n".join([
-            f"Found: {escape_markdown(order.display)} ({origin_phrase(order)}), a PD-1 inhibitor.",
+            f"Found: {as_found(order, order.ingredients & members, knowledge)}, a PD-1 inhibitor.",
             condition_line,
             section("**What happens**", f"{note.text} ({knowledge.cite_short(note.sources)}; status {note.status})"),
             section("**What to do**", "The combination review advises avoiding immunotherapy with active "

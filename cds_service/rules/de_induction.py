@@ -18,6 +18,7 @@ from cds_service.facts.timeline import Instant, Span, span_of, written_on
 from cds_service.knowledge import Knowledge
 from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
 from cds_service.rules.common import (
+    brand_ingredients,
     card_source,
     evidence_lines,
     fit_summary,
@@ -296,8 +297,10 @@ def de_induction_card(finding: DeInduction, facts: PatientFacts, knowledge: Know
     ended = (f"with no stop date: it stopped between {start.shown()}, when it was written, and today"
              if inducer.end_unknown and start is not None else
              f"ended {end.shown()} ({ended_where}), {finding.days_since_end} days ago")
+    brand = brand_ingredients(inducer.use, (inducer.ingredient,), knowledge)
+    brand_part = f"{brand}; " if brand else ""
     detail = "\n\n".join([
-        f"Found: {escape_markdown(inducer.use.display)} ({origin_phrase(inducer.use)}, status "
+        f"Found: {escape_markdown(inducer.use.display)} ({brand_part}{origin_phrase(inducer.use)}, status "
         f"{inducer.use.status or 'not given'}), {ended}. {_history_line(finding)}",
         "**What happens**\n\n"
         f"Imatinib exposure rises as {name}'s induction wears off. CYP3A activity is back to baseline about "

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from cds_service.facts import PatientFacts
 from cds_service.facts.medications import MedicationUse
 from cds_service.knowledge import Knowledge
-from cds_service.protocol.cards import Action, Card, Suggestion, escape_markdown
+from cds_service.protocol.cards import Action, Card, Suggestion
 from cds_service.rules.common import (
+    as_found,
     card_source,
     evidence_lines,
     fit_summary,
     footer,
-    origin_phrase,
     override,
     section,
 )
@@ -68,7 +68,7 @@ def duplicate_card(duplicate: DuplicateTkis, facts: PatientFacts, knowledge: Kno
     names = " + ".join(knowledge.ingredients[a].name for a in duplicate.agents)
     imatinib = duplicate.imatinib
     uses = [imatinib, *duplicate.others]
-    found = "; ".join(f"{escape_markdown(u.display)} ({origin_phrase(u)})" for u in uses)
+    found = "; ".join(as_found(u, u.ingredients & knowledge.bcr_abl1_inhibitors, knowledge) for u in uses)
     imatinib_new = _ordered_now(imatinib)
     if imatinib_new:
         stops = "; ".join(

@@ -21,7 +21,7 @@ from cds_service.knowledge.models import TroughTarget
 from cds_service.pk.estimate import ModelRequest
 from cds_service.pk.model import population_model
 from cds_service.pk.simulate import steady_state_trough
-from cds_service.protocol.cards import Action, Card, Indicator, Suggestion
+from cds_service.protocol.cards import Action, Card, Indicator, Suggestion, escape_markdown
 from cds_service.rules.alternatives import alternatives_for, nested
 from cds_service.rules.common import (
     card_source,
@@ -389,9 +389,12 @@ def why_section(names: tuple[str, ...], knowledge: Knowledge) -> str:
 
 
 def _where(interaction: InducerInteraction, knowledge: Knowledge) -> str:
-    """What was found, by ingredient and where it is in the record (the products are in the orders themselves)."""
+    """What was found, by ingredient and where it is in the record (the products are in the orders themselves); an
+    ingredient read from a brand of several names the order it is in ("rifampin (Rifater tablet, an active
+    order)"), since the order does not name the ingredient."""
     def named(use: MedicationUse, ingredient: str) -> str:
-        return f"{knowledge.ingredients[ingredient].name} ({origin_phrase(use)})"
+        order = f"{escape_markdown(use.display)}, " if use.identity.brands else ""
+        return f"{knowledge.ingredients[ingredient].name} ({order}{origin_phrase(use)})"
 
     return "Found: " + "; ".join(
         [named(interaction.imatinib, "imatinib"), *(named(u, i) for u, i in interaction.inducers)]) + "."

@@ -209,6 +209,7 @@ def _strong_inducer(knowledge: Knowledge) -> Topic:
         f"never above {dosing.max_daily_mg_with_inducer} mg/day, and a trough-level order with the target for the "
         "patient's indication.",
         (Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase"))),
+         *_brand_section(knowledge, {i for i, x in knowledge.inducers.items() if x.management == "dose-increase"}),
          Section("Alternatives a source names", tuple(_alternative_items(knowledge, "dose-increase"))),
          Section("The dose", tuple(_dosing_items(knowledge))),
          Section("Children", tuple(_paediatric_items(knowledge))),
@@ -234,6 +235,7 @@ def _moderate_inducer(knowledge: Knowledge) -> Topic:
         "A moderate inducer gets an info card (a warning when the last trough level is below target) and a "
         "trough-level order; no dose change is suggested.",
         (Section("The inducers", tuple(_inducer_items(knowledge, "monitor"))),
+         *_brand_section(knowledge, {i for i, x in knowledge.inducers.items() if x.management == "monitor"}),
          Section("Alternatives a source names", tuple(_alternative_items(knowledge, "monitor"))),
          Section("The trough level", tuple(_tdm_items(knowledge)))),
     )
