@@ -150,10 +150,13 @@ def test_beside_a_single_ingredient_brand_only_the_brand_of_several_names_its_in
     assert card["detail"].count(" contains ") == 1
 
 
-@pytest.mark.parametrize("topic", [STRONG_INHIBITOR, "imatinib-strong-cyp3a4-inducer"])
-def test_the_evidence_page_cites_the_label_of_each_brand_it_covers(client, knowledge, topic):
+@pytest.mark.parametrize(("topic", "management"), [(STRONG_INHIBITOR, None),
+                                                   ("imatinib-strong-cyp3a4-inducer", "dose-increase"),
+                                                   ("imatinib-moderate-cyp3a4-inducer", "monitor")])
+def test_the_evidence_page_cites_the_label_of_each_brand_it_covers(client, knowledge, topic, management):
     page = html.unescape(client.get(f"/evidence/{topic}").text)
-    members = set(knowledge.inhibitors) if topic == STRONG_INHIBITOR else set(knowledge.inducers)
+    members = set(knowledge.inhibitors) if management is None else {
+        i for i, inducer in knowledge.inducers.items() if inducer.management == management}
     assert "Brands of several ingredients" in page
     for brand in knowledge.brands.values():
         if set(brand.ingredients) & members:
@@ -167,6 +170,10 @@ STRONG_INDUCER = "imatinib-strong-cyp3a4-inducer"
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 @pytest.mark.parametrize(("version", "shape", "text", "named", "contents"), [
+    ("R4", "text", "Donnatal tablet", "phenobarbital",
+     "Donnatal contains phenobarbital, with atropine, hyoscyamine and scopolamine (RxNorm, status V)."),
+    ("R4", "text", "Atripla 600/200/300 mg tablet", "efavirenz",
+     "Atripla contains efavirenz, with emtricitabine and tenofovir disoproxil fumarate (RxNorm, status V)."),
     ("R4", "text", "Rifater tablet", "rifampin",
      "Rifater contains rifampin, with isoniazid and pyrazinamide (RIFATER US label, status V; RxNorm, status V)."),
     ("STU3", "display", "RIFAMATE 300 mg/150 mg capsule", "rifampin",
@@ -177,13 +184,15 @@ STRONG_INDUCER = "imatinib-strong-cyp3a4-inducer"
      "Orkambi contains lumacaftor, with ivacaftor (ORKAMBI US label, status V)."),
 ])
 def test_imatinib_ordered_for_a_patient_on_an_inducer_brand_names_the_inducer_in_it(
-        call, hook, version, shape, text, named, contents):
-    """Rifater, Rifamate and IsonaRif were brands of rifampin alone (the card never said they hold isoniazid, nor
-    which of their ingredients it was about); Orkambi, lumacaftor with ivacaftor, was not recognised at all."""
+        call, knowledge, hook, version, shape, text, named, contents):
+    """Rifater, Rifamate, IsonaRif, Donnatal and Atripla were brands of their inducer alone (the card never said
+    what else they hold, nor which of their ingredients it was about); Orkambi, lumacaftor with ivacaftor, was not
+    recognised at all."""
     brand = with_concept(order(version, "brand", text, mg=600, authored="2026-09-01"), shape, text)
     body = hook_request(hook, [resource(IMATINIB_DRAFTS[version])],
                         prefetch={"activeMedications": bundle(brand)})
-    [card] = cards_of_topic(call(body), STRONG_INDUCER)
+    moderate = knowledge.inducers[named].strength == "moderate"
+    [card] = cards_of_topic(call(body), "imatinib-moderate-cyp3a4-inducer" if moderate else STRONG_INDUCER)
     assert named in card["summary"]
     assert f"{named} ({text}, an active order)" in card["detail"]
     assert contents in card["detail"]
