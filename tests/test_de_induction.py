@@ -36,8 +36,10 @@ def renewal(
     draft_mg: float = 600,
     inducer: str = "Rifampin 300 MG Oral Capsule",
     extra_active: tuple[dict, ...] = (),
+    later_history: tuple[dict, ...] = (),
 ) -> dict:
-    """Imatinib being renewed after an inducer order stopped, with the imatinib history before and during it."""
+    """Imatinib being renewed after an inducer order stopped, with the imatinib history before and during it (and
+    `later_history`: orders after it)."""
     stopped = order(version, "inducer-stopped", inducer, status="stopped", mg=600,
                     authored=ago(started_days_ago), ended=ago(stopped_days_ago))
     history = [stopped, order(version, "imatinib-before", "imatinib 400 MG Oral Tablet", status="completed",
@@ -48,6 +50,7 @@ def renewal(
                        authored=ago(started_days_ago - 3))
         history.append(raised)
         active.append(raised)
+    history += later_history
     draft = order(version, "imatinib-draft", "imatinib 400 MG Oral Tablet", status="draft", mg=draft_mg)
     # A DSTU2 client fills the MedicationOrder keys discovery offers beside the MedicationRequest ones.
     keys = ("medicationOrderHistory", "activeMedicationOrders") if version == "DSTU2" else (
@@ -112,13 +115,39 @@ def test_carbamazepine_statement_stopped_counts_and_says_the_figure_is_from_rifa
     [
         ("imatinib never raised", {"raised_mg": None, "draft_mg": 400}),
         ("already stepped back", {"draft_mg": 400}),
-        ("stopped beyond the look-back", {"stopped_days_ago": 70, "started_days_ago": 100}),
+        ("stopped beyond the look-back, imatinib stepped back and raised again since", {
+            "stopped_days_ago": 70, "started_days_ago": 100,
+            "later_history": (
+                order("R4", "im-back", "imatinib 400 MG Oral Tablet", status="completed", mg=400, authored=ago(60)),
+                order("R4", "im-again", "imatinib 400 MG Oral Tablet", status="completed", mg=600, authored=ago(30)),
+            ),
+        }),
+        ("stopped beyond the look-back, raised further since", {
+            "stopped_days_ago": 70, "started_days_ago": 100, "draft_mg": 800,
+            "later_history": (
+                order("R4", "im-800", "imatinib 400 MG Oral Tablet", status="completed", mg=800, authored=ago(20)),
+            ),
+        }),
         ("another strong inducer still taken",
          {"extra_active": (order("R4", "pht", "phenytoin 100 mg capsule", mg=300),)}),
     ],
 )
 def test_no_de_induction_card(call, case, changes):
     assert de_induction_cards(call(renewal(**changes))) == [], case
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+def test_a_dose_raised_for_an_inducer_that_stopped_long_ago_and_never_stepped_back_still_gets_the_step_back(
+    call, version
+):
+    # Past the 8-week look-back: nothing recorded since the inducer ended, so the raised dose is still the one
+    # raised for it, and the patient has been over-exposed for weeks.
+    [card] = de_induction_cards(call(renewal(version, stopped_days_ago=70, started_days_ago=100)))
+    assert card["summary"] == "Rifampin stopped 70 days ago: imatinib still 600 mg/day; step back to 400 mg/day"
+    assert "raised during it: 600 mg/day" in card["detail"]
+    update = suggestion(card, "Step imatinib back to 400 mg/day")["actions"][0]
+    assert update["type"] == "update" and update["resource"]["id"] == "imatinib-draft"
+    assert validation_problems(update["resource"], emitted_version(update["resource"])) == []
 
 
 def test_a_cancelled_inducer_order_was_never_taken(call):

@@ -113,10 +113,15 @@ def _stopped_strong_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[
 
 
 def _ended_inducers(facts: PatientFacts, knowledge: Knowledge) -> list[EndedInducer]:
-    lookback = knowledge.interactions.de_induction.lookback_days
+    """Those ended by today, the latest first."""
     found = [e for e in stopped_strong_inducers(facts, knowledge)
-             if e.span.end is not None and 0 <= (facts.today - e.span.end.day).days <= lookback]
+             if e.span.end is not None and (facts.today - e.span.end.day).days >= 0]
     return sorted(found, key=lambda e: e.span.end.at if e.span.end else _NEVER, reverse=True)
+
+
+def _within_lookback(inducer: EndedInducer, facts: PatientFacts, knowledge: Knowledge) -> bool:
+    assert inducer.span.end is not None
+    return (facts.today - inducer.span.end.day).days <= knowledge.interactions.de_induction.lookback_days
 
 
 def _dose_events(facts: PatientFacts, knowledge: Knowledge) -> list[DoseEvent]:
@@ -164,6 +169,8 @@ def find_de_induction(facts: PatientFacts, knowledge: Knowledge) -> DeInduction 
     start, end = inducer.span.start, inducer.span.end
     assert start is not None and end is not None
     events = _dose_events(facts, knowledge)
+    if not _within_lookback(inducer, facts, knowledge) and not _raise_unchanged_since(inducer, current, events):
+        return None
     before_start = [e for e in events if e.on and e.on.at < start.at]
     during = [e for e in events if e.on and start.at <= e.on.at <= end.at]
     before_is_pre = bool(before_start)
@@ -183,6 +190,18 @@ def find_de_induction(facts: PatientFacts, knowledge: Knowledge) -> DeInduction 
         step_back_on=end.day + timedelta(days=keep),
         days_since_end=(facts.today - end.day).days,
     )
+
+
+def _raise_unchanged_since(inducer: EndedInducer, current: DoseEvent, events: list[DoseEvent]) -> bool:
+    """Past the look-back, the record still says the dose is the one raised for the inducer only when imatinib was
+    raised while it ran and no imatinib dose has been recorded since it ended: a dose changed after it (stepped
+    back, or raised again for the response) was someone's later decision, and the card would second-guess it."""
+    start, end = inducer.span.start, inducer.span.end
+    assert start is not None and end is not None
+    during = [e for e in events if e.on and start.at <= e.on.at <= end.at]
+    since = [e for e in events if e.on and e.on.at > end.at]
+    return (not since and bool(during) and not inducer.end_unknown
+            and any(e.daily_mg == current.daily_mg for e in during))
 
 
 def _step_back_suggestion(finding: DeInduction, facts: PatientFacts,

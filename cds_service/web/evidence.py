@@ -409,7 +409,10 @@ def _inducer_stopped(knowledge: Knowledge) -> Topic:
             _item(knowledge, "When to step back", f"Keep the adjusted dose about {de.keep_adjusted_days} days after "
                   "stopping an inducer, then step back.", de.keep_adjusted_status, de.keep_adjusted_sources),
             _item(knowledge, "How far back the record is read", f"An inducer that ended up to {de.lookback_days} days "
-                  "ago is looked for (twice the period above).", de.lookback_status, de.lookback_sources),
+                  "ago is looked for (twice the period above); one that ended longer ago counts only when "
+                  "imatinib was raised while it ran and no imatinib dose has been recorded since (the raise was "
+                  "never stepped back).",
+                  de.lookback_status, de.lookback_sources),
             _item(knowledge, "The trough level", de.trough_note, de.trough_note_status, de.trough_note_sources),
         )), Section("The inducers", tuple(_inducer_items(knowledge, "dose-increase")))),
     )
