@@ -388,3 +388,59 @@ def test_a_tested_word_in_the_tests_title_does_not_make_the_results_change_a_lis
     report = kinase_domain_text("ABL1 T315I", title="ABL1 kinase domain sequencing (covers codons 240-500)")
     card = variant_card(imatinib_order(call, report, hook="order-select"))
     assert card["indicator"] == "critical"
+
+
+SNOMED = "http://snomed.info/sct"
+
+
+def assessment_valued(value: dict, keep_components: bool = True) -> dict:
+    """The IG T315I variant (LOINC 69548-6) with its Present value replaced by `value` (a value[x] key and its
+    content), with or without its structured components."""
+    result = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    del result["valueCodeableConcept"]
+    if not keep_components:
+        del result["component"]
+    result.update(value)
+    return result
+
+
+@pytest.mark.parametrize(("value", "keep_components"), [
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260373001"}]}}, True),  # Detected, no display
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260373001", "display": "Detected"}]}}, True),
+    ({"valueBoolean": True}, True),
+    ({"valueCodeableConcept": {"text": "ABL1 T315I"}}, False),  # the value names the change found
+    ({"valueString": "p.Thr315Ile"}, True),
+    ({"valueCodeableConcept": {"text": "BCR-ABL1 p.(Thr315Ile)"}}, False),
+])
+def test_a_variant_assessment_valued_as_found_in_any_way_labs_send_gets_its_critical_card(call, value,
+                                                                                           keep_components):
+    card = variant_card(imatinib_order(call, assessment_valued(value, keep_components)))
+    assert card["indicator"] == "critical"
+    assert "ABL1 T315I" in card["summary"]
+    assert "says neither Present nor Absent" not in card["detail"]
+    assert any(a["type"] == "delete" for s in card["suggestions"] for a in s["actions"])
+
+
+@pytest.mark.parametrize("value", [
+    {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260415000"}]}},  # Not detected, no display
+    {"valueBoolean": False},
+])
+def test_a_variant_assessment_coded_not_detected_is_no_finding(call, value):
+    cards = imatinib_order(call, assessment_valued(value))
+    assert [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")] == []
+
+
+@pytest.mark.parametrize(("value", "quoted"), [
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "419984006", "display": "Inconclusive"}]}},
+     "Inconclusive"),
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "419984006"}]}}, "code 419984006"),
+    ({"valueString": "See scanned report"}, "See scanned report"),
+    ({"valueCodeableConcept": {"coding": [{"system": "urn:oid:1.2.3", "code": "X9"}]}}, "code X9"),
+])
+def test_a_variant_assessment_whose_value_says_neither_is_read_as_found_and_quoted_never_dropped(call, value,
+                                                                                                  quoted):
+    # Was `{"cards": []}`, an all clear, with a T315I on record and imatinib being ordered.
+    card = variant_card(imatinib_order(call, assessment_valued(value)))
+    assert card["indicator"] == "critical"
+    assert f"Its value, “{quoted}”, says neither Present nor Absent; read as found" in card["detail"]
+    assert "confirm the result with the laboratory" in card["detail"]

@@ -104,6 +104,9 @@ class VariantFinding:
     dna: str | None = None
     genomic: str | None = None
     assessment_missing: bool = False  # a 69548-6 variant without a Present/Absent value, read as found
+    # A 69548-6 variant whose value says neither Present nor Absent (Inconclusive, a word the service does not
+    # know): read as found, never dropped, and the card quotes the value so the clinician can check it.
+    unclear_value: str | None = None
 
     @property
     def key(self) -> tuple[str, str | None, int | None]:
@@ -181,10 +184,17 @@ def _gene_pairs(concept: Any, reading: VariantReading) -> list[tuple[str | None,
 
 
 def _assessment(observation: Resource, reading: VariantReading, index: VariantIndex) -> str:
-    """present, absent, unclear (a no-call or an unknown answer), or missing (no value at all)."""
+    """present, absent, mixed (a change found beside one ruled out), unclear (Inconclusive, or an answer the service
+    does not know), or missing (no value at all). A coded answer counts by its code, a display or none; a value
+    that names a change and no result word ("ABL1 T315I") names the change found."""
     value = observation.get("valueCodeableConcept")
     if has_coding(value, reading.system, reading.present_code):
         return "present"
+    for answer in reading.coded_answers:
+        if has_coding(value, answer.system, answer.code):
+            return answer.answer
+    if isinstance(observation.get("valueBoolean"), bool):
+        return "present" if observation["valueBoolean"] else "absent"
     texts = _value_texts(observation)
     if not texts and not any(key.startswith("value") for key in observation):
         return "missing"
@@ -194,7 +204,24 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
         return "mixed" if said == {"present", "absent"} else "absent"
     if any(index.positive_pattern.search(t) for t in texts):
         return "present"
+    if any(_changes_at(t) for t in texts):
+        return "present"
     return "unclear"
+
+
+def _value_words(observation: Resource) -> str:
+    """The value as the card quotes it: its text or codes' displays, else its codes, else its JSON type."""
+    value = observation.get("valueCodeableConcept")
+    words = concept_words(value)
+    if isinstance(observation.get("valueString"), str):
+        words.append(observation["valueString"])
+    if words:
+        return "; ".join(dict.fromkeys(words))
+    codes = [str(c.get("code")) for c in codings(value) if c.get("code")]
+    if codes:
+        return "code " + ", ".join(codes)
+    kinds = [key for key in observation if key.startswith("value")]
+    return kinds[0] if kinds else "no value"
 
 
 def _changes_said(
@@ -275,7 +302,16 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
     reading, index = knowledge.genomics.reading, knowledge.variants
     assessment = _assessment(observation, reading, index)
     if assessment == "unclear":
-        return []
+        unclear = _value_words(observation)
+        return [replace(r, unclear_value=unclear) if isinstance(r, VariantFinding) else r
+                for r in _from_components_as(observation, knowledge, base, "present")]
+    return _from_components_as(observation, knowledge, base, assessment)
+
+
+def _from_components_as(
+    observation: Resource, knowledge: Knowledge, base: dict[str, Any], assessment: str
+) -> list["Reading"]:
+    reading, index = knowledge.genomics.reading, knowledge.variants
     gene = None
     components = _components_by_code(observation, reading)
     gene_components = components.get(reading.gene_component, [])

@@ -226,6 +226,15 @@ ResponseCategory = Literal["optimal", "warning", "failure", "early", "unknown"]
 EvidenceLevel = Literal["published-trial", "registered-trial", "review-only"]
 
 
+class CodedAnswer(_Entry):
+    """A coded value that answers whether a variant was found."""
+
+    system: str
+    code: str
+    display: str
+    answer: Literal["present", "absent", "unclear"]
+
+
 class VariantReading(_Entry):
     system: str
     variant_code: str
@@ -239,6 +248,7 @@ class VariantReading(_Entry):
     negative_terms: list[str] = Field(min_length=1)
     positive_terms: list[str] = Field(min_length=1)
     tested_terms: list[str] = Field(min_length=1)
+    coded_answers: list[CodedAnswer] = Field(default_factory=list)
     sources: list[str]
     status: Status
 

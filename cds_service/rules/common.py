@@ -189,4 +189,7 @@ def finding_source(finding: VariantFinding) -> str:
         "text": f"its text, “{evidence}”",
     }[finding.read_from]
     note = " The result gives no Present/Absent value; read as found." if finding.assessment_missing else ""
+    if finding.unclear_value is not None:
+        note = (f" Its value, “{escape_markdown(finding.unclear_value[:120])}”, says neither Present nor Absent; read "
+                "as found, as the safer reading: confirm the result with the laboratory.")
     return f"{where}, reported {finding.date}, read from {how}.{note}"
