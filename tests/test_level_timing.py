@@ -225,3 +225,40 @@ def test_established_therapy_and_induction_can_be_sampled_today(call):
     assert trough_day(card) == days(0)
     assert (f"on or after {days(0)}: any day now: 29 days of uninterrupted therapy from 2024-01-01, the earliest "
             "imatinib order on record (ARUP) and about 14 days after the inducer started") in card["detail"]
+
+
+def drawn_at(value: float, at: str, ident: str, **changes) -> dict:
+    return level(value, id=ident, effectiveDateTime=at, **changes)
+
+
+TROUGH_NOTE = {"note": [{"text": "Pre-dose sample"}]}
+
+
+def test_a_labelled_trough_is_not_hidden_by_an_untimed_sample_drawn_after_it_the_same_morning(call):
+    # Once daily: a sample 3 h after the trough cannot be one too. Before, the later 2600 ng/mL was read as a trough
+    # at target (above the watch level) and held back the increase for a patient whose trough is 640.
+    card = rifampin_card_with(call, drawn_at(640, "2026-10-20T07:50:00Z", "trough", **TROUGH_NOTE),
+                              drawn_at(2600, "2026-10-20T11:00:00Z", "later"))
+    assert ("Latest imatinib level: **640 ng/mL** on 2026-10-20, below the 1000 ng/mL target (a trough, read from "
+            "its note).") in card["detail"]
+    assert card["indicator"] == "critical"
+    assert increases(card)
+    assert "watch" not in card["detail"]
+    assert ("A later sample, 2600 ng/mL on 2026-10-20T11:00:00Z, was drawn 3.17 h after the trough of "
+            "2026-10-20T07:50:00Z (640 ng/mL)") in card["detail"]
+
+
+@pytest.mark.parametrize(("trough", "later", "why"), [
+    (("2026-10-19T07:50:00Z", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {}), "more than one interval after the trough"),
+    (("2026-10-20T07:50:00Z", {}), ("2026-10-20T11:00:00Z", {}), "neither sample is labelled a trough"),
+    (("2026-10-20", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {}), "the trough has no draw time"),
+    (("2026-10-20T07:50:00Z", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {"note": [{"text": "3 h post-dose"}]}),
+     "the later sample is timed by its own record"),
+])
+def test_the_latest_sample_stays_the_latest_unless_a_labelled_trough_shares_its_dosing_interval(
+    call, trough, later, why
+):
+    card = rifampin_card_with(call, drawn_at(640, trough[0], "trough", **trough[1]),
+                              drawn_at(2600, later[0], "later", **later[1]))
+    assert "Latest imatinib level: **2600 ng/mL** on 2026-10-20" in card["detail"], why
+    assert "A later sample" not in card["detail"], why

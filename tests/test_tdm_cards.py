@@ -267,3 +267,17 @@ def test_a_level_days_into_a_first_ever_order_is_fitted_with_the_doses_it_had_an
             "confirm with a trough from 2026-12-15 on.")
     assert (said in card["detail"]) is early
     assert ("days into therapy" in card["detail"]) is early
+
+
+def test_a_labelled_trough_below_target_is_fitted_not_an_untimed_higher_sample_drawn_after_it(call):
+    # Before: the 2400 ng/mL sample at 11:00 was "the latest level, read as a trough", at target and above the
+    # watch level, for a patient whose pre-dose trough that morning was 640.
+    trough = level(640, "2026-11-20T07:50:00Z", note=[{"text": "trough, pre-dose"}])
+    later = level(2400, "2026-11-20T11:00:00Z")
+    card = the_tdm_card(call(hook_request("order-select", [resource(DRAFTS["R4"])], prefetch=prefetch(trough, later))))
+    assert "below the 1000 target" in card["summary"] and "600 mg once daily" in card["summary"]
+    assert "Latest level **640 ng/mL**" in card["detail"]
+    assert ("A later sample, 2400 ng/mL on 2026-11-20T11:00:00Z, was drawn 3.17 h after the trough of "
+            "2026-11-20T07:50:00Z (640 ng/mL): two samples of one dosing interval cannot both be troughs") in card[
+        "detail"]
+    assert "watch" not in card["summary"]

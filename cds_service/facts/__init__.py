@@ -10,7 +10,14 @@ from typing import TypeVar, cast
 
 from cds_service.facts.conditions import Diagnosis, diagnoses
 from cds_service.facts.genomics import UnattributedChange, VariantFinding, genomic_readings
-from cds_service.facts.labs import GivenDose, ImatinibLevel, given_at, imatinib_levels, timed_by_doses
+from cds_service.facts.labs import (
+    GivenDose,
+    ImatinibLevel,
+    given_at,
+    imatinib_levels,
+    timed_by_doses,
+    trough_before_untimed,
+)
 from cds_service.facts.medications import (
     INACTIVE_ORDER_STATUSES,
     Identities,
@@ -201,7 +208,7 @@ def extract_facts(
               for level in imatinib_levels(results.levels, knowledge.level_codes)]
     latest_plausible = day + timedelta(days=1)
     dated_later = tuple(level for level in levels if level.drawn is not None and level.drawn.day > latest_plausible)
-    levels = [level for level in levels if level not in dated_later]
+    levels = trough_before_untimed([level for level in levels if level not in dated_later], interval)
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)

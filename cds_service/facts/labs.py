@@ -297,3 +297,30 @@ def _with_timing(level: ImatinibLevel, timing: SampleTiming) -> ImatinibLevel:
     if timing is level.timing:
         return level
     return replace(level, timing=timing)
+
+
+LATER_THAN_TROUGH = "its draw time against the labelled trough"
+
+
+def trough_before_untimed(levels: list[ImatinibLevel], interval_hours: float) -> list[ImatinibLevel]:
+    """Levels latest first, except that a level labelled a trough comes first when the latest, which the record does
+    not time, was drawn after it within one dosing interval: two samples of one interval cannot both be troughs,
+    and the labelled one is the trough. Without this the untimed later sample (read as a trough, as an untimed
+    level is) hid a labelled trough below target drawn the same morning. The later sample is kept, timed as not a
+    trough by its draw time against the trough's."""
+    latest = levels[0] if levels else None
+    if latest is None or latest.timing.kind != "unknown" or latest.drawn is None or latest.drawn.precision != "time":
+        return levels
+    for index, level in enumerate(levels[1:], start=1):
+        if level.drawn is None or level.drawn.precision != "time":
+            continue
+        hours = (latest.drawn.at - level.drawn.at).total_seconds() / 3600
+        if hours >= interval_hours:
+            break  # older still: a sample of an earlier interval
+        if level.timing.kind == "trough" and hours > 0:
+            timing = SampleTiming(
+                "not-trough", f"drawn {hours:.3g} h after the trough of {level.drawn.text} ({level.shown})",
+                f"{LATER_THAN_TROUGH} ({level.reference or 'an earlier result'})",
+            )
+            return [level, replace(latest, timing=timing), *levels[1:index], *levels[index + 1:]]
+    return levels

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from cds_service.facts import PatientFacts
-from cds_service.facts.labs import ImatinibLevel
+from cds_service.facts.labs import LATER_THAN_TROUGH, ImatinibLevel
 from cds_service.facts.medications import MedicationUse
 from cds_service.facts.timeline import written_on
 from cds_service.knowledge import Knowledge
@@ -121,7 +121,23 @@ def standing(level: ImatinibLevel, floor: float) -> Standing:
 
 
 def latest_level(facts: PatientFacts, target: TroughTarget | None, knowledge: Knowledge) -> LevelAssessment | None:
-    return assess_level(facts.imatinib_levels[0] if facts.imatinib_levels else None, target, knowledge)
+    """The level the rules hold against the target, its text naming any later sample set aside beside it."""
+    assessed = assess_level(facts.imatinib_levels[0] if facts.imatinib_levels else None, target, knowledge)
+    if assessed is not None and (later := later_samples_set_aside(facts)):
+        return replace(assessed, text=" ".join([assessed.text, *later]))
+    return assessed
+
+
+def later_samples_set_aside(facts: PatientFacts) -> list[str]:
+    """A sample drawn after a labelled trough within one dosing interval, with no timing of its own, is not a trough
+    (facts/labs.py: trough_before_untimed): the card names it, so its value is not missed."""
+    return [
+        f"A later sample, {level.shown} on {level.drawn.text if level.drawn else 'an unrecorded date'}, was "
+        f"{level.timing.text}: two samples of one dosing interval cannot both be troughs, so the labelled trough "
+        "is the level used; the later one is not held against the target."
+        for level in facts.imatinib_levels[1:]
+        if level.timing.kind == "not-trough" and level.timing.read_from.startswith(LATER_THAN_TROUGH)
+    ]
 
 
 def under_induction(

@@ -25,7 +25,7 @@ from cds_service.pk.estimate import (
     estimate,
 )
 from cds_service.rules.dosing import DoseIncrease, tablets_for
-from cds_service.rules.levels import reported_value, therapy_start
+from cds_service.rules.levels import later_samples_set_aside, reported_value, therapy_start
 
 STEADY_STATE_DAYS = 60  # with no start on record, the regimen is taken to have run this long (steady state)
 
@@ -187,6 +187,7 @@ def _model_dosing(facts: PatientFacts, knowledge: Knowledge, use: MedicationUse,
         return NoModel(f"No model-based dose: {exc.message}.", outside_domain=exc.field == "covariates.age_years")
     if unfitted:
         notes.append(unfitted)
+    notes.extend(later_samples_set_aside(facts))
     return ModelDosing(answer, request, dose, level, level_reading, tuple(notes), unfitted)
 
 
