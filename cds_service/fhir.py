@@ -191,3 +191,34 @@ def copy_resource(resource: Resource) -> Resource:
     pays for generality (cycles, custom types) that JSON never has."""
     copied: Resource = orjson.loads(orjson.dumps(resource))
     return copied
+
+
+# Code systems some feeds name by their HL7 OID in `Coding.system` where FHIR asks for the URI ("If a URI is defined
+# here, it SHALL be used in preference to any other identifying mechanisms": FHIR terminologies-systems, which lists
+# both). Read as the URI, so a LOINC level or a SNOMED CT diagnosis coded by OID is not missed.
+SYSTEM_BY_OID = {
+    "urn:oid:2.16.840.1.113883.6.1": "http://loinc.org",
+    "urn:oid:2.16.840.1.113883.6.96": "http://snomed.info/sct",
+    "urn:oid:2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "urn:oid:2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
+}
+_OID_MARK = b"urn:oid:2.16.840.1.113883.6."
+
+
+def with_uri_systems(data: Any, raw: bytes | None = None) -> Any:
+    """`data` with every `system` that names one of these code systems by OID set to its URI, in place. With `raw`,
+    the JSON text `data` was parsed from, a body that holds no such OID (nearly every one) is not walked. The walk
+    is iterative: any depth the shape limits allow."""
+    if raw is not None and _OID_MARK not in raw:
+        return data
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            system = value.get("system")
+            if isinstance(system, str) and system in SYSTEM_BY_OID:
+                value["system"] = SYSTEM_BY_OID[system]
+            stack.extend(v for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, dict | list))
+    return data

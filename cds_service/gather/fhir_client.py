@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from cds_service.fhir import Resource, bundle_resources, next_link
+from cds_service.fhir import Resource, bundle_resources, next_link, with_uri_systems
 from cds_service.outbound import FetchFailed, get_json, under_prefix
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
@@ -52,6 +52,7 @@ class FhirClient:
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")
         if data["resourceType"] == "OperationOutcome":
             raise FhirFetchError("the FHIR server answered with an OperationOutcome")
+        with_uri_systems(data)
         return data
 
     async def read(self, query: str) -> Resource:

@@ -6,6 +6,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from cds_service.errors import BadRequest
+from cds_service.fhir import with_uri_systems
 from cds_service.protocol.limits import JsonLimits, check_json_limits
 
 
@@ -71,7 +72,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def parse_hook_request(body: bytes, limits: JsonLimits | None = None) -> HookRequest:
-    data = parse_json_object(body, limits=limits)
+    data = with_uri_systems(parse_json_object(body, limits=limits), body)
     try:
         return HookRequest.model_validate(data)
     except ValidationError as exc:
