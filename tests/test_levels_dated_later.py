@@ -63,3 +63,4 @@ def test_a_level_dated_after_today_does_not_hold_back_an_inducer_increase(call):
 def test_a_level_dated_tomorrow_counts_a_time_zone_ahead_of_utc_explains_it(call):
     cards = _cards(call, _level(1500, 1, "tomorrow"))
     assert MISDATED_SUMMARY not in [c["summary"] for c in cards]
+

@@ -13,10 +13,12 @@ from cds_service.facts.genomics import UnattributedChange, VariantFinding, genom
 from cds_service.facts.labs import (
     GivenDose,
     ImatinibLevel,
+    UncodedLevel,
     given_at,
     imatinib_levels,
     timed_by_doses,
     trough_before_untimed,
+    uncoded_levels,
 )
 from cds_service.facts.medications import (
     INACTIVE_ORDER_STATUSES,
@@ -54,6 +56,8 @@ class PatientFacts:
     # Levels dated more than a day after today (a date error: a time zone explains a day, not more), kept out of
     # `imatinib_levels` so that none is the "latest", fitted or held against the target; the coverage card names them.
     levels_dated_later: tuple[ImatinibLevel, ...] = ()
+    # Results named as imatinib levels under a code the knowledge base does not know: named, never used.
+    levels_uncoded: tuple[UncodedLevel, ...] = ()
     unavailable: dict[str, str] = field(default_factory=dict)
     # `Medication/x` references (on the record or the drafts) that could not be read, with the reason.
     unresolved_medications: dict[str, str] = field(default_factory=dict)
@@ -222,6 +226,7 @@ def extract_facts(
         diagnoses=tuple(diagnoses(conditions, knowledge)),
         imatinib_levels=tuple(levels),
         levels_dated_later=dated_later,
+        levels_uncoded=tuple(uncoded_levels(results.named_levels)),
         unavailable=dict(record.unavailable),
         unresolved_medications=dict(record.unresolved_medications),
         today=day,

@@ -217,14 +217,16 @@ def _factor(unit: str) -> float | None:
     return _TO_NG_ML.get(unit.strip().lower().replace("\u03bc", "\u00b5"))
 
 
-def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, str]]) -> list[ImatinibLevel]:
+def imatinib_levels(
+    observations: list[Resource], level_codes: set[tuple[str, str]] | None
+) -> list[ImatinibLevel]:
     """Final results only, newest drawn first (levels without a draw time last); one that cannot be read as a
-    concentration is kept, marked `unread`."""
+    concentration is kept, marked `unread`. With `level_codes` None, every result given is read (for naming)."""
     levels = []
     for obs in observations:
         if not is_result(obs):
             continue
-        if not has_code_in(obs.get("code"), level_codes):
+        if level_codes is not None and not has_code_in(obs.get("code"), level_codes):
             continue
         ref = f"Observation/{obs['id']}" if isinstance(obs.get("id"), str) else None
         issued = obs.get("issued")
@@ -239,6 +241,31 @@ def imatinib_levels(observations: list[Resource], level_codes: set[tuple[str, st
                                     comparator.strip() if isinstance(comparator, str) else ""))
     levels.sort(key=lambda level: (level.drawn is not None, level.drawn.at if level.drawn else 0), reverse=True)
     return levels
+
+
+@dataclass(frozen=True, slots=True)
+class UncodedLevel:
+    """A result named as an imatinib level under a code the knowledge base does not know: named, never used."""
+
+    level: ImatinibLevel
+    name: str
+    codes: str  # "system|code" of its codings, as the card quotes them; "" when it has none
+
+
+def uncoded_levels(observations: list[Resource]) -> list[UncodedLevel]:
+    """Each final result named as an imatinib level under a code the knowledge base does not know, read as a level
+    would be (so the card can say what it holds), newest first."""
+    found = []
+    for obs in observations:
+        level = next(iter(imatinib_levels([obs], None)), None)
+        if level is None:
+            continue
+        concept = obs.get("code")
+        codes = ", ".join(f"{c.get('system') or 'no system'}|{c['code']}" for c in raw_codings(concept)
+                          if isinstance(c.get("code"), str))
+        found.append(UncodedLevel(level, concept_text(concept) or "an unnamed result", codes))
+    found.sort(key=lambda u: (u.level.drawn is not None, u.level.drawn.at if u.level.drawn else 0), reverse=True)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

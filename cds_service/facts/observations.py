@@ -21,6 +21,9 @@ class SortedResults:
     variant_candidates: list[Resource] = field(default_factory=list)
     # Weights and heights filed among the results (the profile reads them beside the vital signs).
     body_measures: list[Resource] = field(default_factory=list)
+    # Numbers under a code the knowledge base does not know, named as imatinib (a local "Imatinib trough" code):
+    # not read as levels, but named on the check-incomplete card rather than passed over in silence.
+    named_levels: list[Resource] = field(default_factory=list)
 
 
 def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledge) -> SortedResults:
@@ -30,6 +33,7 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
     bcr_abl1: list[Resource] = []
     candidates: list[Resource] = []
     body_measures: list[Resource] = []
+    named_levels: list[Resource] = []
     for resource in resources:
         if resource.get("resourceType") != "Observation" or not belongs_to(resource, patient_id):
             continue
@@ -48,7 +52,23 @@ def sort_results(resources: list[Resource], patient_id: str, knowledge: Knowledg
             candidates.append(resource)
         if "body measure" in kinds:
             body_measures.append(resource)
-    return SortedResults(levels, bcr_abl1, candidates, body_measures)
+        if not kinds and "valueQuantity" in resource and _named_as_imatinib(resource.get("code")):
+            named_levels.append(resource)
+    return SortedResults(levels, bcr_abl1, candidates, body_measures, named_levels)
+
+
+# Not the parent drug: its metabolite (N-desmethyl imatinib, CGP 74588, norimatinib) is measured by some assays too.
+_METABOLITE_WORDS = ("desmethyl", "norimatinib", "cgp 74588", "cgp74588", "metabolite")
+
+
+def _named_as_imatinib(concept: object) -> bool:
+    """Whether a code's text or a display names imatinib (a substring test first: this runs for every unknown
+    code of the record, nearly all blood counts)."""
+    if not isinstance(concept, dict):
+        return False
+    words = [concept.get("text"), *(c.get("display") for c in concept.get("coding") or () if isinstance(c, dict))]
+    named = [w for w in words if isinstance(w, str) and ("matinib" in w or "MATINIB" in w)]
+    return bool(named) and not any(m in w.lower() for w in named for m in _METABOLITE_WORDS)
 
 
 _NONE: frozenset[str] = frozenset()

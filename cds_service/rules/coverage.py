@@ -66,6 +66,16 @@ def _needs(facts: PatientFacts, knowledge: Knowledge) -> dict[str, list[str]]:
     return needs
 
 
+# A card about one of these alone says what it is about in its summary.
+_ONE_GAP_SUMMARY = {
+    "an imatinib level dated after today": "Imatinib level dated after today: not used; check its date with the "
+                                           "laboratory",
+    "an imatinib level under a code it does not know": "Imatinib level under a code the service does not read: not "
+                                                       "used; check it by hand",
+}
+MAX_UNCODED_NAMED = 3  # the latest few; more would bury the card's point
+
+
 def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) -> Card | None:
     """One info card naming the data the orders being written needed and could not have, or None."""
     needs = _needs(facts, knowledge)
@@ -77,13 +87,16 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
     ]
     unresolved = sorted(ref for ref in facts.unresolved_medications if ref not in named)
     misdated = facts.levels_dated_later if needs else ()
-    if not gaps and not (unresolved and needs) and not misdated:
+    uncoded = facts.levels_uncoded[:MAX_UNCODED_NAMED] if needs else ()
+    if not gaps and not (unresolved and needs) and not misdated and not uncoded:
         return None
     labels = [PREFETCH_BY_KEY[key].label for key, _, _ in gaps]
     if unresolved:
         labels.append("some medicines on the record")
     if misdated:
         labels.append("an imatinib level dated after today")
+    if uncoded:
+        labels.append("an imatinib level under a code it does not know")
     drugs = "imatinib" if any("imatinib" in d.ingredients for d in facts.draft_orders if d.under_decision) else (
         ", ".join(sorted({d.display for d in facts.draft_orders if d.under_decision and d.ingredients})) or "imatinib"
     )
@@ -106,6 +119,16 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
         lines.append(f"- the imatinib level {level.shown}{where} is dated {dated}, after today: a date error in the "
                      "record, so it was not used (not as the latest level, not against the trough target, not in "
                      "the model). Check its date with the laboratory.")
+    for found in uncoded:
+        level = found.level
+        where = f", {escape_markdown(level.reference)}" if level.reference else ""
+        dated = f" on {level.drawn.shown()}" if level.drawn else ""
+        codes = f" (code {escape_markdown(found.codes)})" if found.codes else " (no code)"
+        lines.append(f"- “{escape_markdown(found.name)}”{codes}{where}: {escape_markdown(level.shown)}{dated}, named "
+                     "as imatinib but not under a LOINC code the service reads as an imatinib level "
+                     f"({', '.join(sorted(c for _, c in knowledge.level_codes))}), so it was not used (not against "
+                     "the trough target, not in the model). Check it by hand, or ask the laboratory to send it "
+                     "with its LOINC code.")
     lines += [
         "",
         "**What to do**",
@@ -119,8 +142,7 @@ def coverage_card(facts: PatientFacts, knowledge: Knowledge, cards: list[Card]) 
     ]
     return Card(
         summary=fit_summary(
-            "Imatinib level dated after today: not used; check its date with the laboratory" if labels == [
-                "an imatinib level dated after today"] else
+            _ONE_GAP_SUMMARY[labels[0]] if len(labels) == 1 and labels[0] in _ONE_GAP_SUMMARY else
             f"Imatinib interaction check incomplete: {_joined(labels)} could not be read"),
         detail="\n".join(lines),
         indicator="info",
