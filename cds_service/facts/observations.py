@@ -62,13 +62,25 @@ _METABOLITE_WORDS = ("desmethyl", "norimatinib", "cgp 74588", "cgp74588", "metab
 
 
 def _named_as_imatinib(concept: object) -> bool:
-    """Whether a code's text or a display names imatinib (a substring test first: this runs for every unknown
-    code of the record, nearly all blood counts)."""
+    """Whether a code's text or a display names imatinib (and not its metabolite). A substring test on each word:
+    this runs for every result whose code the knowledge base does not know, nearly all blood counts."""
     if not isinstance(concept, dict):
         return False
-    words = [concept.get("text"), *(c.get("display") for c in concept.get("coding") or () if isinstance(c, dict))]
-    named = [w for w in words if isinstance(w, str) and ("matinib" in w or "MATINIB" in w)]
-    return bool(named) and not any(m in w.lower() for w in named for m in _METABOLITE_WORDS)
+    text = concept.get("text")
+    if isinstance(text, str) and ("matinib" in text or "MATINIB" in text):
+        return not _names_metabolite(text)
+    codings = concept.get("coding")
+    if isinstance(codings, list):
+        for coding in codings:
+            display = coding.get("display") if isinstance(coding, dict) else None
+            if isinstance(display, str) and ("matinib" in display or "MATINIB" in display):
+                return not _names_metabolite(display)
+    return False
+
+
+def _names_metabolite(words: str) -> bool:
+    lowered = words.lower()
+    return any(m in lowered for m in _METABOLITE_WORDS)
 
 
 _NONE: frozenset[str] = frozenset()
