@@ -74,6 +74,12 @@ def test_the_variant_page_says_what_each_variant_means_with_its_status(client, k
     assert "status V2" in page
 
 
+def test_the_gene_unclear_page_names_the_other_genes_and_their_sources(client, knowledge):
+    page = _text(client.get("/evidence/tki-variant-gene-unclear"))
+    assert "Genes the knowledge base does not hold" in page and "KRAS" in page and "CALR" in page
+    assert knowledge.sources["musc-myeloid-panel"].citation in page
+
+
 def test_a_guide_row_page_links_its_trials_and_the_guide(client, knowledge):
     page = client.get("/evidence/decision-guide-gist-secondary-kit").text
     assert 'href="/guide?cancer=gist"' in page

@@ -93,6 +93,19 @@ def test_a_protein_change_not_in_three_letter_hgvs_stops_loading(knowledge_copy)
         load_knowledge(knowledge_copy)
 
 
+@pytest.mark.parametrize(("old", "new", "error"), [
+    ('"BCOR", "BRAF"', '"BCOR", "KIT", "BRAF"', r"\[other_genes\] lists genes the knowledge base reads: \['KIT'\]"),
+    ('"BCOR", "BRAF"', '"BCOR", "JAK2", "BRAF"', r"other_genes.symbols.1"),  # a digit: known by its shape
+    ('sources = ["musc-myeloid-panel"', 'sources = ["nobody"', r"variants.toml: \[other_genes\]"),
+])
+def test_other_gene_symbols_are_checked(knowledge_copy, old, new, error):
+    """Listed symbols hide the changes after them from ABL1, KIT and PDGFRA: none may be one of them, each is
+    cited, and one with a digit needs no entry."""
+    edit(knowledge_copy, "variants.toml", old, new)
+    with pytest.raises(KnowledgeError, match=error):
+        load_knowledge(knowledge_copy)
+
+
 def test_a_trial_for_an_unknown_strategy_stops_loading(knowledge_copy):
     edit(knowledge_copy, "combinations.toml", 'strategies = ["imatinib-binimetinib"]\nsources = ["chi-2022"]',
          'strategies = ["imatinib-magic"]\nsources = ["chi-2022"]')

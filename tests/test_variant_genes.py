@@ -5,6 +5,7 @@ import copy
 
 import pytest
 
+from cds_service.facts.genomics import genomic_findings
 from tests.helpers import bundle, cards_of, hook_request, resource
 
 GIST = "condition-gist-r4.json"
@@ -207,3 +208,89 @@ def test_the_decision_guide_names_a_variant_without_its_gene_and_does_not_use_it
     assert guide["source"]["topic"]["code"] == "decision-guide-cml-blast"  # not the T315I row
     assert "- Mutation: T315I without its gene (possible: ABL1, TP53, ASXL1), Observation/panel-1, reported " \
         "2026-08-03: not used by the guide until the report names its gene." in guide["detail"]
+
+
+# Genes the knowledge base does not hold, written without a digit (KRAS, MPL, BRAF): [other_genes] in variants.toml.
+
+KINASE_DOMAIN = "BCR-ABL1 kinase domain mutation analysis"
+
+
+def tki_cards(cards) -> list[dict]:
+    return [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")]
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize("in_display", [False, True], ids=["code.text", "coding.display"])
+@pytest.mark.parametrize(("title", "result"), [
+    (KINASE_DOMAIN, "KRAS G12D detected"),
+    (KINASE_DOMAIN, "MPL W515L detected"),
+    (KINASE_DOMAIN, "NRAS p.Gln61Lys detected"),
+    ("ABL1 mutation analysis", "Result: BRAF V600E positive"),
+    ("BCR::ABL1 mutation screen", "KRAS:p.Gly12Asp detected"),
+    (KINASE_DOMAIN, "Other genes (KRAS, NRAS, CBL): KRAS G12D detected"),
+    (KINASE_DOMAIN, "NRAS/KRAS G12D detected"),
+])
+def test_a_change_after_a_gene_without_a_digit_is_not_the_titles_abl1(call, title, result, in_display, version):
+    cards = order(call, text_result(title, result, version=version, in_display=in_display), conditions=(CML,),
+                  version=version)
+    assert tki_cards(cards) == [], [c["summary"] for c in cards]
+    assert not [c for c in cards if "ABL1 G12D" in c["detail"] or "ABL1 W515L" in c["detail"]]
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize(("title", "result"), [
+    ("KIT mutation analysis", "BRAF V600E detected"),
+    ("KIT exon 11 sequencing", "KIT wild type; BRAF p.Val600Glu detected"),
+    ("c-KIT mutation analysis", "Result: NRAS Q61K positive"),
+])
+def test_a_change_after_a_gene_without_a_digit_is_not_the_titles_kit(knowledge, title, result, version):
+    findings = genomic_findings([text_result(title, result, version=version)], knowledge)
+    assert [f.name for f in findings if f.detected] == []
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize("result", [
+    "KRAS G12D detected; BCR-ABL T315I detected",
+    "KRAS G12D detected. ABL kinase domain: T315I detected",
+    "CML, KD mutation by NGS: T315I detected; MPL W515L detected",
+    "PCR T315I positive; DNA sequencing: NRAS Q61K positive",
+    "IS T315I detected; CALR p.Leu367ThrfsTer46 detected",
+    "MR4 not reached; GIST excluded; T315I detected; KRAS G12D detected",
+])
+def test_abbreviations_before_a_change_do_not_hide_the_abl1_change_beside_another_genes(call, result, version):
+    """The words a report writes before a change (CML, GIST, KD, NGS, PCR, DNA, IS, MR4, BCR-ABL, ABL) are no
+    genes: T315I stays ABL1's critical card, and the other gene's change is not added to it."""
+    cards = order(call, text_result(KINASE_DOMAIN, result, version=version), conditions=(CML,), version=version)
+    [card] = tki_cards(cards)
+    assert card["indicator"] == "critical"
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+
+
+def coded_result(display: str, version: str, title: str = KINASE_DOMAIN) -> dict:
+    """A coded HGVS value whose gene is only in the display: R4 with an interpretation list, STU3 one concept."""
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
+    result["code"] = {"coding": [{"system": "http://lab.example.org/codes", "code": "LAB-HGVS", "display": title}]}
+    result["valueCodeableConcept"] = {"coding": [{"system": "http://varnomen.hgvs.org", "code": "c.35G>A",
+                                                  "display": display}]}
+    positive = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                            "code": "POS", "display": "Positive"}]}
+    result["interpretation"] = positive if version == "STU3" else [positive]
+    return result
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3"])
+@pytest.mark.parametrize("display", ["KRAS p.Gly12Asp", "KRAS p.(G12D)", "KRAS:p.Gly12Asp"])
+def test_a_coded_value_naming_a_gene_without_a_digit_is_not_the_titles_abl1(call, knowledge, display, version):
+    result = coded_result(display, version)
+    assert genomic_findings([result], knowledge) == []
+    assert tki_cards(order(call, result, conditions=(CML,), version=version)) == []
+    abl1 = coded_result(display.replace("KRAS", "ABL1").replace("Gly12Asp", "Thr315Ile").replace("G12D", "T315I"),
+                        version)
+    assert [f.name for f in genomic_findings([abl1], knowledge)] == ["ABL1 T315I"]  # the gene named still counts
+
+
+@pytest.mark.parametrize("title", ["BCR-ABL1 P210 kinase domain mutation analysis", "BCR-ABL1 MR4 follow-up"])
+def test_a_transcript_or_response_level_in_the_title_is_no_gene(call, title):
+    """P210 and MR4 have a digit but name no gene, in the title as in the result: the title names one gene."""
+    [card] = tki_cards(order(call, text_result(title, "T315I detected"), conditions=(CML,)))
+    assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"

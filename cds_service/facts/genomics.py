@@ -43,8 +43,10 @@ _MISSENSE_1 = re.compile(rf"(?<![\w.])(?:p\.)?\(?([{_AA1}])(\d{{1,4}})([{_AA1}])
 _OTHER_HGVS_P = re.compile(rf"(?<![\w])p\.\(?((?:{_AA3})\d+[A-Za-z0-9_*=]*)\)?")
 # The gene an HGVS expression names with its reference sequence: "NM_005157.6(ABL1):c.944C>T".
 _HGVS_GENE = re.compile(r"\(([A-Za-z0-9-]+)\):")
-# A gene symbol in HGNC style with a digit (TP53, ASXL1, RUNX1) right before a protein change.
-_GENE_BEFORE_CHANGE = re.compile(rf"(?<![\w.-])([A-Z][A-Z0-9-]*\d[A-Z0-9-]*)\s+(?:p\.)?\(?(?:{_AA3}|[{_AA1}])\d")
+# A protein change right after a gene symbol: after a space ("TP53 R248Q", "KRAS p.Gly12Asp") or HGVS's colon
+# ("KRAS:p.Gly12Asp"). Not after ": ", which joins a test's title to its result ("Myeloid panel: ASXL1, BCR-ABL1,
+# TP53: T315I detected").
+_CHANGE_AHEAD = re.compile(rf"(?:\s+|:)(?:p\.)?\(?(?:{_AA3}|[{_AA1}])\d")
 _EXON = re.compile(r"\bexon\s*(\d{1,2})\b", re.IGNORECASE)
 # Clauses: a negative word negates every variant in its clause, so sentences ("T315I detected. F317L not
 # detected.") and "but" split too; "p.Thr315Ile" and "NM_005157.6" have no space after the dot.
@@ -245,7 +247,7 @@ def _changes_said(
 
 def _names_a_gene_other_than(clause: str, gene: str, index: VariantIndex) -> bool:
     named = {index.gene_by_alias[m.group(1)] for m in index.alias_pattern.finditer(clause)}
-    return bool(named - {gene}) or (not named and _names_another_gene(clause))
+    return bool(named - {gene}) or (not named and _names_another_gene(clause, index))
 
 
 def _said_of(protein: str | None, exon: int | None, said: list[tuple[str | None, int | None, str]]) -> str | None:
@@ -380,8 +382,10 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     title = _read_title("; ".join(concept_words(observation.get("code"))), index)
     if named:  # the HGVS expression names its gene: that one, not a gene the test's name mentions
         gene = next((index.gene_by_alias[n] for n in sorted(named) if n in index.gene_by_alias), None)
-    else:  # a gene written in the value, else the title's gene when it names only one
-        gene = _gene_of([(None, t) for t in texts], index) or title.gene
+    elif (gene := _gene_of([(None, t) for t in texts], index)) is None:
+        if any(_names_another_gene(t, index) for t in texts):
+            return []  # "KRAS p.Gly12Asp": another gene's variant, not the gene of the test's name
+        gene = title.gene  # the title's gene when it names only one
     protein, short = _first_hgvs(texts)
     if protein is None and _exon_in(texts) is None:
         return []
@@ -405,10 +409,31 @@ def _from_coded_value(observation: Resource, knowledge: Knowledge, base: dict[st
     ), *_other_changes_said(observation, gene, protein, said, base)]
 
 
-def _names_another_gene(clause: str) -> bool:
-    """A protein change written after a gene symbol ("TP53 R248Q", "ASXL1 p.Gly646fs"): only called for clauses that
+def _names_another_gene(clause: str, index: VariantIndex) -> bool:
+    """A protein change written after a gene symbol ("TP53 R248Q", "KRAS p.Gly12Asp"): only called for clauses that
     name none of the knowledge base's genes, so the change is that other gene's, not the gene of an earlier clause."""
-    return any(not _MISSENSE_1.fullmatch(m.group(1)) for m in _GENE_BEFORE_CHANGE.finditer(clause))
+    return any(_CHANGE_AHEAD.match(clause, m.end()) for m in _other_genes_in(clause, index))
+
+
+# Symbols of that shape that are no gene: BCR-ABL1 transcripts (p210, e13a2) and molecular response levels (MR4).
+_NOT_A_GENE = re.compile(r"[Pp]\d+|[EeBb]\d+[Aa]\d+|MR\d+")
+
+
+def _other_genes_in(text: str, index: VariantIndex, start: int = 0) -> list[re.Match[str]]:
+    """The symbols of genes the knowledge base does not hold that `text` names from `start` on, in order.
+
+    Two ways to know a symbol, each chosen for the error it makes. A symbol with a digit (TP53, ASXL1, JAK2, IDH2)
+    is HGNC's style and unlike any word labs write, so its shape is enough (a change such as T315I, a transcript
+    such as p210 or a response level such as MR4 excepted). A symbol without one (KRAS, MPL, CALR) looks like the
+    abbreviations a report writes before a change (CML, GIST, KD, NGS, PCR, DNA, IS, DETECTED): read by its shape
+    with a list of exceptions, every word the list missed would hide a real ABL1 or KIT change such as T315I, a
+    critical card lost without a trace. So only the symbols the knowledge base lists, with their sources, count
+    ([other_genes] in variants.toml); a gene missing there is read as before, and is added with a source.
+    """
+    return [
+        m for m in index.other_gene_pattern.finditer(text, start)
+        if not _MISSENSE_1.fullmatch(m.group(1)) and not _NOT_A_GENE.fullmatch(m.group(1))
+    ]
 
 
 def _split_at_status_and(clause: str, index: VariantIndex) -> list[str]:
@@ -459,8 +484,7 @@ class UnattributedChange:
 
 Reading = VariantFinding | UnattributedChange
 
-# Upper-case symbols with a digit (TP53, ASXL1, JAK2), and symbols listed beside a gene ("KIT, PDGFRA, BRAF").
-_SYMBOL_WITH_DIGIT = re.compile(r"(?<![\w.-])([A-Z][A-Z0-9]*\d[A-Z0-9]*)(?![\w-])")
+# Symbols listed beside a gene in a test's title ("KIT, PDGFRA, BRAF").
 _SYMBOL = r"[A-Z][A-Z0-9-]+|\x00"
 _SYMBOL_LIST = re.compile(rf"(?:{_SYMBOL})(?:\s*(?:,|/|\+|&|\band\b)\s*(?:{_SYMBOL}))+")
 
@@ -488,10 +512,7 @@ def _read_title(title: str, index: VariantIndex) -> _Title:
     for _ in range(2):  # "BCR/ABL1" is one gene; once it is masked, "KIT/PDGFRA" is a list of two
         genes.update((index.gene_by_alias[m.group(1)], None) for m in index.alias_pattern.finditer(masked))
         masked = index.alias_pattern.sub("\x00", masked).replace("/", " / ")
-    others: dict[str, None] = {}
-    for match in _SYMBOL_WITH_DIGIT.finditer(masked):
-        if not _MISSENSE_1.fullmatch(match.group(1)):
-            others.setdefault(match.group(1))
+    others: dict[str, None] = {m.group(1): None for m in _other_genes_in(masked, index)}
     if genes or others:
         for listed in _SYMBOL_LIST.finditer(masked):
             for symbol in re.findall(_SYMBOL, listed.group(0)):
@@ -570,7 +591,7 @@ def _from_text(
     nothing_found = _reports_nothing_found(clauses, boundary, tested, index)
     for start, clause in clauses:
         mentions = [(start + m.start(), index.gene_by_alias[m.group(1)]) for m in index.alias_pattern.finditer(clause)]
-        other_gene = not mentions and _names_another_gene(clause)
+        other_gene = not mentions and _names_another_gene(clause, index)
         others = _other_symbols(clause, start, max(boundary - start, 0), index)
         status = _status_of(clause, index)
         negative = status == "absent"
@@ -664,18 +685,11 @@ def _reports_nothing_found(
     return any(not names_change for _, names_change in statuses) or bool(lists)
 
 
-# Symbols of that shape that are no gene: BCR-ABL1 transcripts (p210, e13a2) and molecular response levels (MR4).
-_NOT_A_GENE = re.compile(r"[Pp]\d+|[EeBb]\d+[Aa]\d+|MR\d+")
-
-
 def _other_symbols(clause: str, start: int, result_from: int, index: VariantIndex) -> list[int]:
-    """Where the result's part of a clause names a gene symbol the knowledge base does not hold (JAK2, ASXL1), in
+    """Where the result's part of a clause names a gene symbol the knowledge base does not hold (JAK2, KRAS), in
     order: a change after one is that gene's, not the gene of the test's title."""
     masked = index.alias_pattern.sub(lambda m: "\x00" * len(m.group(0)), clause)
-    return [
-        start + m.start() for m in _SYMBOL_WITH_DIGIT.finditer(masked, result_from)
-        if not _MISSENSE_1.fullmatch(m.group(1)) and not _NOT_A_GENE.fullmatch(m.group(1))
-    ]
+    return [start + m.start() for m in _other_genes_in(masked, index, result_from)]
 
 
 def _gene_for(

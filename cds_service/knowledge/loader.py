@@ -76,6 +76,7 @@ class VariantIndex:
     positive_pattern: re.Pattern[str]
     tested_pattern: re.Pattern[str]
     exon_of: dict[tuple[str, str], int]  # (KIT, p.Asp816Val) -> 17: where the sources place a change
+    other_gene_pattern: re.Pattern[str]  # a symbol of a gene the knowledge base does not hold (JAK2, KRAS)
 
     @classmethod
     def build(cls, genomics: Genomics) -> "VariantIndex":
@@ -108,6 +109,7 @@ class VariantIndex:
             positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
             tested_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.tested_terms)})(?!\w)", re.IGNORECASE),
             exon_of={(row.gene, protein): row.exon for row in genomics.exons for protein in row.proteins},
+            other_gene_pattern=_other_gene_pattern(genomics.other_genes.symbols if genomics.other_genes else []),
         )
 
     def meaning(self, gene: str, protein: str | None, exon: int | None) -> VariantMeaning | None:
@@ -119,6 +121,13 @@ class VariantIndex:
         if exon and (found := self.by_exon.get((gene, exon))):
             return found
         return self.fallback.get(gene)
+
+
+def _other_gene_pattern(listed: list[str]) -> re.Pattern[str]:
+    """Another gene's symbol: HGNC style with a digit (TP53, ASXL1, JAK2), by its shape, or a listed symbol without
+    one ([other_genes]: KRAS, MPL, CALR). Case-sensitive and whole words, as gene names are."""
+    shapes = "|".join([*([_alternatives(listed)] if listed else []), r"[A-Z][A-Z0-9]*\d[A-Z0-9]*"])
+    return re.compile(rf"(?<![\w.-])({shapes})(?![\w-])")
 
 
 def _alternatives(terms: Iterable[str]) -> str:
@@ -469,6 +478,11 @@ def _check_genomics(knowledge: Knowledge) -> None:
             raise KnowledgeError(f"variants.toml: {row.id}: on_imatinib = 'avoid' exactly where the table names "
                                  "imatinib ([mutation_table] imatinib_named_for)")
     _cite_check(knowledge, genomics.change_of_therapy.sources, "variants.toml: [change_of_therapy]")
+    if genomics.other_genes is not None:
+        _cite_check(knowledge, genomics.other_genes.sources, "variants.toml: [other_genes]")
+        read = {name for symbol, gene in genomics.genes.items() for name in (symbol, *gene.aliases)}
+        if held := sorted(read & set(genomics.other_genes.symbols)):
+            raise KnowledgeError(f"variants.toml: [other_genes] lists genes the knowledge base reads: {held}")
     for index, placed in enumerate(genomics.exons):
         _cite_check(knowledge, placed.sources, f"variants.toml: exons[{index}]")
         if placed.gene not in genomics.genes:

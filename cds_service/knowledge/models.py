@@ -261,6 +261,14 @@ class Gene(_Entry):
     status: Status
 
 
+class OtherGenes(_Entry):
+    """Symbols without a digit of genes the knowledge base holds no rows for: a change after one is that gene's."""
+
+    symbols: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z-]*[A-Z]$")]] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    status: Status
+
+
 class VariantMeaning(_Entry):
     id: str
     gene: str
@@ -312,6 +320,7 @@ class Genomics(_Entry):
     mutation_table: MutationTable
     change_of_therapy: ChangeOfTherapy
     genes: dict[str, Gene]
+    other_genes: OtherGenes | None = None
     variants: list[VariantMeaning] = Field(min_length=1)
     exons: list[ExonOf] = Field(default_factory=list)
 

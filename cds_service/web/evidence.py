@@ -480,17 +480,21 @@ def _coverage(knowledge: Knowledge) -> Topic:
 
 
 def _gene_unclear(knowledge: Knowledge) -> Topic:
-    reading = knowledge.genomics.reading
+    reading, other = knowledge.genomics.reading, knowledge.genomics.other_genes
+    items = [_item(knowledge, "Variant results in FHIR", "Genomics Reporting IG and mCODE variants, coded HGVS values "
+                   "and text; a gene named in the result wins over the genes in the test's name.", reading.status,
+                   reading.sources)]
+    if other is not None:
+        items.append(_item(knowledge, "Genes the knowledge base does not hold", "A change after such a gene's symbol "
+                           "is that gene's, not the gene of the test's name: a symbol with a digit (JAK2, TP53) by its "
+                           f"shape, one without only when listed: {', '.join(other.symbols)}.", other.status,
+                           other.sources))
     return Topic(
         "tki-variant-gene-unclear", "A variant on record without its gene",
         "A result that gives a protein change or exon without its gene, under a test whose name lists several genes "
         "(or none at all), is never read as any gene's: when one of its possible readings would concern the TKI "
         "being ordered, a warning says the gene is not clear and what each reading would mean, with no suggestion.",
-        (Section("How variant results are read", (
-            _item(knowledge, "Variant results in FHIR", "Genomics Reporting IG and mCODE variants, coded HGVS values "
-                  "and text; a gene named in the result wins over the genes in the test's name.", reading.status,
-                  reading.sources),
-        )),),
+        (Section("How variant results are read", tuple(items)),),
     )
 
 
