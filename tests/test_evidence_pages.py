@@ -99,3 +99,12 @@ def test_what_the_brief_inducer_card_leaves_out_is_on_its_page(client, knowledge
     assert failure.text in page
     for source in failure.sources:
         assert knowledge.sources[source].citation in page
+
+
+def test_the_exon_unknown_page_says_where_the_sources_place_kit_changes_and_what_each_exon_means(client, knowledge):
+    page = _text(client.get("/evidence/tki-variant-exon-unknown"))
+    assert "the exon is never guessed" in page
+    assert "KIT exon 17" in page and "p.Asp816Val" in page
+    assert knowledge.sources["gist-mutation-tables"].citation in page
+    for row in knowledge.variants.exon_rows("KIT"):
+        assert row.note in page

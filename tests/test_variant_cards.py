@@ -168,8 +168,116 @@ def test_a_kit_change_written_without_its_exon_is_read_with_the_exon_the_sources
     assert preferred in card["detail"]
 
 
-def test_a_kit_change_no_source_places_stays_without_exon_advice(call):
+def test_a_kit_change_no_source_places_gets_no_exon_advice_and_says_its_exon_is_not_known(call):
     result = resource("lab-text-kit-exon-17-r4.json")
     result["valueString"] = "KIT p.Ala829Pro detected"  # no source table of the knowledge base names its exon
     cards = order(call, [resource("imatinib-400-draft-r4.json")], result, conditions=("condition-gist-r4.json",))
-    assert variant_cards(cards) == []
+    assert [c["source"]["topic"]["code"] for c in variant_cards(cards)] == ["tki-variant-exon-unknown"]
+
+
+# A KIT change whose exon neither the result nor a source table gives: the card says so, never an exon's advice.
+
+KIT_EXON_UNKNOWN = "KIT A829P on record without its exon: check the exon before imatinib"
+
+
+def kit_text(text: str, version: str) -> dict:
+    """A KIT text result as each version sends it: R4 a valueString; STU3 a value with only text; DSTU2 a
+    valueString dated by `issued`."""
+    result = resource("lab-text-kit-exon-17-r4.json")
+    del result["valueString"]
+    if version == "STU3":
+        result["valueCodeableConcept"] = {"text": text}
+    else:
+        result["valueString"] = text
+    if version == "DSTU2":
+        del result["effectiveDateTime"]
+        result["issued"] = "2026-09-05T10:00:00Z"
+    return result
+
+
+def kit_coded(display: str, version: str) -> dict:
+    """A coded HGVS value naming KIT in its display: R4 with an interpretation list, STU3 one concept."""
+    result = resource("lab-coded-hgvs-abl1-t315i-r4.json")
+    result["code"] = {"coding": [{"system": "http://lab.example.org/codes", "code": "LAB-KIT",
+                                  "display": "GIST mutation analysis"}]}
+    result["valueCodeableConcept"] = {"coding": [{"system": "http://varnomen.hgvs.org", "code": "p.Ala829Pro",
+                                                  "display": display}]}
+    positive = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                            "code": "POS", "display": "Positive"}]}
+    result["interpretation"] = positive if version == "STU3" else [positive]
+    return result
+
+
+GIST_BY_VERSION = {"R4": "condition-gist-r4.json", "STU3": "condition-gist-r4.json",
+                   "DSTU2": "condition-gist-dstu2.json"}
+IMATINIB_BY_VERSION = {"R4": "imatinib-400-draft-r4.json", "STU3": "imatinib-400-draft-stu3.json",
+                       "DSTU2": "imatinib-400-draft-dstu2.json"}
+
+
+def kit_order(call, result, version: str, **kwargs) -> list[dict]:
+    return variant_cards(order(call, [resource(IMATINIB_BY_VERSION[version])], result,
+                               conditions=(GIST_BY_VERSION[version],), **kwargs))
+
+
+def assert_exon_not_known(card: dict, change: str) -> None:
+    assert card["source"]["topic"]["code"] == "tki-variant-exon-unknown"
+    assert card["indicator"] == "warning"
+    assert "the exon is not known to the service, which does not guess it" in card["detail"]
+    assert f"Check the laboratory report (or ask the laboratory) which exon of KIT carries {change} before " \
+        "deciding on imatinib" in card["detail"]
+    assert "- Exon 18: A secondary KIT exon 18 mutation is said to point to regorafenib or ripretinib" in card["detail"]
+    assert "- Exon 9: KIT exon 9" in card["detail"] and "- Exon 13: A secondary KIT exon 13" in card["detail"]
+    assert not card.get("suggestions")
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+@pytest.mark.parametrize("written", ["KIT A829P detected", "Secondary KIT mutation: p.Ala829Pro detected",
+                                     "KIT c.2485G>C (p.Ala829Pro) detected"])
+def test_a_kit_change_without_its_exon_in_text_says_the_exon_is_not_known(call, written, version):
+    [card] = kit_order(call, kit_text(written, version), version)
+    assert card["summary"] == KIT_EXON_UNKNOWN
+    assert_exon_not_known(card, "A829P")
+    assert "The result does not give the exon, and no table the knowledge base holds places KIT A829P in one" \
+        in card["detail"]
+    assert "Observation/lab-kit-exon-17, reported 2026-09-05, read from its text" in card["detail"]
+    # With its exon written, the exon's row applies and nothing is said of an unknown exon.
+    [placed] = kit_order(call, kit_text(written.replace("KIT", "KIT exon 18", 1), version), version)
+    assert placed["source"]["topic"]["code"] == "tki-variant-caution"
+    assert "Preferred: regorafenib, ripretinib (status U)" in placed["detail"]
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3"])
+@pytest.mark.parametrize("display", ["KIT p.Ala829Pro", "KIT p.(A829P)"])
+def test_a_kit_change_without_its_exon_in_a_coded_value_says_the_exon_is_not_known(call, display, version):
+    [card] = kit_order(call, kit_coded(display, version), version)
+    assert card["summary"] == KIT_EXON_UNKNOWN
+    assert_exon_not_known(card, "A829P")
+    assert "read from its coded HGVS value" in card["detail"]
+
+
+def test_a_structured_kit_variant_without_its_exon_says_the_exon_is_not_known(call):
+    variant = resource("variant-abl1-t315i-genomics-ig-r4.json")
+    for component in variant["component"]:
+        code = component["code"]["coding"][0]["code"]
+        if code == "48018-6":
+            component["valueCodeableConcept"] = {"coding": [
+                {"system": "http://www.genenames.org/geneId", "code": "HGNC:6342", "display": "KIT"}]}
+        elif code == "48005-3":
+            component["valueCodeableConcept"] = {"coding": [
+                {"system": "http://varnomen.hgvs.org", "code": "p.Val654Ala"}]}
+    variant["component"] = [c for c in variant["component"] if c["code"]["coding"][0]["code"] != "48004-6"]
+    [card] = kit_order(call, variant, "R4")
+    assert card["summary"] == "KIT V654A on record without its exon: check the exon before imatinib"
+    assert_exon_not_known(card, "V654A")
+    assert "read from its structured variant components" in card["detail"]
+
+
+def test_an_exon_not_known_is_said_only_where_imatinib_is_being_ordered_and_the_row_applies(call):
+    result = kit_text("KIT p.Val654Ala detected", "R4")
+    [card] = kit_order(call, result, "R4")
+    assert card["summary"] == "KIT V654A on record without its exon: check the exon before imatinib"
+    cml = order(call, [resource("imatinib-400-draft-r4.json")], result)  # the KIT rows are GIST's
+    assert variant_cards(cml) == []
+    on_imatinib = order(call, [resource("rifampin-draft-r4.json")], result, conditions=("condition-gist-r4.json",),
+                        active=[resource("imatinib-400-active-r4.json")])
+    assert variant_cards(on_imatinib) == []

@@ -168,7 +168,7 @@ def test_structured_gene_component_wins_over_the_title(call):
     assert topics(pdgfra) == ["tki-variant-avoid"]
     assert only(pdgfra, "tki-variant-avoid")["summary"].startswith("Imatinib is not expected to work: PDGFRA D842V")
     kit = order(call, ig_variant(KIT, "p.Asp842Val", "GIST mutation panel (PDGFRA, KIT)"))
-    assert topics(kit) == []  # KIT with no exon stated: the table has nothing exon-specific to say
+    assert topics(kit) == ["tki-variant-exon-unknown"]  # KIT with no exon stated: said, and no exon's advice
 
 
 def test_structured_variant_without_a_gene_component_under_a_panel_is_unclear(call):

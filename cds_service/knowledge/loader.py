@@ -122,6 +122,17 @@ class VariantIndex:
             return found
         return self.fallback.get(gene)
 
+    def exon_rows(self, gene: str) -> list[VariantMeaning]:
+        """The gene's rows by exon, in exon order: for KIT the advice goes by exon, not by change."""
+        return sorted((m for (g, _), m in self.by_exon.items() if g == gene), key=lambda m: m.exon or 0)
+
+    def exon_not_known(self, gene: str, protein: str | None, exon: int | None) -> bool:
+        """The gene's advice goes by exon, and neither the result nor a source table the knowledge base holds places
+        this change in one: its exon is not known (and is never guessed from the change's position)."""
+        if exon or not self.exon_rows(gene):
+            return False
+        return protein is None or ((gene, protein) not in self.by_protein and (gene, protein) not in self.exon_of)
+
 
 def _other_gene_pattern(listed: list[str]) -> re.Pattern[str]:
     """Another gene's symbol: HGNC style with a digit (TP53, ASXL1, JAK2), by its shape, or a listed symbol without

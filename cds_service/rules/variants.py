@@ -29,6 +29,7 @@ from cds_service.rules.common import (
     finding_source,
     fit_summary,
     footer,
+    imatinib_drafts,
     origin_phrase,
     override,
     section,
@@ -123,12 +124,8 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
     for concern in item.concerns:
         finding, meaning = concern.finding, concern.meaning
         lines.append(f"- **{escape_markdown(finding.name)}**: {finding_source(finding)}")
-        negative = later_negative(finding, facts.genomic_findings)
-        if negative is not None:
-            lines.append(
-                f"  - A later result, {negative.observation or 'without id'} ({negative.date}), reports it not "
-                "detected; a resistant clone below detection can return, so the earlier finding still counts."
-            )
+        if (negative := _later_negative_line(finding, facts)) is not None:
+            lines.append(negative)
         lines.append(f"  - {meaning.note} (status {meaning.status})")
         avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
         if avoid:
@@ -144,6 +141,15 @@ def _meaning_lines(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Kno
         if not patient_cancers(facts, knowledge):
             lines.append(f"  - The record names no indication; this applies to {', '.join(meaning.cancers)}.")
     return lines
+
+
+def _later_negative_line(finding: VariantFinding, facts: PatientFacts) -> str | None:
+    """A newer result reporting the variant absent does not undo it: said, and the finding still counts."""
+    negative = later_negative(finding, facts.genomic_findings)
+    if negative is None:
+        return None
+    return (f"  - A later result, {negative.observation or 'without id'} ({negative.date}), reports it not detected; "
+            "a resistant clone below detection can return, so the earlier finding still counts.")
 
 
 def _imatinib_in_table(meaning: VariantMeaning, finding: VariantFinding, knowledge: Knowledge) -> str | None:
@@ -311,18 +317,22 @@ def _unclear_lines(change: UnattributedChange, readings: tuple[PossibleReading, 
         label = f"{reading.gene} {escape_markdown(change.name)}"
         if reading.meaning is None:
             lines.append(f"- If it is {label}: the knowledge base holds no advice for it.")
-            continue
-        meaning = reading.meaning
-        text = f"- If it is {label}: {meaning.note} (status {meaning.status})"
-        avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
-        if avoid:
-            text += f" Not expected to work against it: {agent_names(knowledge, avoid)}."
-        if meaning.prefer and meaning.prefer_status == "derived":
-            text += f" TKIs the NCCN table lists no concern for: {agent_names(knowledge, meaning.prefer)}."
-        elif meaning.prefer:
-            text += f" Preferred: {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
-        lines.append(text)
+        else:
+            lines.append(f"- If it is {label}: {_meaning_text(reading.meaning, knowledge)}")
     return lines
+
+
+def _meaning_text(meaning: VariantMeaning, knowledge: Knowledge) -> str:
+    """What one row of the table says, in one line: its note, the TKIs not expected to work, the agents it names."""
+    text = f"{meaning.note} (status {meaning.status})"
+    avoid = ["imatinib"] * (meaning.on_imatinib == "avoid") + meaning.avoid
+    if avoid:
+        text += f" Not expected to work against it: {agent_names(knowledge, avoid)}."
+    if meaning.prefer and meaning.prefer_status == "derived":
+        text += f" TKIs the NCCN table lists no concern for: {agent_names(knowledge, meaning.prefer)}."
+    elif meaning.prefer:
+        text += f" Preferred: {agent_names(knowledge, meaning.prefer)} (status {meaning.prefer_status})."
+    return text
 
 
 def unclear_gene_card(item: UnclearGene, facts: PatientFacts, knowledge: Knowledge) -> Card:
@@ -357,6 +367,84 @@ def unclear_gene_card(item: UnclearGene, facts: PatientFacts, knowledge: Knowled
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ExonNotKnown:
+    """An imatinib order and the variants on record of a gene whose advice goes by exon (KIT) that give no exon
+    and that no source table places: what the exon would mean is said, the exon is never guessed."""
+
+    use: MedicationUse
+    findings: tuple[VariantFinding, ...]  # of one gene
+    exons: tuple[VariantMeaning, ...]  # that gene's rows by exon
+
+    @property
+    def concern(self) -> Concern | None:
+        concerns = [concern for row in self.exons if (concern := _concern("imatinib", row))]
+        return max(concerns, key=_RANK.__getitem__, default=None)
+
+
+def find_exons_not_known(facts: PatientFacts, knowledge: Knowledge) -> list[ExonNotKnown]:
+    """Imatinib being ordered while a variant on record of a gene whose advice goes by exon gives none, when one
+    of the exons would concern imatinib: the card says the exon is not known rather than no card at all."""
+    drafts = imatinib_drafts(facts)
+    if not drafts:
+        return []
+    index = knowledge.variants
+    by_gene: dict[str, list[VariantFinding]] = {}
+    for finding in detected_variants(facts.genomic_findings):
+        fallback = index.fallback.get(finding.gene)
+        if index.exon_not_known(finding.gene, finding.protein, finding.exon) and fallback is not None \
+                and applies(fallback, facts, knowledge):
+            by_gene.setdefault(finding.gene, []).append(finding)
+    found = [ExonNotKnown(drafts[0], tuple(f), tuple(index.exon_rows(gene))) for gene, f in by_gene.items()]
+    return [item for item in found if item.concern is not None]
+
+
+def _exon_lines(item: ExonNotKnown, facts: PatientFacts, knowledge: Knowledge) -> list[str]:
+    lines = []
+    for finding in item.findings:
+        change = f"{finding.gene} {finding.short or finding.protein}" if finding.protein else None
+        lines.append(f"- **{escape_markdown(finding.name)}**: {finding_source(finding)}")
+        if (negative := _later_negative_line(finding, facts)) is not None:
+            lines.append(negative)
+        lines.append("  - " + (f"The result does not give the exon, and no table the knowledge base holds places "
+                               f"{escape_markdown(change)} in one" if change else
+                               "The result names no protein change and no exon")
+                     + ": the exon is not known to the service, which does not guess it.")
+    if not patient_cancers(facts, knowledge):
+        lines.append(f"- The record names no indication; the exon advice applies to "
+                     f"{', '.join(item.exons[0].cancers)}.")
+    return lines
+
+
+def exon_unknown_card(item: ExonNotKnown, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    drug = knowledge.ingredients["imatinib"].name
+    gene = item.findings[0].gene
+    names = ", ".join(f.name for f in item.findings)
+    changes = ", ".join(escape_markdown(f.short or f.protein or "the variant") for f in item.findings)
+    exons = [f"- Exon {row.exon}: {_meaning_text(row, knowledge)}" for row in item.exons]
+    detail = "\n\n".join([
+        f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
+        section("**Variants on record without their exon**", "\n".join(_exon_lines(item, facts, knowledge))),
+        section(f"**What the exon would mean** (the {gene} rows of the variant table)", "\n".join(exons)),
+        section("**What to do**", f"Check the laboratory report (or ask the laboratory) which exon of {gene} "
+                f"carries {changes} before deciding on {drug}; once the result names its exon, that exon's advice "
+                "applies. No change is suggested until then."),
+        evidence_pointer(),
+        footer(knowledge, facts, [item.use], CONSULTED, legend=False),
+    ])
+    return Card(
+        summary=fit_summary(f"{names} on record without its exon: check the exon before {drug}"),
+        detail=detail,
+        indicator="info" if item.concern == "note" else "warning",
+        source=card_source(knowledge, "tki-variant-exon-unknown", "A variant on record without its exon"),
+        overrideReasons=[
+            override("exon-confirmed", "The exon was checked on the laboratory report"),
+            override("specialist-decision", "The treating specialist chose this TKI knowingly"),
+        ],
+    )
+
+
 def variant_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     cards = [variant_card(item, facts, knowledge) for item in find_concerns(facts, knowledge)]
-    return cards + [unclear_gene_card(item, facts, knowledge) for item in find_unclear_genes(facts, knowledge)]
+    cards += [unclear_gene_card(item, facts, knowledge) for item in find_unclear_genes(facts, knowledge)]
+    return cards + [exon_unknown_card(item, facts, knowledge) for item in find_exons_not_known(facts, knowledge)]

@@ -498,6 +498,23 @@ def _gene_unclear(knowledge: Knowledge) -> Topic:
     )
 
 
+def _exon_unknown(knowledge: Knowledge) -> Topic:
+    index = knowledge.variants
+    genes = sorted({gene for gene, _ in index.by_exon})
+    placed = [_item(knowledge, f"{row.gene} exon {row.exon}", ", ".join(row.proteins), row.status, row.sources)
+              for row in knowledge.genomics.exons]
+    rows = [_item(knowledge, f"{row.gene} exon {row.exon}", row.note, row.status, row.sources)
+            for gene in genes for row in index.exon_rows(gene)]
+    return Topic(
+        "tki-variant-exon-unknown", "A variant on record without its exon",
+        f"The advice for {', '.join(genes)} goes by exon. A variant reported without its exon, in a change no source "
+        "table below places, gets no exon's advice and the exon is never guessed: when imatinib is being ordered "
+        "and one of the exons would concern it, a card says the exon is not known, what each exon would mean, and "
+        "to check the laboratory report for it; it suggests no change.",
+        (Section("Changes the sources place in an exon", tuple(placed)), Section("What each exon means", tuple(rows))),
+    )
+
+
 def _kinase_domain_items(knowledge: Knowledge) -> tuple[Item, ...]:
     table, change = knowledge.genomics.mutation_table, knowledge.genomics.change_of_therapy
     return (
@@ -509,6 +526,7 @@ def _kinase_domain_items(knowledge: Knowledge) -> tuple[Item, ...]:
 
 _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
     "tki-variant-gene-unclear": _gene_unclear,
+    "tki-variant-exon-unknown": _exon_unknown,
     "imatinib-strong-cyp3a4-inducer": _strong_inducer,
     "imatinib-st-johns-wort": _st_johns_wort,
     "imatinib-moderate-cyp3a4-inducer": _moderate_inducer,
