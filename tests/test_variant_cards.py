@@ -281,3 +281,14 @@ def test_an_exon_not_known_is_said_only_where_imatinib_is_being_ordered_and_the_
     on_imatinib = order(call, [resource("rifampin-draft-r4.json")], result, conditions=("condition-gist-r4.json",),
                         active=[resource("imatinib-400-active-r4.json")])
     assert variant_cards(on_imatinib) == []
+
+
+def test_a_kit_change_whose_exon_an_earlier_report_gives_is_read_with_that_exon(call):
+    """The newest report of KIT A829P gave no exon; an earlier one said exon 18: the exon is known, not guessed."""
+    earlier = kit_text("KIT exon 18 p.Ala829Pro detected", "R4")
+    earlier.update(id="lab-kit-earlier", effectiveDateTime="2026-06-10")
+    [card] = variant_cards(order(call, [resource("imatinib-400-draft-r4.json")], kit_text("KIT p.Ala829Pro detected",
+                                 "R4"), earlier, conditions=("condition-gist-r4.json",)))
+    assert card["source"]["topic"]["code"] == "tki-variant-caution"
+    assert card["summary"].startswith("KIT A829P exon 18 on record")
+    assert "Observation/lab-kit-earlier, reported 2026-06-10" in card["detail"]

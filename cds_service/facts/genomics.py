@@ -771,11 +771,15 @@ def genomic_findings(observations: list[Resource] | tuple[Resource, ...], knowle
 
 
 def detected_variants(findings: tuple[VariantFinding, ...]) -> list[VariantFinding]:
-    """Variants found, the newest report of each."""
+    """Variants found, the newest report of each; a report that gives the change's exon wins over a newer one that
+    does not ("KIT exon 18 p.Ala829Pro", then "KIT p.Ala829Pro"): a change's exon is the same in every report, and
+    the card then cites the report that says it."""
     newest: dict[tuple[str, str | None, int | None], VariantFinding] = {}
     for finding in findings:
         if finding.detected:
-            newest.setdefault(finding.key, finding)
+            kept = newest.setdefault(finding.key, finding)
+            if kept.exon is None and finding.exon is not None:
+                newest[finding.key] = finding
     return list(newest.values())
 
 
