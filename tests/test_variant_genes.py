@@ -294,3 +294,20 @@ def test_a_transcript_or_response_level_in_the_title_is_no_gene(call, title):
     """P210 and MR4 have a digit but name no gene, in the title as in the result: the title names one gene."""
     [card] = tki_cards(order(call, text_result(title, "T315I detected"), conditions=(CML,)))
     assert card["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"
+
+
+@pytest.mark.parametrize("result", [
+    "ENST00000318560.6:c.944C>T p.Thr315Ile detected",  # an Ensembl transcript before the change
+    "ENSG00000097007 p.Thr315Ile detected",
+    "COSM12560: p.T315I detected",  # a COSMIC id
+    "COSV57008592 T315I detected",
+    "VCV000016270 T315I detected",  # a ClinVar id
+    "CA123456 T315I detected",  # a ClinGen allele id
+])
+@pytest.mark.parametrize("version", ["R4", "STU3", "DSTU2"])
+def test_a_database_identifier_before_a_change_is_not_read_as_another_genes_symbol(call, result, version):
+    # Was {"cards": []}: the identifier was read as a gene the knowledge base does not hold, and T315I as its change.
+    cards = order(call, text_result("BCR-ABL1 kinase domain mutation analysis", result, version=version),
+                  conditions=(CML,), version=version)
+    [critical] = [c for c in cards if c["indicator"] == "critical"]
+    assert critical["summary"] == "Imatinib is not expected to work: ABL1 T315I on record"

@@ -415,8 +415,11 @@ def _names_another_gene(clause: str, index: VariantIndex) -> bool:
     return any(_CHANGE_AHEAD.match(clause, m.end()) for m in _other_genes_in(clause, index))
 
 
-# Symbols of that shape that are no gene: BCR-ABL1 transcripts (p210, e13a2) and molecular response levels (MR4).
-_NOT_A_GENE = re.compile(r"[Pp]\d+|[EeBb]\d+[Aa]\d+|MR\d+")
+# Symbols of that shape that are no gene: BCR-ABL1 transcripts (p210, e13a2), molecular response levels (MR4), and
+# database identifiers a report writes before a change: Ensembl transcripts and genes (ENST00000318560), COSMIC
+# (COSM12560, COSV...), ClinVar (VCV..., RCV...) and ClinGen allele (CA...) ids. Read as genes, they made
+# "COSM12560: p.T315I detected" another gene's change, and the T315I was dropped.
+_NOT_A_GENE = re.compile(r"[Pp]\d+|[EeBb]\d+[Aa]\d+|MR\d+|ENS[A-Z]*\d+|COS[MV]\d+|[VR]CV\d+|CA\d{5,}")
 
 
 def _other_genes_in(text: str, index: VariantIndex, start: int = 0) -> list[re.Match[str]]:
