@@ -109,6 +109,9 @@ class VariantFinding:
     # A 69548-6 variant whose value says neither Present nor Absent (Inconclusive, a word the service does not
     # know): read as found, never dropped, and the card quotes the value so the clinician can check it.
     unclear_value: str | None = None
+    # The laboratory's words classing it as of uncertain or no clinical significance ("Uncertain significance",
+    # "likely benign"): not read as a resistance mutation unless the mutation table names the change.
+    lab_significance: str | None = None
 
     @property
     def key(self) -> tuple[str, str | None, int | None]:
@@ -734,13 +737,29 @@ def read_observation(observation: Resource, knowledge: Knowledge) -> list[Readin
         return []
     reading = knowledge.genomics.reading
     if has_coding(observation.get("code"), reading.system, reading.variant_code):
-        return _from_components(observation, knowledge, _where_and_when(observation))
+        return _with_lab_significance(
+            _from_components(observation, knowledge, _where_and_when(observation)), observation, knowledge)
     if "valueQuantity" in observation:  # a number (a blood count, an IS ratio) never names a variant
         return []
     value = observation.get("valueCodeableConcept")
     if any(c.get("system") == reading.hgvs_system for c in codings(value)):
-        return _from_coded_value(observation, knowledge, _where_and_when(observation))
-    return _from_text(observation, knowledge, _where_and_when(observation))
+        found = _from_coded_value(observation, knowledge, _where_and_when(observation))
+    else:
+        found = _from_text(observation, knowledge, _where_and_when(observation))
+    return _with_lab_significance(found, observation, knowledge)
+
+
+def _with_lab_significance(found: list[Reading], observation: Resource, knowledge: Knowledge) -> list[Reading]:
+    """The laboratory's "uncertain significance" (a clinical-significance component, the value, or the result's
+    words) on the one variant the result reports; a result naming several changes does not say whose it is."""
+    pattern = knowledge.variants.not_actionable_pattern
+    detected = [r for r in found if isinstance(r, VariantFinding) and r.detected]
+    if pattern is None or len(detected) != 1:
+        return found
+    said = next((m.group(1) for t in _all_texts(observation) if (m := pattern.search(t))), None)
+    if said is None:
+        return found
+    return [replace(r, lab_significance=said) if r is detected[0] else r for r in found]
 
 
 def _where_and_when(observation: Resource) -> dict[str, Any]:
@@ -792,3 +811,18 @@ def later_negative(variant: VariantFinding, findings: tuple[VariantFinding, ...]
         if not finding.detected and finding.key == variant.key and (finding.when or "") > (variant.when or ""):
             return finding
     return None
+
+
+def classed_not_actionable(finding: VariantFinding, index: VariantIndex) -> bool:
+    """The laboratory classed the variant as of uncertain or no clinical significance, and the mutation table does
+    not name the change (only a gene's or an exon's row would read it): not read as a resistance mutation. A change
+    the table names (T315I) keeps the table's reading whatever the classification says."""
+    if finding.lab_significance is None:
+        return False
+    meaning = index.meaning(finding.gene, finding.protein, finding.exon)
+    return meaning is None or meaning.protein is None
+
+
+def actionable_variants(findings: tuple[VariantFinding, ...], index: VariantIndex) -> list[VariantFinding]:
+    """`detected_variants` less those the laboratory classed as not actionable (`classed_not_actionable`)."""
+    return [f for f in detected_variants(findings) if not classed_not_actionable(f, index)]

@@ -75,6 +75,7 @@ class VariantIndex:
     negative_pattern: re.Pattern[str]
     positive_pattern: re.Pattern[str]
     tested_pattern: re.Pattern[str]
+    not_actionable_pattern: re.Pattern[str] | None  # a lab's "uncertain significance", "likely benign"
     exon_of: dict[tuple[str, str], int]  # (KIT, p.Asp816Val) -> 17: where the sources place a change
     other_gene_pattern: re.Pattern[str]  # a symbol of a gene the knowledge base does not hold (JAK2, KRAS)
 
@@ -108,6 +109,9 @@ class VariantIndex:
             negative_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.negative_terms)})(?!\w)", re.IGNORECASE),
             positive_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.positive_terms)})(?!\w)", re.IGNORECASE),
             tested_pattern=re.compile(rf"(?<!\w)({_alternatives(reading.tested_terms)})(?!\w)", re.IGNORECASE),
+            not_actionable_pattern=re.compile(
+                rf"(?<!\w)({_alternatives(reading.not_actionable_terms)})(?!\w)", re.IGNORECASE
+            ) if reading.not_actionable_terms else None,
             exon_of={(row.gene, protein): row.exon for row in genomics.exons for protein in row.proteins},
             other_gene_pattern=_other_gene_pattern(genomics.other_genes.symbols if genomics.other_genes else []),
         )
@@ -476,6 +480,7 @@ def _check_genomics(knowledge: Knowledge) -> None:
     genomics = knowledge.genomics
     condition_ids = {group.id for group in knowledge.conditions}
     _cite_check(knowledge, genomics.reading.sources, "variants.toml: [reading]")
+    _cite_check(knowledge, genomics.reading.not_actionable_sources, "variants.toml: [reading] not_actionable_sources")
     for symbol, gene in genomics.genes.items():
         _cite_check(knowledge, gene.sources, f"variants.toml: [genes.{symbol}]")
     table = genomics.mutation_table

@@ -249,6 +249,8 @@ class VariantReading(_Entry):
     positive_terms: list[str] = Field(min_length=1)
     tested_terms: list[str] = Field(min_length=1)
     coded_answers: list[CodedAnswer] = Field(default_factory=list)
+    not_actionable_terms: list[str] = Field(default_factory=list)
+    not_actionable_sources: list[str] = Field(default_factory=list)
     sources: list[str]
     status: Status
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cds_service.facts import PatientFacts
 from cds_service.facts.conditions import Diagnosis
-from cds_service.facts.genomics import VariantFinding, detected_variants
+from cds_service.facts.genomics import VariantFinding, actionable_variants
 from cds_service.facts.response import IsResult, ResponseAssessment, assess_response
 from cds_service.facts.therapy import TherapyHistory, therapy_history
 from cds_service.gather.trials import LiveTrials, TrialQuery, study_url
@@ -100,7 +100,7 @@ def guide_inputs(facts: PatientFacts, knowledge: Knowledge) -> GuideInputs | Non
         return None
     variants = tuple(
         (finding, meaning)
-        for finding in detected_variants(facts.genomic_findings)
+        for finding in actionable_variants(facts.genomic_findings, knowledge.variants)
         if (meaning := knowledge.variants.meaning(finding.gene, finding.protein, finding.exon)) is not None
         and diagnosis.id in meaning.cancers
     )

@@ -14,6 +14,8 @@ from cds_service.facts import PatientFacts
 from cds_service.facts.genomics import (
     UnattributedChange,
     VariantFinding,
+    actionable_variants,
+    classed_not_actionable,
     detected_variants,
     later_negative,
     parse_protein_change,
@@ -97,7 +99,7 @@ def _tki_uses(facts: PatientFacts, knowledge: Knowledge) -> list[tuple[Medicatio
 def find_concerns(facts: PatientFacts, knowledge: Knowledge) -> list[TkiAgainstVariants]:
     variants = [
         (finding, meaning)
-        for finding in detected_variants(facts.genomic_findings)
+        for finding in actionable_variants(facts.genomic_findings, knowledge.variants)
         if (meaning := knowledge.variants.meaning(finding.gene, finding.protein, finding.exon)) is not None
         and applies(meaning, facts, knowledge)
     ]
@@ -390,7 +392,7 @@ def find_exons_not_known(facts: PatientFacts, knowledge: Knowledge) -> list[Exon
         return []
     index = knowledge.variants
     by_gene: dict[str, list[VariantFinding]] = {}
-    for finding in detected_variants(facts.genomic_findings):
+    for finding in actionable_variants(facts.genomic_findings, index):
         fallback = index.fallback.get(finding.gene)
         if index.exon_not_known(finding.gene, finding.protein, finding.exon) and fallback is not None \
                 and applies(fallback, facts, knowledge):
@@ -444,7 +446,58 @@ def exon_unknown_card(item: ExonNotKnown, facts: PatientFacts, knowledge: Knowle
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ClassedNotActionable:
+    """A TKI being ordered, and variants on record the laboratory classed as of uncertain or no significance."""
+
+    use: MedicationUse
+    findings: tuple[VariantFinding, ...]
+
+
+def find_classed_not_actionable(facts: PatientFacts, knowledge: Knowledge) -> ClassedNotActionable | None:
+    """Said, never silent: such a variant is set aside from the resistance reading, and the card says why."""
+    drafts = [use for use, _ in _tki_uses(facts, knowledge) if use.origin == "draft" and use.under_decision]
+    findings = tuple(
+        f for f in detected_variants(facts.genomic_findings)
+        if classed_not_actionable(f, knowledge.variants)
+        and ((m := knowledge.variants.meaning(f.gene, f.protein, f.exon)) is None or applies(m, facts, knowledge))
+    )
+    return ClassedNotActionable(drafts[0], findings) if drafts and findings else None
+
+
+def classed_not_actionable_card(item: ClassedNotActionable, facts: PatientFacts, knowledge: Knowledge) -> Card:
+    drug = knowledge.ingredients[next(iter(sorted(item.use.ingredients)))].name
+    names = ", ".join(f.name for f in item.findings)
+    tiers = "; ".join(f"{knowledge.sources[s].short} (status {knowledge.sources[s].status}): tier III, variants of "
+                      "unknown clinical significance; tier IV, benign or likely benign"
+                      for s in knowledge.genomics.reading.not_actionable_sources)
+    lines = []
+    for finding in item.findings:
+        lines.append(f"- **{escape_markdown(finding.name)}**: {finding_source(finding)}")
+        lines.append(f"  - The laboratory classed it “{escape_markdown(finding.lab_significance or '')}”, and the "
+                     "mutation table does not name this change: it is not read as a resistance mutation.")
+    detail = "\n\n".join([
+        f"Found: {drug} ({escape_markdown(item.use.display)}, {origin_phrase(item.use)}).",
+        section("**Variants on record classed as of uncertain or no significance**", "\n".join(lines)),
+        section("**What it means**", f"{tiers}. The service reads a tier III or IV variant as no indication to "
+                "change therapy by itself (derived from these tiers)."),
+        section("**What to do**", f"No change of {drug} is suggested on this variant. If the response is not on "
+                "track, discuss the result and its classification with the laboratory."),
+        evidence_pointer(),
+        footer(knowledge, facts, [item.use], CONSULTED, legend=False),
+    ])
+    return Card(
+        summary=fit_summary(f"{names} on record, classed by the laboratory as of uncertain or no significance: not "
+                            "read as a resistance mutation"),
+        detail=detail,
+        indicator="info",
+        source=card_source(knowledge, "tki-variant-uncertain", "A variant of uncertain significance on record"),
+    )
+
+
 def variant_cards(facts: PatientFacts, knowledge: Knowledge) -> list[Card]:
     cards = [variant_card(item, facts, knowledge) for item in find_concerns(facts, knowledge)]
+    if (uncertain := find_classed_not_actionable(facts, knowledge)) is not None:
+        cards.append(classed_not_actionable_card(uncertain, facts, knowledge))
     cards += [unclear_gene_card(item, facts, knowledge) for item in find_unclear_genes(facts, knowledge)]
     return cards + [exon_unknown_card(item, facts, knowledge) for item in find_exons_not_known(facts, knowledge)]

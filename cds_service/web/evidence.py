@@ -515,6 +515,25 @@ def _exon_unknown(knowledge: Knowledge) -> Topic:
     )
 
 
+def _uncertain(knowledge: Knowledge) -> Topic:
+    reading = knowledge.genomics.reading
+    items = (
+        _item(knowledge, "What the laboratory's classification means", "Tier III: variants of unknown clinical "
+              "significance; tier IV: benign or likely benign. The service reads either as no indication to change "
+              "therapy by itself (derived).", "V", reading.not_actionable_sources),
+        _item(knowledge, "The words read as that classification", ", ".join(reading.not_actionable_terms) + " (in a "
+              "clinical-significance component, the value or the result's words; only for a result reporting one "
+              "variant).", "derived", reading.not_actionable_sources),
+    )
+    return Topic(
+        "tki-variant-uncertain", "A variant of uncertain significance on record",
+        "A variant the laboratory classed as of uncertain or no clinical significance, in a change the mutation table "
+        "does not name, is not read as a resistance mutation: with a TKI being ordered, an info card names it and its "
+        "classification and suggests no change. A change the table names (T315I) keeps the table's reading.",
+        (Section("How the classification is read", items),),
+    )
+
+
 def _kinase_domain_items(knowledge: Knowledge) -> tuple[Item, ...]:
     table, change = knowledge.genomics.mutation_table, knowledge.genomics.change_of_therapy
     return (
@@ -527,6 +546,7 @@ def _kinase_domain_items(knowledge: Knowledge) -> tuple[Item, ...]:
 _FIXED: dict[str, Callable[[Knowledge], Topic]] = {
     "tki-variant-gene-unclear": _gene_unclear,
     "tki-variant-exon-unknown": _exon_unknown,
+    "tki-variant-uncertain": _uncertain,
     "imatinib-strong-cyp3a4-inducer": _strong_inducer,
     "imatinib-st-johns-wort": _st_johns_wort,
     "imatinib-moderate-cyp3a4-inducer": _moderate_inducer,
