@@ -424,6 +424,9 @@ def test_a_variant_assessment_valued_as_found_in_any_way_labs_send_gets_its_crit
 @pytest.mark.parametrize("value", [
     {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260415000"}]}},  # Not detected, no display
     {"valueBoolean": False},
+    {"valueString": "No T315I"},  # names the change, and says it is absent
+    {"valueString": "T315I excluded"},
+    {"valueCodeableConcept": {"text": "p.Thr315Ile not seen"}},
 ])
 def test_a_variant_assessment_coded_not_detected_is_no_finding(call, value):
     cards = imatinib_order(call, assessment_valued(value))

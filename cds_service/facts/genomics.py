@@ -209,9 +209,25 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
         return "mixed" if said == {"present", "absent"} else "absent"
     if any(index.positive_pattern.search(t) for t in texts):
         return "present"
-    if any(_changes_at(t) for t in texts):
+    if any(_status_of(clause, index) == "absent" for t in texts for _, clause in _clauses(t, index)):
+        return "absent"  # "No T315I"
+    if texts and all(_only_names_a_change(t, index) for t in texts):
         return "present"
     return "unclear"
+
+
+_NOTATION = re.compile(r"[\s:;,.()\[\]/_-]+|\bp\b|\bc\b|N[MP]_\d+(?:\.\d+)?")
+
+
+def _only_names_a_change(text: str, index: VariantIndex) -> bool:
+    """A value that is nothing but the change and its gene ("ABL1 T315I", "p.(Thr315Ile)"): it names the change
+    found. A word beside it ("T315I: none", "T315I excluded") makes it a value the service does not read."""
+    if not _changes_at(text):
+        return False
+    rest = index.alias_pattern.sub(" ", text)
+    for change in (_MISSENSE_3, _MISSENSE_1, _OTHER_HGVS_P):
+        rest = change.sub(" ", rest)
+    return not _NOTATION.sub("", rest)
 
 
 def _value_words(observation: Resource) -> str:
