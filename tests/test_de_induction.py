@@ -150,6 +150,12 @@ def test_a_dose_raised_for_an_inducer_that_stopped_long_ago_and_never_stepped_ba
     assert validation_problems(update["resource"], emitted_version(update["resource"])) == []
 
 
+def test_past_the_look_back_a_renewal_at_the_raised_dose_is_no_change(call):
+    renewed = order("R4", "im-renewed", "imatinib 400 MG Oral Tablet", status="completed", mg=600, authored=ago(40))
+    [card] = de_induction_cards(call(renewal(stopped_days_ago=70, started_days_ago=100, later_history=(renewed,))))
+    assert card["summary"] == "Rifampin stopped 70 days ago: imatinib still 600 mg/day; step back to 400 mg/day"
+
+
 def test_a_cancelled_inducer_order_was_never_taken(call):
     body = renewal()
     history = body["prefetch"]["medicationHistory"]["entry"]

@@ -250,6 +250,7 @@ def test_a_labelled_trough_is_not_hidden_by_an_untimed_sample_drawn_after_it_the
 
 @pytest.mark.parametrize(("trough", "later", "why"), [
     (("2026-10-19T07:50:00Z", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {}), "more than one interval after the trough"),
+    (("2026-10-19T08:00:00Z", TROUGH_NOTE), ("2026-10-20T07:30:00Z", {}), "23.5 h later: the next morning's trough"),
     (("2026-10-20T07:50:00Z", {}), ("2026-10-20T11:00:00Z", {}), "neither sample is labelled a trough"),
     (("2026-10-20", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {}), "the trough has no draw time"),
     (("2026-10-20T07:50:00Z", TROUGH_NOTE), ("2026-10-20T11:00:00Z", {"note": [{"text": "3 h post-dose"}]}),

@@ -212,7 +212,7 @@ def extract_facts(
               for level in imatinib_levels(results.levels, knowledge.level_codes)]
     latest_plausible = day + timedelta(days=1)
     dated_later = tuple(level for level in levels if level.drawn is not None and level.drawn.day > latest_plausible)
-    levels = trough_before_untimed([level for level in levels if level not in dated_later], interval)
+    levels = trough_before_untimed([level for level in levels if level not in dated_later], interval, window)
     conditions = [
         r for r in record.get("conditions")
         if r.get("resourceType") == "Condition" and belongs_to(r, context.patient_id)

@@ -329,10 +329,13 @@ def _with_timing(level: ImatinibLevel, timing: SampleTiming) -> ImatinibLevel:
 LATER_THAN_TROUGH = "its draw time against the labelled trough"
 
 
-def trough_before_untimed(levels: list[ImatinibLevel], interval_hours: float) -> list[ImatinibLevel]:
+def trough_before_untimed(
+    levels: list[ImatinibLevel], interval_hours: float, window_hours: float
+) -> list[ImatinibLevel]:
     """Levels latest first, except that a level labelled a trough comes first when the latest, which the record does
-    not time, was drawn after it within one dosing interval: two samples of one interval cannot both be troughs,
-    and the labelled one is the trough. Without this the untimed later sample (read as a trough, as an untimed
+    not time, was drawn after it and well inside one dosing interval (earlier than the interval less the trough
+    window): two samples of one interval cannot both be troughs, and the labelled one is the trough; one drawn about
+    an interval later may be the next trough, and stays the latest. Without this the untimed later sample (read as a trough, as an untimed
     level is) hid a labelled trough below target drawn the same morning. The later sample is kept, timed as not a
     trough by its draw time against the trough's."""
     latest = levels[0] if levels else None
@@ -342,8 +345,8 @@ def trough_before_untimed(levels: list[ImatinibLevel], interval_hours: float) ->
         if level.drawn is None or level.drawn.precision != "time":
             continue
         hours = (latest.drawn.at - level.drawn.at).total_seconds() / 3600
-        if hours >= interval_hours:
-            break  # older still: a sample of an earlier interval
+        if hours >= interval_hours - window_hours:
+            break  # about one interval or more before it: the untimed one may be the next trough
         if level.timing.kind == "trough" and hours > 0:
             timing = SampleTiming(
                 "not-trough", f"drawn {hours:.3g} h after the trough of {level.drawn.text} ({level.shown})",

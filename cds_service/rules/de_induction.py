@@ -194,12 +194,13 @@ def find_de_induction(facts: PatientFacts, knowledge: Knowledge) -> DeInduction 
 
 def _raise_unchanged_since(inducer: EndedInducer, current: DoseEvent, events: list[DoseEvent]) -> bool:
     """Past the look-back, the record still says the dose is the one raised for the inducer only when imatinib was
-    raised while it ran and no imatinib dose has been recorded since it ended: a dose changed after it (stepped
-    back, or raised again for the response) was someone's later decision, and the card would second-guess it."""
+    raised while it ran and no other imatinib dose has been recorded since it ended (renewals at the raised dose
+    are no change): a dose changed after it (stepped back, or raised again for the response) was someone's later
+    decision, and the card would second-guess it."""
     start, end = inducer.span.start, inducer.span.end
     assert start is not None and end is not None
     during = [e for e in events if e.on and start.at <= e.on.at <= end.at]
-    since = [e for e in events if e.on and e.on.at > end.at]
+    since = [e for e in events if e.on and e.on.at > end.at and e.daily_mg != current.daily_mg]  # a renewal is none
     return (not since and bool(during) and not inducer.end_unknown
             and any(e.daily_mg == current.daily_mg for e in during))
 
