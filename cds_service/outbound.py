@@ -7,7 +7,7 @@ hand out credentials. Every outbound URL is checked here before anything is sent
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -136,10 +136,10 @@ class FetchFailed(Exception):
 
 async def get_json(
     http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int, source: str,
-    timeout: float | None = None,
+    timeout: float | None = None, parse: Callable[[bytes], Any] = orjson.loads,
 ) -> Any:
-    """`get_capped`, then JSON: every way that fails becomes one `FetchFailed` sentence about `source`
-    ("the FHIR server", "the issuer's key set URL")."""
+    """`get_capped`, then JSON (`parse`, which sees the bytes too): every way that fails becomes one `FetchFailed`
+    sentence about `source` ("the FHIR server", "the issuer's key set URL")."""
     try:
         status, body = await get_capped(http, url, headers=headers, max_bytes=max_bytes, timeout=timeout)
     except ResponseTooLarge:
@@ -151,7 +151,7 @@ async def get_json(
     if status != 200:
         raise FetchFailed(f"{source} answered HTTP {status}")
     try:
-        return orjson.loads(body)
+        return parse(body)
     except orjson.JSONDecodeError:
         raise FetchFailed(f"{source}'s answer is not JSON") from None
 

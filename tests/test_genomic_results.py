@@ -434,16 +434,26 @@ def test_a_variant_assessment_coded_not_detected_is_no_finding(call, value):
 
 
 @pytest.mark.parametrize(("value", "quoted"), [
-    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "419984006", "display": "Inconclusive"}]}},
-     "Inconclusive"),
-    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "419984006"}]}}, "code 419984006"),
     ({"valueString": "See scanned report"}, "See scanned report"),
     ({"valueCodeableConcept": {"coding": [{"system": "urn:oid:1.2.3", "code": "X9"}]}}, "code X9"),
+    ({"valueCodeableConcept": {"text": "Likely pathogenic"}}, "Likely pathogenic"),
 ])
-def test_a_variant_assessment_whose_value_says_neither_is_read_as_found_and_quoted_never_dropped(call, value,
-                                                                                                  quoted):
-    # Was `{"cards": []}`, an all clear, with a T315I on record and imatinib being ordered.
+def test_a_variant_assessment_whose_value_says_neither_is_a_warning_to_confirm_never_dropped(call, value, quoted):
+    # Was {"cards": []}, an all clear, with a T315I on record and imatinib being ordered. Read as found, but a
+    # warning to confirm: never critical, and no order removed on it.
     card = variant_card(imatinib_order(call, assessment_valued(value)))
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning"
     assert f"Its value, “{quoted}”, says neither Present nor Absent; read as found" in card["detail"]
     assert "confirm the result with the laboratory" in card["detail"]
+    assert not any(a["type"] == "delete" for s in card.get("suggestions") or () for a in s["actions"])
+
+
+@pytest.mark.parametrize("value", [
+    {"valueString": "Not tested"}, {"valueString": "Failed"}, {"valueString": "No call"},
+    {"valueString": "T315I not assessed"}, {"valueString": "Insufficient DNA"}, {"valueString": "Indeterminate"},
+    {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "419984006"}]}},  # Inconclusive, no display
+])
+def test_a_variant_assessment_that_gave_no_result_is_no_finding_either_way(call, value):
+    # Not a T315I found (a critical card and Remove imatinib), nor one ruled out ("No call" is not "no").
+    cards = imatinib_order(call, assessment_valued(value))
+    assert [c for c in cards if c["source"]["topic"]["code"].startswith("tki-variant")] == []

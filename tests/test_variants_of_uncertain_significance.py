@@ -85,3 +85,15 @@ def test_the_uncertain_significance_page_cites_the_tiers(client):
     page = client.get(f"/evidence/{UNCERTAIN_TOPIC}")
     assert page.status_code == 200
     assert "Standards and Guidelines for the Interpretation and Reporting of Sequence Variants in Cancer" in page.text
+
+
+@pytest.mark.parametrize("text", [
+    "ABL1 M351T detected. Variants of uncertain significance and benign variants are not reported.",
+    "ABL1 M351T detected. No variants of uncertain significance identified.",
+    "ABL1 E459K detected; ASXL1 G646fs detected (variant of uncertain significance).",
+    "ABL1 E459K detected; TP53 R248Q detected, likely benign.",
+])
+def test_a_disclaimer_or_another_changes_classification_does_not_set_a_mutation_aside(call, text):
+    found = cards(call, text_variant(text))
+    assert all(c["source"]["topic"]["code"] != UNCERTAIN_TOPIC for c in found)
+    assert any("indication to change therapy" in c["summary"] for c in found)

@@ -189,9 +189,9 @@ def _gene_pairs(concept: Any, reading: VariantReading) -> list[tuple[str | None,
 
 
 def _assessment(observation: Resource, reading: VariantReading, index: VariantIndex) -> str:
-    """present, absent, mixed (a change found beside one ruled out), unclear (Inconclusive, or an answer the service
-    does not know), or missing (no value at all). A coded answer counts by its code, a display or none; a value
-    that names a change and no result word ("ABL1 T315I") names the change found."""
+    """present, absent, mixed (a change found beside one ruled out), no result (the test failed, was not done, or
+    Inconclusive), unclear (an answer the service does not know), or missing (no value at all). A coded answer
+    counts by its code, a display or none; a value that is only the change ("ABL1 T315I") names the change found."""
     value = observation.get("valueCodeableConcept")
     if has_coding(value, reading.system, reading.present_code):
         return "present"
@@ -201,6 +201,8 @@ def _assessment(observation: Resource, reading: VariantReading, index: VariantIn
     if isinstance(observation.get("valueBoolean"), bool):
         return "present" if observation["valueBoolean"] else "absent"
     texts = _value_texts(observation)
+    if index.no_result_pattern is not None and any(index.no_result_pattern.search(t) for t in texts):
+        return "no result"  # "Not tested", "Failed", "No call": checked before "no" reads as a negative
     if not texts and not any(key.startswith("value") for key in observation):
         return "missing"
     if any(index.negative_pattern.search(t) for t in texts):
@@ -322,6 +324,8 @@ def _from_components(observation: Resource, knowledge: Knowledge, base: dict[str
     """A Genomics Reporting IG or mCODE variant."""
     reading, index = knowledge.genomics.reading, knowledge.variants
     assessment = _assessment(observation, reading, index)
+    if assessment == "no result":
+        return []
     if assessment == "unclear":
         unclear = _value_words(observation)
         return [replace(r, unclear_value=unclear) if isinstance(r, VariantFinding) else r
@@ -765,17 +769,37 @@ def read_observation(observation: Resource, knowledge: Knowledge) -> list[Readin
     return _with_lab_significance(found, observation, knowledge)
 
 
+_SIGNIFICANCE_COMPONENT = "53037-8"  # LOINC: Genetic variation clinical significance
+
+
 def _with_lab_significance(found: list[Reading], observation: Resource, knowledge: Knowledge) -> list[Reading]:
-    """The laboratory's "uncertain significance" (a clinical-significance component, the value, or the result's
-    words) on the one variant the result reports; a result naming several changes does not say whose it is."""
-    pattern = knowledge.variants.not_actionable_pattern
+    """The laboratory's "uncertain significance" on the one change the result reports: from a 53037-8
+    clinical-significance component, or from the clause naming the change, never from a disclaimer elsewhere in
+    the report ("variants of uncertain significance are not reported") nor from a result naming several changes,
+    of any gene (whose classification it is would be a guess)."""
+    index = knowledge.variants
+    pattern = index.not_actionable_pattern
     detected = [r for r in found if isinstance(r, VariantFinding) and r.detected]
     if pattern is None or len(detected) != 1:
         return found
-    said = next((m.group(1) for t in _all_texts(observation) if (m := pattern.search(t))), None)
+    finding = detected[0]
+    said = None
+    if finding.read_from == "components":
+        reading = knowledge.genomics.reading
+        for component in _components_by_code(observation, reading).get(_SIGNIFICANCE_COMPONENT, ()):
+            said = next((m.group(1) for t in _value_texts(component) if (m := pattern.search(t))), said)
+    else:
+        texts = _value_texts(observation)
+        if sum(len(_changes_at(clause)) for t in texts for _, clause in _clauses(t, index)) != 1:
+            return found
+        for t in texts:
+            for _, clause in _clauses(t, index):
+                if _changes_at(clause) and not index.negative_pattern.search(clause) \
+                        and (m := pattern.search(clause)):
+                    said = m.group(1)
     if said is None:
         return found
-    return [replace(r, lab_significance=said) if r is detected[0] else r for r in found]
+    return [replace(r, lab_significance=said) if r is finding else r for r in found]
 
 
 def _where_and_when(observation: Resource) -> dict[str, Any]:

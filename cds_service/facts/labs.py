@@ -335,9 +335,9 @@ def trough_before_untimed(
     """Levels latest first, except that a level labelled a trough comes first when the latest, which the record does
     not time, was drawn after it and well inside one dosing interval (earlier than the interval less the trough
     window): two samples of one interval cannot both be troughs, and the labelled one is the trough; one drawn about
-    an interval later may be the next trough, and stays the latest. Without this the untimed later sample (read as a trough, as an untimed
-    level is) hid a labelled trough below target drawn the same morning. The later sample is kept, timed as not a
-    trough by its draw time against the trough's."""
+    an interval later may be the next trough, and stays the latest. Without this the untimed later sample (read as
+    a trough, as an untimed level is) hid a labelled trough below target drawn the same morning. The later sample
+    is kept, timed as not a trough by its draw time against the trough's."""
     latest = levels[0] if levels else None
     if latest is None or latest.timing.kind != "unknown" or latest.drawn is None or latest.drawn.precision != "time":
         return levels

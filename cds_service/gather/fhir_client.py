@@ -6,6 +6,7 @@ The token only ever goes to the server the caller named: a pagination link that 
 from typing import Any
 
 import httpx
+import orjson
 
 from cds_service.fhir import Resource, bundle_resources, next_link, with_uri_systems
 from cds_service.outbound import FetchFailed, get_json, under_prefix
@@ -45,14 +46,13 @@ class FhirClient:
             raise FhirFetchError("refused to follow a link to another server")
         try:
             data = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes,
-                                  source="the FHIR server")
+                                  source="the FHIR server", parse=_parsed_with_uri_systems)
         except FetchFailed as exc:
             raise FhirFetchError(str(exc)) from None
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")
         if data["resourceType"] == "OperationOutcome":
             raise FhirFetchError("the FHIR server answered with an OperationOutcome")
-        with_uri_systems(data)
         return data
 
     async def read(self, query: str) -> Resource:
@@ -71,3 +71,8 @@ class FhirClient:
                 return resources
             url = following
         raise FhirFetchError(f"the search has more than {self._max_pages} pages")
+
+
+def _parsed_with_uri_systems(body: bytes) -> Any:
+    """A page as JSON, its codings' OID systems read as URIs (walked only when the bytes hold such an OID)."""
+    return with_uri_systems(orjson.loads(body), body)

@@ -76,6 +76,7 @@ class VariantIndex:
     positive_pattern: re.Pattern[str]
     tested_pattern: re.Pattern[str]
     not_actionable_pattern: re.Pattern[str] | None  # a lab's "uncertain significance", "likely benign"
+    no_result_pattern: re.Pattern[str] | None  # "not tested", "failed", "no call"
     exon_of: dict[tuple[str, str], int]  # (KIT, p.Asp816Val) -> 17: where the sources place a change
     other_gene_pattern: re.Pattern[str]  # a symbol of a gene the knowledge base does not hold (JAK2, KRAS)
 
@@ -112,6 +113,9 @@ class VariantIndex:
             not_actionable_pattern=re.compile(
                 rf"(?<!\w)({_alternatives(reading.not_actionable_terms)})(?!\w)", re.IGNORECASE
             ) if reading.not_actionable_terms else None,
+            no_result_pattern=re.compile(
+                rf"(?<!\w)({_alternatives(reading.no_result_terms)})(?!\w)", re.IGNORECASE
+            ) if reading.no_result_terms else None,
             exon_of={(row.gene, protein): row.exon for row in genomics.exons for protein in row.proteins},
             other_gene_pattern=_other_gene_pattern(genomics.other_genes.symbols if genomics.other_genes else []),
         )

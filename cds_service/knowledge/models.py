@@ -232,7 +232,7 @@ class CodedAnswer(_Entry):
     system: str
     code: str
     display: str
-    answer: Literal["present", "absent", "unclear"]
+    answer: Literal["present", "absent", "unclear", "no result"]
 
 
 class VariantReading(_Entry):
@@ -250,6 +250,7 @@ class VariantReading(_Entry):
     tested_terms: list[str] = Field(min_length=1)
     coded_answers: list[CodedAnswer] = Field(default_factory=list)
     not_actionable_terms: list[str] = Field(default_factory=list)
+    no_result_terms: list[str] = Field(default_factory=list)
     not_actionable_sources: list[str] = Field(default_factory=list)
     sources: list[str]
     status: Status

@@ -219,11 +219,14 @@ def variant_card(item: TkiAgainstVariants, facts: PatientFacts, knowledge: Knowl
             cited.setdefault(source, "a kinase-domain mutation as an indication to change therapy")
     for source in knowledge.genomics.reading.sources:
         cited.setdefault(source, "how variant results are read")
-    critical = any(c.concern == "avoid" and c.meaning.critical for c in item.concerns)
+    # A finding read from a value that says neither Present nor Absent is a warning to confirm, never critical, and
+    # no order is removed on it alone.
+    confirmed = [c for c in item.concerns if c.finding.unclear_value is None]
+    critical = any(c.concern == "avoid" and c.meaning.critical for c in confirmed)
     by_concern: dict[str, Indicator] = {"avoid": "warning", "caution": "warning", "note": "info"}
     indicator: Indicator = "critical" if critical else by_concern[item.concern]
     suggestions = []
-    if item.is_draft and item.use.reference and item.concern != "note":
+    if item.is_draft and item.use.reference and item.concern != "note" and confirmed:
         suggestions.append(Suggestion(
             label=f"Remove the {drug} order",
             isRecommended=True if item.concern == "avoid" else None,
