@@ -3,23 +3,20 @@ ritonavir, so every rule that reads ingredients sees both, and the card says whi
 about, what the brand contains and the label that says so. Single-ingredient products read as before."""
 
 import html
-import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
-from cds_service.knowledge import KnowledgeError, load_knowledge
-from cds_service.knowledge.loader import BUNDLED_DIR
+from cds_service.knowledge import load_knowledge
 from tests.helpers import bundle, cards_of, hook_request, resource
 from tests.meds import order, statement
 from tests.rendering import assert_renders_as_written
 from tests.test_de_induction import TOPIC as INDUCER_STOPPED
 from tests.test_de_induction import renewal
 from tests.test_dosing_api import PATH, PUBLIC_CASE
+from tests.test_knowledge import assert_refused, copy_bundled
 
 STRONG_INHIBITOR = "imatinib-strong-cyp3a4-inhibitor"
 KALETRA = "Kaletra 200 mg/50 mg tablet"
@@ -224,10 +221,6 @@ def test_the_dosing_api_reads_an_inducer_brand_as_the_inducer_in_it(client):
     assert clearance("Rifater") == clearance("rifampicin")
 
 
-def copy_bundled(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(BUNDLED_DIR, target)
-    return target
 
 
 def test_every_rule_that_reads_ingredients_sees_each_ingredient_of_a_brand(tmp_path, settings):
@@ -264,9 +257,4 @@ def test_every_rule_that_reads_ingredients_sees_each_ingredient_of_a_brand(tmp_p
 def test_a_brand_that_would_hide_an_ingredient_stops_start_up(tmp_path, file, old, new, message):
     """A brand naming an unknown ingredient, leaving a known one among its `others`, or a name given twice (one of
     the two was silently lost) is reported by file and entry."""
-    folder = copy_bundled(tmp_path)
-    text = (folder / file).read_text()
-    assert old in text
-    (folder / file).write_text(text.replace(old, new, 1))
-    with pytest.raises(KnowledgeError, match=re.escape(message)):
-        load_knowledge(folder)
+    assert_refused(tmp_path, file, old, new, message)

@@ -75,3 +75,12 @@ def test_only_the_systems_of_the_four_code_systems_change_and_a_body_without_the
     assert data["identifier"][0]["system"] == "urn:oid:1.2.840.114350"  # an identifier system of the EHR: kept
     untouched = {"system": LOINC_OID}
     assert with_uri_systems(untouched, raw=b'{"system": "http://loinc.org"}') == {"system": LOINC_OID}
+
+
+def test_a_draft_coded_only_by_the_rxnorm_oid_is_identified(call):
+    draft = resource(DRAFTS["R4"])
+    draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM_OID, "code": "282388"}]}  # imatinib
+    rifampin = bundle(resource("rifampin-active-r4.json"))
+    body = hook_request("order-sign", [draft], prefetch={"activeMedications": rifampin})
+    summaries = [c["summary"] for c in cards_of(call(body))]
+    assert any(s.startswith("Imatinib + rifampin") for s in summaries), summaries

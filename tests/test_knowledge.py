@@ -82,6 +82,11 @@ def copy_bundled(tmp_path: Path) -> Path:
     ],
 )
 def test_a_broken_file_is_reported_by_file_and_entry(tmp_path, file, old, new, message):
+    assert_refused(tmp_path, file, old, new, message)
+
+
+def assert_refused(tmp_path: Path, file: str, old: str, new: str, message: str) -> None:
+    """A copy of the bundled knowledge base with `old` made `new` in `file` stops start-up, saying `message`."""
     folder = copy_bundled(tmp_path)
     text = (folder / file).read_text()
     assert old in text

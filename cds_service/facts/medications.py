@@ -25,7 +25,9 @@ from cds_service.knowledge.loader import Knowledge
 
 Origin = Literal["draft", "order", "statement", "history"]
 
-RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
+# RxNorm by its URI: a coding that names it by OID was read as the URI when the request or page was parsed
+# (fhir.with_uri_systems).
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC_SYSTEMS = frozenset({"http://www.whocc.no/atc", "urn:oid:2.16.840.1.113883.6.73"})
 
 # Orders in these states are not being taken (or never were) and never trigger advice.
@@ -120,7 +122,7 @@ def identify(concept: Any, knowledge: Knowledge) -> MedicationIdentity:
             names.append(coding_display)
         if not isinstance(code, str) or not isinstance(system, str):
             continue
-        if system in RXNORM_SYSTEMS:
+        if system == RXNORM:
             first_rxnorm = first_rxnorm or code
             if code in knowledge.ingredients_by_rxnorm:
                 found.update(knowledge.ingredients_by_rxnorm[code])
