@@ -522,8 +522,9 @@ def _uncertain(knowledge: Knowledge) -> Topic:
               "significance; tier IV: benign or likely benign. The service reads either as no indication to change "
               "therapy by itself (derived).", "V", reading.not_actionable_sources),
         _item(knowledge, "The words read as that classification", ", ".join(reading.not_actionable_terms) + " (in a "
-              "clinical-significance component, the value or the result's words; only for a result reporting one "
-              "variant).", "derived", reading.not_actionable_sources),
+              "53037-8 clinical-significance component, or in the clause of the result that names the change; only "
+              "for a result reporting one change, never from a disclaimer elsewhere in the report).", "derived",
+              reading.not_actionable_sources),
     )
     return Topic(
         "tki-variant-uncertain", "A variant of uncertain significance on record",
